@@ -1,0 +1,91 @@
+// Typed IPC between the supervisor and its room actors, declared once as
+// schemas: both sides validate what they receive (a bug in one process must
+// not corrupt another's state). Requests carry `rid`; replies echo it.
+import { arr, bool, field, type Infer, int, isPlainObject, lit, object, opt, str, union } from './schema.js';
+import { isErrorCode } from './errors.js';
+
+const rid = () => int(1);
+const name = () => str(1, 256);
+const seq = () => int(0);
+
+/** A membership as the supervisor (the source of truth) records it. */
+export const MemberRecord = object({
+  member: name(),
+  nick: name(),
+  token: name(),
+  address: name(),
+  port: int(0, 65535),
+  /** The endpoint has proven its address to the room; kept across restarts. */
+  proven: opt(bool()),
+});
+export type MemberRecord = Infer<typeof MemberRecord>;
+const memberRecord = field('a member record', (v): v is MemberRecord => isPlainObject(v) && MemberRecord.parse(v).ok);
+const plainObject = field('an object', (v): v is Record<string, unknown> => isPlainObject(v));
+const errorCode = field('an error code', isErrorCode);
+
+// ---- supervisor -> room -----------------------------------------------------
+
+export const InitMsg = object({
+  type: lit('init'),
+  room: name(),
+  /** 0: bind an ephemeral port; otherwise the room's port from an earlier incarnation. */
+  port: int(0, 65535),
+  /** The service config, validated again by the room. */
+  config: plainObject,
+  /** Members to restore before the port is bound (restart: protocol "A restarted room..."). */
+  members: arr(memberRecord),
+  journalPath: name(),
+  incarnation: int(1),
+});
+export const AddMemberMsg = object({ type: lit('add'), rid: rid(), record: memberRecord });
+export const RemoveMemberMsg = object({ type: lit('remove'), rid: rid(), member: name() });
+export const PingMsg = object({ type: lit('ping'), rid: rid() });
+export const ShutdownMsg = object({ type: lit('shutdown'), reason: name() });
+
+export const ToRoom = union({
+  init: InitMsg,
+  add: AddMemberMsg,
+  remove: RemoveMemberMsg,
+  ping: PingMsg,
+  shutdown: ShutdownMsg,
+});
+export type InitMsg = Infer<typeof InitMsg>;
+export type ToRoom = InitMsg | Infer<typeof AddMemberMsg> | Infer<typeof RemoveMemberMsg> | Infer<typeof PingMsg> | Infer<typeof ShutdownMsg>;
+
+// ---- room -> supervisor -----------------------------------------------------
+
+export const ReadyMsg = object({ type: lit('ready'), port: int(1, 65535), seq: seq() });
+export const AddedMsg = object({ type: lit('added'), rid: rid(), seq: int(1), members: int(1) });
+export const RemovedMsg = object({ type: lit('removed'), rid: rid(), seq: opt(int(1)), members: int(0) });
+export const PongMsg = object({ type: lit('pong'), rid: rid() });
+export const FailedMsg = object({ type: lit('failed'), rid: rid(), code: errorCode, message: str(0, 1000) });
+/** A member left through the room endpoint; reqId lets the control endpoint replay `left`. */
+export const LeftMsg = object({ type: lit('left'), member: name(), seq: int(1), reqId: str(1, 64), members: int(0) });
+export const EvictedMsg = object({ type: lit('evicted'), member: name(), seq: int(1), members: int(0) });
+/** The member's endpoint proved its address; the supervisor keeps it for restarts. */
+export const ProvenMsg = object({ type: lit('proven'), member: name() });
+export const FatalMsg = object({ type: lit('fatal'), code: errorCode, message: str(0, 1000) });
+
+export const FromRoom = union({
+  ready: ReadyMsg,
+  added: AddedMsg,
+  removed: RemovedMsg,
+  pong: PongMsg,
+  failed: FailedMsg,
+  left: LeftMsg,
+  evicted: EvictedMsg,
+  proven: ProvenMsg,
+  fatal: FatalMsg,
+});
+export type FromRoom =
+  | Infer<typeof ReadyMsg>
+  | Infer<typeof AddedMsg>
+  | Infer<typeof RemovedMsg>
+  | Infer<typeof PongMsg>
+  | Infer<typeof FailedMsg>
+  | Infer<typeof LeftMsg>
+  | Infer<typeof EvictedMsg>
+  | Infer<typeof ProvenMsg>
+  | Infer<typeof FatalMsg>;
+/** The replies to supervisor requests, matched by rid. */
+export type RoomReply = Extract<FromRoom, { rid: number }>;

@@ -1,0 +1,169 @@
+// Every wire message of protocol v1, declared once: the schemas give the
+// TypeScript types and the runtime checks. Schemas check JSON types and
+// lengths only (BAD_REQUEST); rules with their own codes (room names, nicks,
+// keys) are checked by the handlers so the contract's error precedence holds.
+import { arr, bool, type Infer, int, lit, object, oneOf, opt, str, union } from './schema.js';
+import { ERROR_CODES } from './errors.js';
+
+/** Request ids: 1-64 characters, client-chosen (protocol "Requests and idempotence"). */
+const id = () => str(1, 64);
+const anyStr = () => str(0, Number.MAX_SAFE_INTEGER);
+const seq = () => int(0);
+const count = () => int(0);
+
+// ---- client -> control endpoint -------------------------------------------
+
+export const JoinRequest = object({
+  type: lit('join'),
+  id: id(),
+  room: anyStr(),
+  nick: anyStr(),
+  key: opt(str(1, 64)),
+});
+export const ControlLeaveRequest = object({ type: lit('leave'), id: id(), room: anyStr(), token: anyStr() });
+export const RoomsRequest = object({ type: lit('rooms'), id: id(), after: opt(anyStr()) });
+export const PingRequest = object({ type: lit('ping'), id: id() });
+
+export const ControlRequest = union({
+  join: JoinRequest,
+  leave: ControlLeaveRequest,
+  rooms: RoomsRequest,
+  ping: PingRequest,
+});
+export type ControlRequest = Infer<typeof JoinRequest> | Infer<typeof ControlLeaveRequest> | Infer<typeof RoomsRequest> | Infer<typeof PingRequest>;
+export type JoinRequest = Infer<typeof JoinRequest>;
+export type ControlLeaveRequest = Infer<typeof ControlLeaveRequest>;
+export type RoomsRequest = Infer<typeof RoomsRequest>;
+
+// ---- client -> room endpoint ----------------------------------------------
+
+export const SayRequest = object({ type: lit('say'), token: anyStr(), id: id(), text: anyStr() });
+export const HbRequest = object({ type: lit('hb'), token: anyStr() });
+export const FetchRequest = object({ type: lit('fetch'), token: anyStr(), from: int(1), to: int(1) });
+export const WhoRequest = object({ type: lit('who'), token: anyStr(), id: id(), after: opt(anyStr()) });
+export const RoomLeaveRequest = object({ type: lit('leave'), token: anyStr(), id: id() });
+
+export const RoomRequest = union({
+  say: SayRequest,
+  hb: HbRequest,
+  fetch: FetchRequest,
+  who: WhoRequest,
+  leave: RoomLeaveRequest,
+});
+export type SayRequest = Infer<typeof SayRequest>;
+export type FetchRequest = Infer<typeof FetchRequest>;
+export type WhoRequest = Infer<typeof WhoRequest>;
+export type RoomRequest =
+  | SayRequest
+  | Infer<typeof HbRequest>
+  | FetchRequest
+  | WhoRequest
+  | Infer<typeof RoomLeaveRequest>;
+
+// ---- server -> client -------------------------------------------------------
+
+export const JoinedReply = object({
+  type: lit('joined'),
+  id: id(),
+  room: anyStr(),
+  port: int(1, 65535),
+  member: anyStr(),
+  token: anyStr(),
+  nick: anyStr(),
+  members: count(),
+  seq: seq(),
+  heartbeatMs: int(1),
+});
+export const LeftReply = object({ type: lit('left'), id: id(), room: anyStr() });
+const RoomEntry = object({ room: anyStr(), members: count() });
+export const RoomsReply = object({
+  type: lit('rooms'),
+  id: id(),
+  rooms: arr({ optional: false, expected: 'a room entry', code: 'BAD_REQUEST', check: (v): v is RoomEntry => isEntry(v, RoomEntry) }),
+  more: bool(),
+});
+export type RoomEntry = Infer<typeof RoomEntry>;
+export const PongReply = object({ type: lit('pong'), id: id() });
+export const MsgEvent = object({
+  type: lit('msg'),
+  room: anyStr(),
+  seq: int(1),
+  member: anyStr(),
+  nick: anyStr(),
+  text: anyStr(),
+  ts: int(0),
+  id: id(),
+});
+export const PresenceEvent = object({
+  type: lit('presence'),
+  room: anyStr(),
+  seq: int(1),
+  event: oneOf('join', 'leave', 'evict'),
+  member: anyStr(),
+  nick: anyStr(),
+});
+export const ClosedEvent = object({ type: lit('closed'), room: anyStr(), reason: anyStr() });
+export const ErrorEvent = object({ type: lit('error'), code: anyStr(), message: anyStr(), id: opt(id()) });
+export const HbReply = object({ type: lit('hb'), room: anyStr(), seq: seq() });
+export const FetchedReply = object({ type: lit('fetched'), room: anyStr(), from: int(1), to: int(0) });
+export const GapEvent = object({ type: lit('gap'), room: anyStr(), from: int(1), to: int(1) });
+const MemberEntry = object({ member: anyStr(), nick: anyStr() });
+export type MemberEntry = Infer<typeof MemberEntry>;
+export const MembersReply = object({
+  type: lit('members'),
+  id: id(),
+  room: anyStr(),
+  members: arr({ optional: false, expected: 'a member entry', code: 'BAD_REQUEST', check: (v): v is MemberEntry => isEntry(v, MemberEntry) }),
+  more: bool(),
+});
+
+function isEntry(v: unknown, schema: { parse(v: Record<string, unknown>): { ok: boolean } }): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && schema.parse(v as Record<string, unknown>).ok;
+}
+
+export const ServerMessage = union({
+  joined: JoinedReply,
+  left: LeftReply,
+  rooms: RoomsReply,
+  pong: PongReply,
+  msg: MsgEvent,
+  presence: PresenceEvent,
+  closed: ClosedEvent,
+  error: ErrorEvent,
+  hb: HbReply,
+  fetched: FetchedReply,
+  gap: GapEvent,
+  members: MembersReply,
+});
+export type JoinedReply = Infer<typeof JoinedReply>;
+export type LeftReply = Infer<typeof LeftReply>;
+export type RoomsReply = Infer<typeof RoomsReply>;
+export type PongReply = Infer<typeof PongReply>;
+export type MsgEvent = Infer<typeof MsgEvent>;
+export type PresenceEvent = Infer<typeof PresenceEvent>;
+export type ClosedEvent = Infer<typeof ClosedEvent>;
+export type ErrorEvent = Infer<typeof ErrorEvent>;
+export type HbReply = Infer<typeof HbReply>;
+export type FetchedReply = Infer<typeof FetchedReply>;
+export type GapEvent = Infer<typeof GapEvent>;
+export type MembersReply = Infer<typeof MembersReply>;
+export type ServerMessage =
+  | JoinedReply
+  | LeftReply
+  | RoomsReply
+  | PongReply
+  | MsgEvent
+  | PresenceEvent
+  | ClosedEvent
+  | ErrorEvent
+  | HbReply
+  | FetchedReply
+  | GapEvent
+  | MembersReply;
+
+/** Sequenced room events: the ones that carry `seq` and live in history. */
+export type SequencedEvent = MsgEvent | PresenceEvent;
+
+export function errorEvent(code: keyof typeof ERROR_CODES, message: string, reqId?: string): ErrorEvent {
+  return reqId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id: reqId };
+}

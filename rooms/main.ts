@@ -1,0 +1,108 @@
+// The room actor process: forked by the supervisor, told who it is by an
+// `init` IPC message, then owns one UDP socket. It exits when told to, and
+// by itself when the IPC channel closes (the supervisor died: no orphans).
+import { createSocket, type Socket } from 'node:dgram';
+import { systemClock } from '../lib/clock.js';
+import { makeConfig, type Config } from '../lib/config.js';
+import { toErrorInfo } from '../lib/errors.js';
+import { FromRoom, ToRoom, type InitMsg } from '../lib/ipc.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { FileJournal, readJournal } from './journal.js';
+import { Room } from './room.js';
+
+let room: Room | undefined;
+let socket: Socket | undefined;
+let log: Logger = createLogger('info', 'stdout', { component: 'room', pid: process.pid });
+
+function send(msg: FromRoom): void {
+  // A disconnected channel means the supervisor is gone; exit follows.
+  if (process.connected) process.send!(msg);
+}
+
+function exit(code: number): never {
+  log.flush();
+  process.exit(code);
+}
+
+process.on('disconnect', () => {
+  log.warn({ event: 'supervisor_gone' }, 'IPC channel closed; exiting');
+  room?.close('shutdown');
+  exit(0);
+});
+
+process.on('message', (raw: unknown) => {
+  const parsed = ToRoom.parse(raw);
+  if (!parsed.ok) {
+    log.error({ event: 'ipc_rejected', reason: parsed.message }, 'malformed IPC message from supervisor');
+    return;
+  }
+  const msg = parsed.value;
+  switch (msg.type) {
+    case 'init':
+      return void start(msg).catch((err: unknown) => {
+        const e = toErrorInfo(err);
+        log.error({ event: 'room_start_failed', err }, 'room failed to start');
+        send({ type: 'fatal', code: e.code, message: (err as Error).message ?? e.message });
+        exit(1);
+      });
+    case 'add':
+      if (!room) return send({ type: 'failed', rid: msg.rid, code: 'ROOM_UNAVAILABLE', message: 'room not started' });
+      try {
+        return send({ type: 'added', rid: msg.rid, ...room.addMember(msg.record) });
+      } catch (err) {
+        return send({ type: 'failed', rid: msg.rid, ...toErrorInfo(err) });
+      }
+    case 'remove': {
+      if (!room) return send({ type: 'failed', rid: msg.rid, code: 'ROOM_UNAVAILABLE', message: 'room not started' });
+      return send({ type: 'removed', rid: msg.rid, ...room.removeMember(msg.member) });
+    }
+    case 'ping':
+      return send({ type: 'pong', rid: msg.rid });
+    case 'shutdown':
+      log.info({ event: 'room_stopping', reason: msg.reason }, 'room stopping');
+      room?.close(msg.reason);
+      socket?.close();
+      return exit(0);
+    default: {
+      const never: never = msg;
+      throw new Error(`unhandled IPC message ${JSON.stringify(never)}`);
+    }
+  }
+});
+
+async function start(init: InitMsg): Promise<void> {
+  if (room) throw new Error('room already started');
+  const config: Config = makeConfig(init.config, 'init');
+  log = createLogger(config.logLevel, 'stdout', { component: 'room', room: init.room, pid: process.pid });
+  const restored = readJournal(init.journalPath);
+  if (restored.skipped > 0) log.warn({ event: 'journal_lines_skipped', count: restored.skipped }, 'skipped corrupt journal lines');
+  const sock = createSocket({ type: 'udp4', reuseAddr: false });
+  const r = new Room({
+    name: init.room,
+    config,
+    clock: systemClock,
+    transport: { send: (datagram, port, address) => sock.send(datagram, port, address) },
+    journal: new FileJournal(init.journalPath, 2 * config.historySize),
+    notify: send,
+    log,
+  });
+  // Members are restored before the port is bound, so no member of a
+  // restarted room ever sees NOT_MEMBER (protocol "A restarted room...").
+  r.restore(restored, init.members);
+  sock.on('message', (buf, rinfo) => r.handleDatagram(buf, rinfo));
+  sock.on('error', (err) => log.error({ event: 'socket_error', err }, 'room socket error'));
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind({ port: init.port, address: config.host, exclusive: true }, () => {
+      sock.off('error', reject);
+      resolve();
+    });
+  });
+  sock.setRecvBufferSize(config.socketBufferBytes);
+  sock.setSendBufferSize(config.socketBufferBytes);
+  room = r;
+  socket = sock;
+  const port = sock.address().port;
+  log.info({ event: 'room_started', port, seq: r.seq, members: init.members.length, incarnation: init.incarnation }, 'room started');
+  send({ type: 'ready', port, seq: r.seq });
+}

@@ -1,0 +1,84 @@
+// One membership as the room sees it. The room owns lastSeen, proven and the
+// send queue; identity (member, nick, token, endpoint) comes from the
+// supervisor, which is the source of truth for membership.
+import { endpointKey } from '../lib/endpoint.js';
+import type { MemberRecord } from '../lib/ipc.js';
+
+export class Member {
+  readonly member: string;
+  readonly nick: string;
+  readonly token: string;
+  readonly address: string;
+  readonly port: number;
+  readonly endpoint: string;
+  /** Clock time of the last datagram carrying this member's token (a sign of life). */
+  lastSeen: number;
+  /** True once a datagram with the token arrived from the endpoint (protocol "Anti-amplification"). */
+  proven: boolean;
+  /** Encoded objects waiting for this turn's flush; see Outbox. */
+  queue: Buffer[] = [];
+  queuedBytes = 0;
+  /** Objects dropped because the queue was over its bound (the client fetches them). */
+  dropped = 0;
+  present = true;
+
+  constructor(r: MemberRecord, now: number) {
+    this.member = r.member;
+    this.nick = r.nick;
+    this.token = r.token;
+    this.address = r.address;
+    this.port = r.port;
+    this.endpoint = endpointKey(r);
+    this.lastSeen = now;
+    this.proven = r.proven ?? false;
+  }
+
+  toRecord(): MemberRecord {
+    return { member: this.member, nick: this.nick, token: this.token, address: this.address, port: this.port, proven: this.proven };
+  }
+}
+
+/** The room's members, indexed by every key a datagram or request can name. */
+export class Roster {
+  private readonly byToken = new Map<string, Member>();
+  private readonly byEndpoint = new Map<string, Member>();
+  private readonly byId = new Map<string, Member>();
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  add(m: Member): void {
+    this.byToken.set(m.token, m);
+    this.byEndpoint.set(m.endpoint, m);
+    this.byId.set(m.member, m);
+  }
+
+  remove(m: Member): void {
+    m.present = false;
+    this.byToken.delete(m.token);
+    this.byEndpoint.delete(m.endpoint);
+    this.byId.delete(m.member);
+  }
+
+  byTokenOf(token: string): Member | undefined {
+    return this.byToken.get(token);
+  }
+
+  atEndpoint(endpoint: string): Member | undefined {
+    return this.byEndpoint.get(endpoint);
+  }
+
+  get(member: string): Member | undefined {
+    return this.byId.get(member);
+  }
+
+  [Symbol.iterator](): IterableIterator<Member> {
+    return this.byId.values();
+  }
+
+  /** Members sorted by the bytes of their id (protocol "Order": who pages). */
+  sorted(): Member[] {
+    return [...this.byId.values()].sort((a, b) => (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
+  }
+}

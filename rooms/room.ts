@@ -1,0 +1,276 @@
+// The room actor's state and behaviour, free of process and socket details:
+// datagrams and IPC requests come in as method calls, datagrams go out
+// through the Outbox, notices to the supervisor through `notify`. One
+// message is handled at a time (Node's event loop is the mailbox).
+import type { Clock, Timer } from '../lib/clock.js';
+import type { Config } from '../lib/config.js';
+import { decodeDatagram, encode } from '../lib/codec.js';
+import { endpointKey, type Endpoint } from '../lib/endpoint.js';
+import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
+import type { FromRoom, MemberRecord } from '../lib/ipc.js';
+import type { Logger } from '../lib/logger.js';
+import { ReplayCache } from '../lib/replay-cache.js';
+import { ReplyBudget } from '../lib/reply-budget.js';
+import { RoomRequest, errorEvent, type PresenceEvent, type SequencedEvent } from '../lib/wire.js';
+import { History } from './history.js';
+import type { Journal, Restored } from './journal.js';
+import { Member, Roster } from './member.js';
+import { Outbox, type Transport } from './outbox.js';
+import { ROOM_HANDLERS } from './handlers/index.js';
+
+export type RoomStatus = 'running' | 'stopping' | 'stopped';
+
+export interface RoomDeps {
+  name: string;
+  config: Config;
+  clock: Clock;
+  transport: Transport;
+  journal: Journal;
+  notify: (msg: FromRoom) => void;
+  log: Logger;
+  /** How the outbox defers its flush to the end of the turn (tests flush by hand). */
+  schedule?: (fn: () => void) => void;
+}
+
+export class Room {
+  readonly name: string;
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly roster = new Roster();
+  readonly history: History;
+  readonly outbox: Outbox;
+  readonly log: Logger;
+  /** Latest seq assigned (protocol: 1, 2, 3, ... for the room's whole life). */
+  seq = 0;
+  status: RoomStatus = 'running';
+  /** say ids already sequenced, by member: replays the original msg (protocol "Idempotence"). */
+  readonly says: ReplayCache<Buffer>;
+  /** Successful room-endpoint leaves, by token+endpoint+id: replays `left`. */
+  readonly leaves: ReplayCache<Buffer>;
+  private readonly journal: Journal;
+  private readonly transport: Transport;
+  private readonly notifySupervisor: (msg: FromRoom) => void;
+  private sweepTimer: Timer | undefined;
+
+  constructor(d: RoomDeps) {
+    this.name = d.name;
+    this.config = d.config;
+    this.clock = d.clock;
+    this.log = d.log;
+    this.journal = d.journal;
+    this.transport = d.transport;
+    this.notifySupervisor = d.notify;
+    this.history = new History(d.config.historySize);
+    this.outbox = new Outbox(d.transport, d.config.maxDatagramBytes, d.config.sendQueueMaxBytes, () => this.journal.flush(), d.schedule);
+    this.says = new ReplayCache(d.clock, d.config.idempotenceWindowMs, d.config.idempotenceMaxEntries);
+    this.leaves = new ReplayCache(d.clock, d.config.idempotenceWindowMs, d.config.idempotenceMaxEntries);
+  }
+
+  /** Restores a previous incarnation: journal history, seq, say dedupe and members (protocol: seq continues across restarts). */
+  restore(restored: Restored, members: readonly MemberRecord[]): void {
+    const now = this.clock.now();
+    const horizon = now - this.config.idempotenceWindowMs;
+    for (const e of restored.events) {
+      this.history.push(e.seq, e.encoded);
+      this.seq = e.seq;
+      const v = e.value;
+      if (v['type'] === 'msg' && typeof v['ts'] === 'number' && v['ts'] > horizon) {
+        this.says.set(sayKey(String(v['member']), String(v['id'])), e.encoded);
+      }
+    }
+    for (const r of members) this.roster.add(new Member(r, now));
+    this.startSweep();
+  }
+
+  // ---- membership, driven by the supervisor over IPC -----------------------
+
+  addMember(r: MemberRecord): { seq: number; members: number } {
+    if (this.status !== 'running') throw new ChatError('ROOM_UNAVAILABLE');
+    if (this.roster.get(r.member) || this.roster.byTokenOf(r.token) || this.roster.atEndpoint(endpointKey(r))) {
+      throw new ChatError('ALREADY_JOINED');
+    }
+    const m = new Member({ ...r, proven: false }, this.clock.now());
+    // The new member's own presence event is sequenced before it is in the
+    // roster, so it is not sent to the new member (it learns joined.seq).
+    const seq = this.sequence(presence(this.name, 0, 'join', m));
+    this.roster.add(m);
+    this.journal.flush();
+    return { seq, members: this.roster.size };
+  }
+
+  removeMember(memberId: string): { seq?: number; members: number } {
+    const m = this.roster.get(memberId);
+    if (!m) return { members: this.roster.size };
+    this.roster.remove(m);
+    const seq = this.sequence(presence(this.name, 0, 'leave', m));
+    this.journal.flush();
+    return { seq, members: this.roster.size };
+  }
+
+  /** Leave through the room endpoint: the room applies it and tells the supervisor. */
+  leaveFromRoom(m: Member, reqId: string): void {
+    this.roster.remove(m);
+    const seq = this.sequence(presence(this.name, 0, 'leave', m));
+    const reply = encode({ type: 'left', id: reqId, room: this.name });
+    this.leaves.set(leaveKey(m.token, m.endpoint, reqId), reply);
+    this.outbox.push(m, reply);
+    this.notifySupervisor({ type: 'left', member: m.member, seq, reqId, members: this.roster.size });
+  }
+
+  /** Evicts members silent for heartbeatMs x heartbeatMisses (protocol "Heartbeats"). */
+  evictExpired(): void {
+    const deadline = this.clock.now() - this.config.heartbeatMs * this.config.heartbeatMisses;
+    for (const m of [...this.roster]) {
+      if (m.lastSeen > deadline) continue;
+      this.roster.remove(m);
+      const seq = this.sequence(presence(this.name, 0, 'evict', m));
+      this.log.info({ event: 'member_evicted', member: m.member, silentMs: this.clock.now() - m.lastSeen }, 'member evicted');
+      this.notifySupervisor({ type: 'evicted', member: m.member, seq, members: this.roster.size });
+    }
+  }
+
+  // ---- events -----------------------------------------------------------------
+
+  /** Assigns the next seq, records the event (history, journal) and fans it out once encoded. */
+  sequence(event: SequencedEvent): number {
+    event.seq = ++this.seq;
+    const encoded = encode(event);
+    this.record(event.seq, encoded);
+    this.broadcast(encoded);
+    return event.seq;
+  }
+
+  record(seq: number, encoded: Buffer): void {
+    this.history.push(seq, encoded);
+    this.journal.append(encoded);
+    if (this.journal.needsCompaction) {
+      const held: Buffer[] = [];
+      for (let s = this.history.oldest; s <= this.history.latest; s++) held.push(this.history.get(s)!);
+      this.journal.compact(held);
+    }
+  }
+
+  /** Room traffic goes only to members that proved their address (protocol "Anti-amplification"). */
+  broadcast(encoded: Buffer): void {
+    for (const m of this.roster) if (m.proven) this.outbox.push(m, encoded);
+  }
+
+  // ---- datagrams ----------------------------------------------------------------
+
+  handleDatagram(buf: Buffer, from: Endpoint): void {
+    if (this.status !== 'running') return;
+    const key = endpointKey(from);
+    const proven = this.roster.atEndpoint(key)?.proven === true;
+    const budget = new ReplyBudget(buf.length, proven);
+    const decoded = decodeDatagram(buf, this.config.maxDatagramBytes);
+    if (!decoded.ok) return this.reject(from, budget, decoded.error, undefined, 'undecodable');
+    const v = decoded.value;
+    const reqId = typeof v['id'] === 'string' && v['id'].length > 0 && v['id'].length <= 128 ? v['id'] : undefined;
+    const token = v['token'];
+    if (typeof token !== 'string') return this.reject(from, budget, errorInfo('BAD_REQUEST', 'missing string field "token"'), reqId, 'no-token');
+    const m = this.roster.byTokenOf(token);
+    if (!m || m.endpoint !== key) {
+      if (v['type'] === 'leave' && reqId !== undefined) {
+        const replay = this.leaves.get(leaveKey(token, key, reqId));
+        if (replay) return this.sendDirect(replay, from, budget);
+      }
+      if (m) this.log.warn({ event: 'token_wrong_endpoint', member: m.member, from: key }, 'token used from another endpoint (possible spoof)');
+      return this.reject(from, budget, errorInfo('NOT_MEMBER'), reqId, 'not-member');
+    }
+    // A valid token from its own endpoint: a sign of life and proof of address.
+    m.lastSeen = this.clock.now();
+    if (!m.proven) {
+      m.proven = true;
+      this.notifySupervisor({ type: 'proven', member: m.member });
+    }
+    const parsed = RoomRequest.parse(v);
+    if (!parsed.ok) return this.replyError(m, errorInfo(parsed.code, parsed.message), reqId);
+    try {
+      dispatch(this, m, parsed.value);
+    } catch (err) {
+      if (!(err instanceof ChatError)) throw err;
+      this.replyError(m, err.toInfo(), reqId);
+    }
+  }
+
+  /** Sends to a member through its queue, keeping order with events. */
+  reply(m: Member, message: object): void {
+    this.outbox.push(m, encode(message));
+  }
+
+  replyError(m: Member, e: ErrorInfo, reqId?: string): void {
+    this.reply(m, errorEvent(e.code, e.message, reqId));
+  }
+
+  private reject(to: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined, reason: string): void {
+    this.log.debug({ event: 'datagram_dropped', reason, code: e.code, from: endpointKey(to) }, 'bad datagram');
+    this.sendDirect(encode(errorEvent(e.code, e.message, reqId)), to, budget);
+  }
+
+  /** Errors to endpoints that are not (proven) members: sent only within the reply budget. */
+  private sendDirect(encoded: Buffer, to: Endpoint, budget: ReplyBudget): void {
+    if (!budget.take(encoded.length)) return;
+    const m = this.roster.atEndpoint(endpointKey(to));
+    if (m) this.outbox.push(m, encoded);
+    else this.transport.send([encoded], to.port, to.address);
+  }
+
+  // ---- life cycle ---------------------------------------------------------------
+
+  private startSweep(): void {
+    // Sweeping every half interval keeps eviction within one heartbeatMs of
+    // the deadline, as the protocol requires, at negligible cost.
+    const every = Math.max(50, Math.floor(this.config.heartbeatMs / 2));
+    const tick = () => {
+      if (this.status !== 'running') return;
+      this.evictExpired();
+      this.sweepTimer = this.clock.setTimeout(tick, every);
+      this.sweepTimer.unref?.();
+    };
+    this.sweepTimer = this.clock.setTimeout(tick, every);
+    this.sweepTimer.unref?.();
+  }
+
+  /** Tells every proven member the room is gone and stops (protocol `closed`). */
+  close(reason: string): void {
+    if (this.status !== 'running') return;
+    this.status = 'stopping';
+    if (this.sweepTimer) this.clock.clearTimeout(this.sweepTimer);
+    const closed = encode({ type: 'closed', room: this.name, reason });
+    this.broadcast(closed);
+    this.outbox.flush();
+    this.journal.close();
+    this.status = 'stopped';
+  }
+}
+
+function dispatch(room: Room, m: Member, req: RoomRequest): void {
+  switch (req.type) {
+    case 'say':
+      return ROOM_HANDLERS.say(room, m, req);
+    case 'hb':
+      return ROOM_HANDLERS.hb(room, m, req);
+    case 'fetch':
+      return ROOM_HANDLERS.fetch(room, m, req);
+    case 'who':
+      return ROOM_HANDLERS.who(room, m, req);
+    case 'leave':
+      return ROOM_HANDLERS.leave(room, m, req);
+    default: {
+      const never: never = req;
+      throw new Error(`unhandled room request ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+export function sayKey(member: string, id: string): string {
+  return `${member}\u0000${id}`;
+}
+
+function leaveKey(token: string, endpoint: string, id: string): string {
+  return `${token}\u0000${endpoint}\u0000${id}`;
+}
+
+function presence(room: string, seq: number, event: PresenceEvent['event'], m: Member): PresenceEvent {
+  return { type: 'presence', room, seq, event, member: m.member, nick: m.nick };
+}
