@@ -103,6 +103,6 @@ async function start(init: InitMsg): Promise<void> {
   room = r;
   socket = sock;
   const port = sock.address().port;
-  log.info({ event: 'room_started', port, seq: r.seq, members: init.members.length, incarnation: init.incarnation }, 'room started');
+  log.info({ event: 'room_bound', port, seq: r.seq, members: init.members.length, incarnation: init.incarnation }, 'room bound its port');
   send({ type: 'ready', port, seq: r.seq });
 }

@@ -1,0 +1,104 @@
+// `join`: checks in the contract's precedence (protocol "Error precedence"),
+// forks the room on first join, and answers only once the room holds the
+// member. Runs inside the room's mailbox.
+import { nanoid } from 'nanoid';
+import { encode } from '../../lib/codec.js';
+import { ChatError } from '../../lib/errors.js';
+import { isValidRoomName, nickKey, normalizeNick } from '../../lib/names.js';
+import type { JoinedReply, JoinRequest } from '../../lib/wire.js';
+import type { RoomEntry, SupMember } from '../room-entry.js';
+import { joinReplayKey, type ControlContext, type Supervisor } from '../supervisor.js';
+
+/** 126+ bits (protocol: tokens are nanoids of at least 21 characters). */
+const TOKEN_CHARS = 24;
+const MEMBER_ID_CHARS = 10;
+/** A successful `joined` may use max(512, 3x the join) bytes (protocol "Details: Size"). */
+const JOINED_ALLOWANCE = 512;
+
+export async function join(sup: Supervisor, req: JoinRequest, ctx: ControlContext): Promise<void> {
+  const key = joinReplayKey(ctx.endpoint, req.room, req.id);
+  const replay = sup.replay.get(key);
+  if (replay) return void sendJoined(sup, ctx, replay);
+  if (!isValidRoomName(req.room)) throw new ChatError('BAD_ROOM_NAME');
+  const nick = normalizeNick(req.nick);
+  if (nick === null) throw new ChatError('BAD_NICK');
+  if (sup.status !== 'running') throw new ChatError('SHUTTING_DOWN');
+  if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
+  try {
+    const reply = await sup.serialize(req.room, () => admit(sup, req, nick, ctx));
+    sup.replay.set(key, reply);
+    sendJoined(sup, ctx, reply);
+  } finally {
+    sup.replay.end(key);
+  }
+}
+
+async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: ControlContext): Promise<Buffer> {
+  if (sup.status !== 'running') throw new ChatError('SHUTTING_DOWN');
+  const c = sup.config;
+  const existing = sup.rooms.get(req.room);
+  const nk = nickKey(nick);
+  if (existing) {
+    if (existing.atEndpoint(ctx.endpoint)) throw new ChatError('ALREADY_JOINED');
+    if (!existing.keyMatches(req.key)) throw new ChatError('BAD_KEY');
+    if (existing.hasNick(nk)) throw new ChatError('NICK_TAKEN');
+    if (existing.members.size >= c.maxMembersPerRoom) throw new ChatError('ROOM_FULL');
+  } else if (sup.rooms.size >= c.maxRooms) {
+    throw new ChatError('TOO_MANY_ROOMS', 'the service has as many rooms as it allows');
+  }
+  if ((sup.endpointRooms.get(ctx.endpoint) ?? 0) >= c.maxRoomsPerEndpoint) {
+    throw new ChatError('TOO_MANY_ROOMS', `an endpoint may be in at most ${c.maxRoomsPerEndpoint} rooms`);
+  }
+  const entry = existing ?? (await sup.createRoom(req.room, req.key));
+  const m: SupMember = {
+    member: newMemberId(entry),
+    nick,
+    nickKey: nk,
+    token: nanoid(TOKEN_CHARS),
+    address: ctx.from.address,
+    port: ctx.from.port,
+    endpoint: ctx.endpoint,
+    proven: false,
+  };
+  let added;
+  try {
+    added = await entry.proc!.request({
+      type: 'add',
+      record: { member: m.member, nick: m.nick, token: m.token, address: m.address, port: m.port },
+    });
+  } catch (err) {
+    if (entry.members.size === 0) await sup.deleteRoom(entry, 'empty');
+    throw err;
+  }
+  if (added.type !== 'added') throw new ChatError('INTERNAL', 'unexpected reply from room');
+  entry.add(m);
+  sup.endpointRooms.set(ctx.endpoint, (sup.endpointRooms.get(ctx.endpoint) ?? 0) + 1);
+  sup.log.info({ event: 'member_joined', room: entry.name, member: m.member, nick, from: ctx.endpoint, seq: added.seq }, 'member joined');
+  const reply: JoinedReply = {
+    type: 'joined',
+    id: req.id,
+    room: entry.name,
+    port: entry.port,
+    member: m.member,
+    token: m.token,
+    nick,
+    members: added.members,
+    seq: added.seq,
+    heartbeatMs: c.heartbeatMs,
+  };
+  return encode(reply);
+}
+
+function sendJoined(sup: Supervisor, ctx: ControlContext, reply: Buffer): void {
+  // joined is exempt from the 3x rule up to 512 bytes; our joined replies
+  // stay under that for every valid join (see test/wire-sizes).
+  if (reply.length > JOINED_ALLOWANCE && !ctx.budget.take(reply.length)) return;
+  sup.send(ctx.from, reply);
+}
+
+function newMemberId(entry: RoomEntry): string {
+  for (;;) {
+    const id = nanoid(MEMBER_ID_CHARS);
+    if (!entry.members.has(id)) return id;
+  }
+}

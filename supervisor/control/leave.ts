@@ -1,0 +1,37 @@
+// Control `leave`: the token proves the endpoint; the room sequences the
+// `presence leave`; a retry of a successful leave gets `left` again.
+import { encode } from '../../lib/codec.js';
+import { ChatError } from '../../lib/errors.js';
+import { isValidRoomName } from '../../lib/names.js';
+import type { ControlLeaveRequest } from '../../lib/wire.js';
+import { leaveReplayKey, type ControlContext, type Supervisor } from '../supervisor.js';
+
+export async function leave(sup: Supervisor, req: ControlLeaveRequest, ctx: ControlContext): Promise<void> {
+  if (!isValidRoomName(req.room)) throw new ChatError('BAD_ROOM_NAME');
+  const key = leaveReplayKey(ctx.endpoint, req.room, req.id);
+  const replay = sup.replay.get(key);
+  if (replay) return void sup.sendWithin(ctx.from, ctx.budget, replay);
+  if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
+  try {
+    const reply = await sup.serialize(req.room, async () => {
+      const entry = sup.rooms.get(req.room);
+      const m = entry?.byTokenOf(req.token);
+      if (!entry || !m || m.endpoint !== ctx.endpoint) throw new ChatError('NOT_MEMBER');
+      try {
+        await entry.proc?.request({ type: 'remove', member: m.member });
+      } catch (err) {
+        // The member is gone either way; the room may be restarting.
+        sup.log.warn({ event: 'leave_unconfirmed', room: entry.name, member: m.member, err }, 'room did not confirm leave');
+      }
+      sup.removeMember(entry, m);
+      sup.log.info({ event: 'member_left', room: entry.name, member: m.member, via: 'control' }, 'member left');
+      if (entry.members.size === 0) await sup.deleteRoom(entry, 'empty');
+      return encode({ type: 'left', id: req.id, room: req.room });
+    });
+    sup.replay.set(key, reply);
+    // A valid token proves the address: `left` is not held to the budget.
+    sup.send(ctx.from, reply);
+  } finally {
+    sup.replay.end(key);
+  }
+}

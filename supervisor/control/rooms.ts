@@ -1,0 +1,26 @@
+// `rooms`: one page of room names, sorted by bytes. The requester is never
+// proven (no token), so the page is as large as 3x the request allows
+// (protocol "Anti-amplification": clients pad to get larger pages).
+import { encode } from '../../lib/codec.js';
+import type { RoomEntry as WireRoomEntry, RoomsRequest } from '../../lib/wire.js';
+import type { ControlContext, Supervisor } from '../supervisor.js';
+
+export function rooms(sup: Supervisor, req: RoomsRequest, ctx: ControlContext): void {
+  const after = req.after;
+  const names = [...sup.rooms.keys()].filter((n) => after === undefined || n > after).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const page: WireRoomEntry[] = [];
+  // "false" is the longer literal, so sizing with it is safe either way.
+  const reply = { type: 'rooms', id: req.id, rooms: page, more: false };
+  const limit = Math.min(ctx.budget.remaining, sup.config.maxDatagramBytes);
+  let size = encode(reply).length;
+  for (const name of names) {
+    if (page.length >= sup.config.roomsPageSize) break;
+    const entry = { room: name, members: sup.rooms.get(name)!.members.size };
+    const add = encode(entry).length + (page.length > 0 ? 1 : 0);
+    if (size + add > limit) break;
+    page.push(entry);
+    size += add;
+  }
+  reply.more = page.length < names.length;
+  sup.sendWithin(ctx.from, ctx.budget, encode(reply));
+}

@@ -1,0 +1,94 @@
+// The supervisor's record of one room: the source of truth for its
+// membership (restarts restore members from here), its key, its current
+// process and its restart history.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { endpointKey } from '../lib/endpoint.js';
+import type { MemberRecord } from '../lib/ipc.js';
+import type { RoomProcess } from './room-process.js';
+
+export interface SupMember {
+  readonly member: string;
+  readonly nick: string;
+  readonly nickKey: string;
+  readonly token: string;
+  readonly address: string;
+  readonly port: number;
+  readonly endpoint: string;
+  proven: boolean;
+}
+
+export type RoomStatus = 'starting' | 'running' | 'deleting';
+
+export class RoomEntry {
+  status: RoomStatus = 'starting';
+  proc: RoomProcess | undefined;
+  /** The room's UDP port, kept for its whole life, restarts included. */
+  port = 0;
+  incarnation = 0;
+  /** Times of recent restarts, for the intensity window. */
+  restarts: number[] = [];
+  readonly members = new Map<string, SupMember>();
+  private readonly byToken = new Map<string, SupMember>();
+  private readonly byEndpoint = new Map<string, SupMember>();
+  private readonly nicks = new Set<string>();
+  private readonly keyHash: Buffer | undefined;
+
+  constructor(
+    readonly name: string,
+    key: string | undefined,
+    readonly journalPath: string,
+  ) {
+    this.keyHash = key === undefined ? undefined : hashKey(key);
+  }
+
+  /** Room keys (protocol "Room keys"): a key must match exactly, and a key given to a keyless room is refused too. */
+  keyMatches(key: string | undefined): boolean {
+    if (this.keyHash === undefined || key === undefined) return this.keyHash === undefined && key === undefined;
+    return timingSafeEqual(this.keyHash, hashKey(key)); // equal-length digests: constant time
+  }
+
+  hasNick(nickKey: string): boolean {
+    return this.nicks.has(nickKey);
+  }
+
+  atEndpoint(endpoint: string): SupMember | undefined {
+    return this.byEndpoint.get(endpoint);
+  }
+
+  byTokenOf(token: string): SupMember | undefined {
+    return this.byToken.get(token);
+  }
+
+  add(m: SupMember): void {
+    this.members.set(m.member, m);
+    this.byToken.set(m.token, m);
+    this.byEndpoint.set(m.endpoint, m);
+    this.nicks.add(m.nickKey);
+  }
+
+  remove(m: SupMember): void {
+    this.members.delete(m.member);
+    this.byToken.delete(m.token);
+    this.byEndpoint.delete(m.endpoint);
+    this.nicks.delete(m.nickKey);
+  }
+
+  records(): MemberRecord[] {
+    return [...this.members.values()].map((m) => ({
+      member: m.member,
+      nick: m.nick,
+      token: m.token,
+      address: m.address,
+      port: m.port,
+      proven: m.proven,
+    }));
+  }
+}
+
+function hashKey(key: string): Buffer {
+  return createHash('sha256').update(key, 'utf8').digest();
+}
+
+export function memberEndpoint(address: string, port: number): string {
+  return endpointKey({ address, port });
+}

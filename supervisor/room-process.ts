@@ -1,0 +1,173 @@
+// One incarnation of a room actor: the forked child process, its typed IPC
+// (requests matched by rid, each with a deadline) and its exit. Restarts
+// create a new RoomProcess on the same port; see supervisor.ts.
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../lib/config.js';
+import { ChatError } from '../lib/errors.js';
+import { FromRoom, type MemberRecord, type RoomReply, type ToRoom } from '../lib/ipc.js';
+import type { Logger } from '../lib/logger.js';
+import { relayLines, type LineSink } from './log-relay.js';
+import type { ExitInfo } from './restart-policy.js';
+
+const ROOM_MAIN = fileURLToPath(new URL('../rooms/main.js', import.meta.url));
+
+export type ProcessStatus = 'starting' | 'running' | 'stopping' | 'exited';
+type Unsolicited = Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' }>;
+type Request = Extract<ToRoom, { rid: number }>;
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
+export interface StartSpec {
+  room: string;
+  port: number;
+  members: MemberRecord[];
+  journalPath: string;
+  incarnation: number;
+}
+
+export interface RoomProcessEvents {
+  notice: [Unsolicited];
+  exit: [ExitInfo & { expected: boolean }];
+}
+
+export class RoomProcess extends EventEmitter<RoomProcessEvents> {
+  status: ProcessStatus = 'starting';
+  port = 0;
+  readonly child: ChildProcess;
+  private nextRid = 1;
+  private readonly pending = new Map<number, { resolve: (r: RoomReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly exited: Promise<ExitInfo>;
+  private startWaiter: ((m: Extract<FromRoom, { type: 'ready' | 'fatal' }>) => void) | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+    logSink: LineSink,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    super();
+    this.child = fork(ROOM_MAIN, [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env, serialization: 'json' });
+    if (this.child.stdout) relayLines(this.child.stdout, logSink);
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        const expected = this.status === 'stopping';
+        this.status = 'exited';
+        for (const p of this.pending.values()) {
+          clearTimeout(p.timer);
+          p.reject(new ChatError('ROOM_UNAVAILABLE', 'the room process exited'));
+        }
+        this.pending.clear();
+        const info = { code, signal };
+        this.emit('exit', { ...info, expected });
+        resolve(info);
+      });
+    });
+    this.child.on('message', (raw: unknown) => this.onMessage(raw));
+    this.child.on('error', (err) => this.log.error({ event: 'room_process_error', err }, 'room process error'));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Sends init and resolves with the bound port once the room is ready (members restored). */
+  start(spec: StartSpec): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const settle = (err?: Error) => {
+        clearTimeout(timer);
+        this.off('exit', onExit);
+        this.startWaiter = undefined;
+        if (err) reject(err);
+        else resolve(this.port);
+      };
+      const timer = setTimeout(() => {
+        settle(new ChatError('ROOM_UNAVAILABLE', 'the room did not start in time'));
+        this.kill();
+      }, this.config.roomStartTimeoutMs);
+      const onExit = () => settle(new ChatError('ROOM_UNAVAILABLE', 'the room process exited while starting'));
+      this.once('exit', onExit);
+      this.startWaiter = (m) => {
+        if (m.type === 'fatal') return settle(new ChatError('ROOM_UNAVAILABLE', `the room failed to start: ${m.message}`));
+        this.port = m.port;
+        this.status = 'running';
+        settle();
+      };
+      this.post({ type: 'init', ...spec, config: { ...this.config } });
+    });
+  }
+
+  /** A request with a deadline; rejects with ROOM_UNAVAILABLE if the room dies or is too slow. */
+  request(msg: DistributiveOmit<Request, 'rid'>): Promise<RoomReply> {
+    if (this.status !== 'running') return Promise.reject(new ChatError('ROOM_UNAVAILABLE'));
+    const rid = this.nextRid++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(rid);
+        reject(new ChatError('ROOM_UNAVAILABLE', 'the room did not answer in time'));
+      }, this.config.ipcTimeoutMs);
+      this.pending.set(rid, { resolve, reject, timer });
+      this.post({ ...msg, rid } as Request);
+    });
+  }
+
+  /** Asks the room to close (members get `closed`), then SIGKILLs it after timeoutMs. */
+  async stop(reason: string, timeoutMs: number): Promise<ExitInfo> {
+    if (this.status === 'exited') return this.exited;
+    this.status = 'stopping';
+    this.post({ type: 'shutdown', reason });
+    const timer = setTimeout(() => {
+      this.log.warn({ event: 'room_kill', pid: this.pid, reason: 'shutdown timeout' }, 'room did not stop in time; killing');
+      this.kill();
+    }, timeoutMs);
+    const info = await this.exited;
+    clearTimeout(timer);
+    return info;
+  }
+
+  kill(): void {
+    if (this.status !== 'exited') this.child.kill('SIGKILL');
+  }
+
+  whenExited(): Promise<ExitInfo> {
+    return this.exited;
+  }
+
+  private post(msg: ToRoom): void {
+    if (this.child.connected) this.child.send(msg);
+  }
+
+  private onMessage(raw: unknown): void {
+    const parsed = FromRoom.parse(raw);
+    if (!parsed.ok) {
+      // IPC is trusted but checked: a room that says nonsense is not believed.
+      this.log.error({ event: 'ipc_rejected', pid: this.pid, reason: parsed.message }, 'malformed IPC message from room');
+      return;
+    }
+    const m = parsed.value;
+    switch (m.type) {
+      case 'ready':
+      case 'fatal':
+        return this.startWaiter?.(m);
+      case 'added':
+      case 'removed':
+      case 'pong':
+      case 'failed': {
+        const p = this.pending.get(m.rid);
+        if (!p) return;
+        this.pending.delete(m.rid);
+        clearTimeout(p.timer);
+        return m.type === 'failed' ? p.reject(new ChatError(m.code, m.message)) : p.resolve(m);
+      }
+      case 'left':
+      case 'evicted':
+      case 'proven':
+        this.emit('notice', m);
+        return;
+      default: {
+        const never: never = m;
+        throw new Error(`unhandled room message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}

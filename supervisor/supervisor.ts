@@ -1,0 +1,338 @@
+// The supervisor: owns the control socket and the room registry, forks room
+// actors, carries out restart decisions, and shuts everything down. All
+// membership operations on one room run through that room's mailbox (a
+// p-queue of concurrency 1), so joins racing a room's creation or deletion
+// come out right.
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
+import { nanoid } from 'nanoid';
+import PQueue from 'p-queue';
+import { systemClock, type Clock } from '../lib/clock.js';
+import { decodeDatagram, encode } from '../lib/codec.js';
+import type { Config } from '../lib/config.js';
+import { endpointKey, type Endpoint } from '../lib/endpoint.js';
+import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
+import type { FromRoom } from '../lib/ipc.js';
+import type { Logger } from '../lib/logger.js';
+import { ReplayCache } from '../lib/replay-cache.js';
+import { ReplyBudget } from '../lib/reply-budget.js';
+import { ControlRequest, errorEvent } from '../lib/wire.js';
+import { CONTROL_HANDLERS } from './control/index.js';
+import type { LineSink } from './log-relay.js';
+import { decideRestart } from './restart-policy.js';
+import { RoomEntry } from './room-entry.js';
+import { RoomProcess } from './room-process.js';
+
+export type SupervisorStatus = 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** What a control handler needs to answer one request. */
+export interface ControlContext {
+  readonly from: Endpoint;
+  readonly endpoint: string;
+  readonly budget: ReplyBudget;
+  readonly reqId: string | undefined;
+}
+
+export interface SupervisorOptions {
+  config: Config;
+  log: Logger;
+  /** Where room log lines are relayed (the supervisor's own destination). */
+  logSink: LineSink;
+  clock?: Clock;
+  /** Environment for room processes. */
+  roomEnv?: NodeJS.ProcessEnv;
+}
+
+export class Supervisor {
+  status: SupervisorStatus = 'starting';
+  readonly config: Config;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly rooms = new Map<string, RoomEntry>();
+  /** Rooms each client endpoint is in (limit maxRoomsPerEndpoint). */
+  readonly endpointRooms = new Map<string, number>();
+  /** Successful join/leave outcomes replayed to retries (protocol "Requests and idempotence"). */
+  readonly replay: ReplayCache<Buffer>;
+  private readonly logSink: LineSink;
+  private readonly roomEnv: NodeJS.ProcessEnv;
+  private readonly mailboxes = new Map<string, { queue: PQueue; tasks: number }>();
+  private socket: Socket | undefined;
+
+  constructor(o: SupervisorOptions) {
+    this.config = o.config;
+    this.log = o.log;
+    this.logSink = o.logSink;
+    this.clock = o.clock ?? systemClock;
+    this.roomEnv = o.roomEnv ?? process.env;
+    this.replay = new ReplayCache(this.clock, o.config.idempotenceWindowMs, o.config.idempotenceMaxEntries);
+  }
+
+  get journalDir(): string {
+    return joinPath(this.config.dataDir, 'rooms');
+  }
+
+  async start(): Promise<number> {
+    // Journals left by an earlier run belong to rooms that no longer exist
+    // (a room given up or shut down is a new room next time: seq from 1).
+    mkdirSync(this.journalDir, { recursive: true });
+    for (const f of readdirSync(this.journalDir)) {
+      if (f.endsWith('.jsonl') || f.endsWith('.jsonl.tmp')) rmSync(joinPath(this.journalDir, f), { force: true });
+    }
+    const sock = createSocket({ type: this.config.host.includes(':') ? 'udp6' : 'udp4' });
+    sock.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo));
+    sock.on('error', (err) => this.log.error({ event: 'socket_error', err }, 'control socket error'));
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind({ port: this.config.port, address: this.config.host, exclusive: true }, () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
+    sock.setRecvBufferSize(this.config.socketBufferBytes);
+    sock.setSendBufferSize(this.config.socketBufferBytes);
+    this.socket = sock;
+    this.status = 'running';
+    const port = sock.address().port;
+    this.log.info({ event: 'listening', host: this.config.host, port, pid: process.pid }, `chatd listening on ${this.config.host}:${port}`);
+    return port;
+  }
+
+  // ---- control datagrams -------------------------------------------------------
+
+  private onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
+    const from = { address: rinfo.address, port: rinfo.port };
+    const budget = new ReplyBudget(buf.length, false);
+    const decoded = decodeDatagram(buf, this.config.maxDatagramBytes);
+    if (!decoded.ok) return this.drop(from, budget, decoded.error, undefined);
+    const v = decoded.value;
+    const reqId = typeof v['id'] === 'string' && v['id'].length > 0 && v['id'].length <= 128 ? v['id'] : undefined;
+    const parsed = ControlRequest.parse(v);
+    if (!parsed.ok) return this.drop(from, budget, errorInfo(parsed.code, parsed.message), reqId);
+    const ctx: ControlContext = { from, endpoint: endpointKey(from), budget, reqId };
+    const req = parsed.value;
+    let done: Promise<void> | void;
+    switch (req.type) {
+      case 'join':
+        done = CONTROL_HANDLERS.join(this, req, ctx);
+        break;
+      case 'leave':
+        done = CONTROL_HANDLERS.leave(this, req, ctx);
+        break;
+      case 'rooms':
+        done = CONTROL_HANDLERS.rooms(this, req, ctx);
+        break;
+      case 'ping':
+        done = CONTROL_HANDLERS.ping(this, req, ctx);
+        break;
+      default: {
+        const never: never = req;
+        throw new Error(`unhandled control request ${JSON.stringify(never)}`);
+      }
+    }
+    if (done) {
+      done.catch((err: unknown) => {
+        if (err instanceof ChatError) return this.replyError(ctx, err.toInfo());
+        this.log.error({ event: 'handler_failed', type: req.type, err }, 'control handler failed');
+        this.replyError(ctx, errorInfo('INTERNAL'));
+      });
+    }
+  }
+
+  private drop(from: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
+    this.log.debug({ event: 'datagram_dropped', code: e.code, reason: e.message, from: endpointKey(from) }, 'bad control datagram');
+    this.sendWithin(from, budget, encode(errorEvent(e.code, e.message, reqId)));
+  }
+
+  replyError(ctx: ControlContext, e: ErrorInfo): void {
+    this.sendWithin(ctx.from, ctx.budget, encode(errorEvent(e.code, e.message, ctx.reqId)));
+  }
+
+  /** Sends if the reply budget allows (protocol "Anti-amplification": errors that do not fit are dropped). */
+  sendWithin(to: Endpoint, budget: ReplyBudget, encoded: Buffer): boolean {
+    if (!budget.take(encoded.length)) return false;
+    this.send(to, encoded);
+    return true;
+  }
+
+  /** Sends to an endpoint that proved its address (or a reply the protocol exempts). */
+  send(to: Endpoint, encoded: Buffer): void {
+    this.socket?.send(encoded, to.port, to.address);
+  }
+
+  // ---- mailboxes -----------------------------------------------------------------
+
+  /** Runs fn after every earlier membership operation on this room has finished. */
+  serialize<T>(room: string, fn: () => Promise<T>): Promise<T> {
+    let box = this.mailboxes.get(room);
+    if (!box) {
+      box = { queue: new PQueue({ concurrency: 1 }), tasks: 0 };
+      this.mailboxes.set(room, box);
+    }
+    const b = box;
+    b.tasks++;
+    return (b.queue.add(fn) as Promise<T>).finally(() => {
+      if (--b.tasks === 0) this.mailboxes.delete(room);
+    });
+  }
+
+  // ---- room life cycle (call inside the room's mailbox) --------------------------
+
+  async createRoom(name: string, key: string | undefined): Promise<RoomEntry> {
+    const entry = new RoomEntry(name, key, joinPath(this.journalDir, `${name}~${nanoid(8)}.jsonl`));
+    this.rooms.set(name, entry);
+    try {
+      await this.startIncarnation(entry);
+    } catch (err) {
+      this.rooms.delete(name);
+      rmSync(entry.journalPath, { force: true });
+      throw err;
+    }
+    return entry;
+  }
+
+  private async startIncarnation(entry: RoomEntry): Promise<void> {
+    entry.incarnation++;
+    const proc = new RoomProcess(this.config, this.log, this.logSink, this.roomEnv);
+    entry.proc = proc;
+    proc.on('notice', (m) => this.onNotice(entry, proc, m));
+    proc.on('exit', (exit) => {
+      if (!exit.expected && entry.proc === proc && this.status === 'running') {
+        void this.serialize(entry.name, () => this.recover(entry, proc, exit));
+      }
+    });
+    const t0 = this.clock.now();
+    entry.port = await proc.start({
+      room: entry.name,
+      port: entry.port,
+      members: entry.records(),
+      journalPath: entry.journalPath,
+      incarnation: entry.incarnation,
+    });
+    entry.status = 'running';
+    this.log.info(
+      { event: 'room_started', room: entry.name, pid: proc.pid, port: entry.port, incarnation: entry.incarnation, startMs: this.clock.now() - t0 },
+      'room started',
+    );
+  }
+
+  /** Carries out the restart decision for a room whose process died unexpectedly. */
+  private async recover(entry: RoomEntry, proc: RoomProcess, exit: { code: number | null; signal: string | null }): Promise<void> {
+    if (entry.proc !== proc || this.rooms.get(entry.name) !== entry || this.status !== 'running') return;
+    for (;;) {
+      const now = this.clock.now();
+      const d = decideRestart(exit, entry.restarts, now, { maxRestarts: this.config.restartMaxRestarts, periodMs: this.config.restartPeriodMs });
+      entry.restarts = d.history;
+      this.log[d.action === 'restart' ? 'warn' : 'error'](
+        {
+          event: 'room_exit',
+          room: entry.name,
+          pid: proc.pid,
+          code: exit.code,
+          signal: exit.signal,
+          restartsInWindow: d.history.length,
+          decision: d.action,
+          delayMs: d.action === 'restart' ? d.delayMs : undefined,
+          reason: d.action === 'give-up' ? d.reason : undefined,
+        },
+        d.action === 'restart' ? 'room crashed; restarting' : 'room crashed; giving up',
+      );
+      if (d.action === 'give-up') return this.giveUp(entry, d.reason === 'normal-exit' ? 'stopped' : 'crashed');
+      try {
+        await this.startIncarnation(entry);
+        return;
+      } catch (err) {
+        this.log.error({ event: 'room_restart_failed', room: entry.name, err }, 'room restart failed');
+        exit = { code: null, signal: null };
+      }
+    }
+  }
+
+  /** The room cannot be kept: members hear `closed` from the control endpoint (the room process is dead). */
+  private giveUp(entry: RoomEntry, reason: string): void {
+    const closed = encode({ type: 'closed', room: entry.name, reason });
+    for (const m of entry.members.values()) {
+      if (m.proven) this.send(m, closed);
+    }
+    this.forget(entry);
+  }
+
+  /** Removes a room from the registry and its members from the endpoint counts. */
+  private forget(entry: RoomEntry): void {
+    for (const m of [...entry.members.values()]) this.removeMember(entry, m);
+    if (this.rooms.get(entry.name) === entry) this.rooms.delete(entry.name);
+    rmSync(entry.journalPath, { force: true });
+  }
+
+  /** Deletes an empty room: its process exits and its port is released. */
+  async deleteRoom(entry: RoomEntry, reason: string): Promise<void> {
+    entry.status = 'deleting';
+    if (this.rooms.get(entry.name) === entry) this.rooms.delete(entry.name);
+    const exit = await entry.proc?.stop(reason, this.config.shutdownTimeoutMs);
+    this.forget(entry);
+    this.log.info({ event: 'room_stopped', room: entry.name, reason, code: exit?.code, signal: exit?.signal }, 'room stopped');
+  }
+
+  removeMember(entry: RoomEntry, m: { member: string; endpoint: string }): void {
+    const sm = entry.members.get(m.member);
+    if (!sm) return;
+    entry.remove(sm);
+    const n = (this.endpointRooms.get(sm.endpoint) ?? 1) - 1;
+    if (n <= 0) this.endpointRooms.delete(sm.endpoint);
+    else this.endpointRooms.set(sm.endpoint, n);
+  }
+
+  private onNotice(entry: RoomEntry, proc: RoomProcess, m: Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' }>): void {
+    const sm = entry.members.get(m.member);
+    if (m.type === 'proven') {
+      if (sm) sm.proven = true;
+      return;
+    }
+    void this.serialize(entry.name, async () => {
+      if (this.rooms.get(entry.name) !== entry || entry.proc !== proc) return;
+      const cur = entry.members.get(m.member);
+      if (!cur) return;
+      this.removeMember(entry, cur);
+      if (m.type === 'left') {
+        // A lost `left` from the room endpoint is retried at the control endpoint (protocol "Leave after the room is gone").
+        this.replay.set(leaveReplayKey(cur.endpoint, entry.name, m.reqId), encode({ type: 'left', id: m.reqId, room: entry.name }));
+        this.log.info({ event: 'member_left', room: entry.name, member: cur.member, via: 'room' }, 'member left');
+      } else {
+        this.log.info({ event: 'member_evicted', room: entry.name, member: cur.member }, 'member evicted');
+      }
+      if (entry.members.size === 0) await this.deleteRoom(entry, 'empty');
+    }).catch((err: unknown) => this.log.error({ event: 'notice_failed', room: entry.name, err }, 'failed to apply room notice'));
+  }
+
+  // ---- shutdown ------------------------------------------------------------------
+
+  /** Stops accepting joins, asks every room to close (members get `closed`), kills stragglers, closes the socket. */
+  async stop(): Promise<void> {
+    if (this.status === 'stopping' || this.status === 'stopped') return;
+    this.status = 'stopping';
+    this.log.info({ event: 'shutting_down', rooms: this.rooms.size }, 'shutting down');
+    const entries = [...this.rooms.values()];
+    await Promise.all(entries.map((e) => this.deleteRoom(e, 'shutdown')));
+    this.socket?.close();
+    this.status = 'stopped';
+    this.log.info({ event: 'stopped' }, 'stopped');
+  }
+
+  /** Second signal: no more waiting. */
+  kill(): void {
+    for (const e of this.rooms.values()) e.proc?.kill();
+  }
+
+  /** Pids of the live room processes (tests and diagnostics). */
+  roomPids(): number[] {
+    return [...this.rooms.values()].flatMap((e) => (e.proc?.pid === undefined ? [] : [e.proc.pid]));
+  }
+}
+
+export function joinReplayKey(endpoint: string, room: string, id: string): string {
+  return `join\u0000${endpoint}\u0000${room}\u0000${id}`;
+}
+
+export function leaveReplayKey(endpoint: string, room: string, id: string): string {
+  return `leave\u0000${endpoint}\u0000${room}\u0000${id}`;
+}
