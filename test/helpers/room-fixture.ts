@@ -1,0 +1,85 @@
+// A Room wired to fakes: a manual clock, a transport that records datagrams,
+// an in-memory journal and a recorder for IPC notices. Flushes are manual.
+import { pino } from 'pino';
+import { ManualClock } from '../../lib/clock.js';
+import { makeConfig, type Config } from '../../lib/config.js';
+import type { FromRoom, MemberRecord } from '../../lib/ipc.js';
+import { MemoryJournal } from '../../rooms/journal.js';
+import { Room } from '../../rooms/room.js';
+
+export interface Sent {
+  to: string;
+  objects: Array<Record<string, unknown>>;
+  bytes: number;
+}
+
+export function makeRoom(overrides: Record<string, unknown> = {}) {
+  const config: Config = makeConfig({ heartbeatMs: 1000, heartbeatMisses: 3, historySize: 8, ...overrides });
+  const clock = new ManualClock();
+  const sent: Sent[] = [];
+  const notices: FromRoom[] = [];
+  const journal = new MemoryJournal();
+  let pending: (() => void) | undefined;
+  const room = new Room({
+    name: 'first',
+    config,
+    clock,
+    journal,
+    log: pino({ level: 'silent' }),
+    notify: (m) => notices.push(m),
+    schedule: (fn) => {
+      pending = fn;
+    },
+    transport: {
+      send: (datagram, port, address) => {
+        const buf = Buffer.concat(datagram);
+        sent.push({
+          to: `${address}:${port}`,
+          bytes: buf.length,
+          objects: buf
+            .toString()
+            .split('\n')
+            .map((l) => JSON.parse(l) as Record<string, unknown>),
+        });
+      },
+    },
+  });
+  room.restore({ events: [], skipped: 0 }, []);
+  const flush = () => {
+    const p = pending;
+    pending = undefined;
+    p?.();
+  };
+  /** Objects sent to one endpoint since the last take, in order. */
+  const take = (port: number) => {
+    flush();
+    const out: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < sent.length; ) {
+      if (sent[i]!.to === `127.0.0.1:${port}`) out.push(...sent.splice(i, 1)[0]!.objects);
+      else i++;
+    }
+    return out;
+  };
+  const record = (n: number, nick = `nick${n}`): MemberRecord => ({
+    member: `m${n}`,
+    nick,
+    token: `token-${n}-xxxxxxxxxxxxxxxx`,
+    address: '127.0.0.1',
+    port: 40000 + n,
+  });
+  const from = (n: number) => ({ address: '127.0.0.1', port: 40000 + n });
+  const dgram = (o: object) => Buffer.from(JSON.stringify(o));
+  /** Adds member n and has it prove its address with an hb, as a client would right after joined. */
+  const join = (n: number) => {
+    const r = room.addMember(record(n));
+    room.handleDatagram(dgram({ type: 'hb', token: record(n).token }), from(n));
+    take(40000 + n);
+    return r;
+  };
+  /** Flushes and forgets everything sent so far. */
+  const settle = () => {
+    flush();
+    sent.length = 0;
+  };
+  return { room, config, clock, sent, notices, journal, flush, take, settle, record, from, dgram, join };
+}

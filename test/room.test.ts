@@ -1,0 +1,249 @@
+import t from 'tap';
+import { makeRoom } from './helpers/room-fixture.js';
+
+t.test('say is sequenced once and fanned out to every proven member, the sender included', async (t) => {
+  const f = makeRoom();
+  f.join(1);
+  f.join(2);
+  f.settle();
+  const tok = f.record(1).token;
+  f.room.handleDatagram(f.dgram({ type: 'say', token: tok, id: 'a', text: 'hello' }), f.from(1));
+  const to1 = f.take(40001);
+  const to2 = f.take(40002);
+  t.equal(to1.length, 1);
+  t.same(to1[0], { type: 'msg', room: 'first', seq: 3, member: 'm1', nick: 'nick1', text: 'hello', ts: f.clock.now(), id: 'a' });
+  t.same(to2, to1, 'every member gets the same bytes');
+});
+
+t.test('seqs have no holes across presence and msg events', async (t) => {
+  const f = makeRoom();
+  t.equal(f.join(1).seq, 1);
+  t.equal(f.join(2).seq, 2);
+  f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(2).token, id: 'x', text: 'hi' }), f.from(2));
+  t.equal(f.room.removeMember('m2').seq, 4);
+  const seen = f.take(40001).map((o) => o['seq']);
+  t.same(seen, [2, 3, 4], 'member 1 sees the later join, the msg and the leave in order');
+});
+
+t.test('a repeated say id is not sequenced twice and the original msg goes to the sender only', async (t) => {
+  const f = makeRoom();
+  f.join(1);
+  f.join(2);
+  f.settle();
+  const say = f.dgram({ type: 'say', token: f.record(1).token, id: 'dup', text: 'once' });
+  f.room.handleDatagram(say, f.from(1));
+  const first = f.take(40001);
+  f.take(40002);
+  f.clock.advance(10);
+  f.room.handleDatagram(say, f.from(1));
+  t.same(f.take(40001), first, 'the retry gets the original msg, same ts and seq');
+  t.same(f.take(40002), [], 'others do not see it again');
+  t.equal(f.room.seq, 3);
+});
+
+t.test('a new member gets no room traffic until its first datagram, then fetches the rest', async (t) => {
+  const f = makeRoom();
+  f.join(1);
+  const added = f.room.addMember(f.record(2));
+  f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id: 's', text: 'before hb' }), f.from(1));
+  t.same(f.take(40002), [], 'unproven member receives nothing');
+  f.room.handleDatagram(f.dgram({ type: 'hb', token: f.record(2).token }), f.from(2));
+  t.same(f.take(40002), [{ type: 'hb', room: 'first', seq: added.seq + 1 }], 'hb reply tells it the latest seq');
+  t.same(
+    f.notices.filter((n) => n.type === 'proven').map((n) => (n as { member: string }).member),
+    ['m1', 'm2'],
+    'the supervisor learns each proof once',
+  );
+});
+
+t.test('tokens are bound to the endpoint that joined', async (t) => {
+  const f = makeRoom();
+  f.join(1);
+  f.join(2);
+  f.settle();
+  f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id: 'spoof', text: 'hi' }), f.from(2));
+  const got = f.take(40002);
+  t.equal(got.length, 1);
+  t.match(got[0], { type: 'error', code: 'NOT_MEMBER', id: 'spoof' });
+  t.same(f.take(40001), [], 'nothing was sequenced');
+  t.equal(f.room.seq, 2);
+});
+
+t.test('error precedence at the room endpoint', async (t) => {
+  const f = makeRoom();
+  f.join(1);
+  const tok = f.record(1).token;
+  const cases: Array<[string, object, string]> = [
+    ['no token', { type: 'say', id: 'x', text: 'hi' }, 'BAD_REQUEST'],
+    ['unknown token before field errors', { type: 'say', token: 'nope', id: 5 }, 'NOT_MEMBER'],
+    ['field error after a valid token', { type: 'say', token: tok, id: 5, text: 'hi' }, 'BAD_REQUEST'],
+    ['unknown type with a valid token', { type: 'dance', token: tok }, 'BAD_REQUEST'],
+    ['text too long', { type: 'say', token: tok, id: 'l', text: 'x'.repeat(501) }, 'TOO_LARGE'],
+    ['empty text', { type: 'say', token: tok, id: 'e', text: '' }, 'BAD_REQUEST'],
+    ['control characters', { type: 'say', token: tok, id: 'c', text: 'a\u0007b' }, 'BAD_REQUEST'],
+    ['fetch to below from', { type: 'fetch', token: tok, from: 5, to: 4 }, 'BAD_REQUEST'],
+    ['fetch from zero', { type: 'fetch', token: tok, from: 0, to: 4 }, 'BAD_REQUEST'],
+  ];
+  for (const [name, msg, code] of cases) {
+    f.room.handleDatagram(f.dgram(msg), f.from(1));
+    const got = f.take(40001);
+    t.match(got, [{ type: 'error', code }], name);
+  }
+  t.equal(f.room.seq, 1, 'no refused request took a seq');
+});
+
+t.test('a say whose msg would exceed the datagram limit is refused before taking a seq', async (t) => {
+  const f = makeRoom({ maxDatagramBytes: 600, maxTextChars: 1000 });
+  f.join(1);
+  f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id: 'big', text: 'y'.repeat(520) }), f.from(1));
+  t.match(f.take(40001), [{ type: 'error', code: 'TOO_LARGE', id: 'big' }]);
+  t.equal(f.room.seq, 1);
+});
+
+t.test('oversized and garbage datagrams from strangers are answered within 3x or dropped', async (t) => {
+  const f = makeRoom();
+  f.room.handleDatagram(Buffer.from('{'), f.from(9));
+  t.same(f.take(40009), [], 'tiny garbage gets no reply (budget 3 bytes)');
+  const big = Buffer.alloc(1201, 0x20);
+  f.room.handleDatagram(big, f.from(9));
+  t.match(f.take(40009), [{ type: 'error', code: 'TOO_LARGE' }]);
+  const hb = f.dgram({ type: 'hb', token: 'unknown-token-of-some-length' });
+  f.room.handleDatagram(hb, f.from(9));
+  const got = f.take(40009);
+  t.match(got, [{ type: 'error', code: 'NOT_MEMBER' }]);
+  t.ok(JSON.stringify(got[0]).length <= 3 * hb.length, 'reply within 3x the request');
+});
+
+t.test('fetch answers gap, held events, then fetched, with clamping', async (t) => {
+  const f = makeRoom({ historySize: 4 });
+  f.join(1);
+  for (let i = 0; i < 6; i++) {
+    f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id: `s${i}`, text: `t${i}` }), f.from(1));
+  }
+  f.take(40001);
+  t.equal(f.room.seq, 7);
+  f.room.handleDatagram(f.dgram({ type: 'fetch', token: f.record(1).token, from: 1, to: 100 }), f.from(1));
+  const got = f.take(40001);
+  t.same(got[0], { type: 'gap', room: 'first', from: 1, to: 3 });
+  t.same(
+    got.slice(1, -1).map((o) => o['seq']),
+    [4, 5, 6, 7],
+  );
+  t.same(got.at(-1), { type: 'fetched', room: 'first', from: 1, to: 7 });
+  f.room.handleDatagram(f.dgram({ type: 'fetch', token: f.record(1).token, from: 9, to: 20 }), f.from(1));
+  t.same(f.take(40001), [{ type: 'fetched', room: 'first', from: 9, to: 8 }], 'empty range: fetched alone with to = from - 1');
+});
+
+t.test('fetch answers at most 256 events per request', async (t) => {
+  const f = makeRoom({ historySize: 1000 });
+  f.join(1);
+  for (let i = 0; i < 300; i++) {
+    f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id: `s${i}`, text: 'x' }), f.from(1));
+  }
+  f.take(40001);
+  f.room.handleDatagram(f.dgram({ type: 'fetch', token: f.record(1).token, from: 2, to: 1000 }), f.from(1));
+  const got = f.take(40001);
+  t.equal(got.length, 257);
+  t.same(got.at(-1), { type: 'fetched', room: 'first', from: 2, to: 257 });
+});
+
+t.test('who pages are sorted by member and continue with after', async (t) => {
+  const f = makeRoom({ whoPageSize: 2 });
+  for (const n of [3, 1, 2]) f.join(n);
+  const tok = f.record(1).token;
+  f.room.handleDatagram(f.dgram({ type: 'who', token: tok, id: 'w1' }), f.from(1));
+  const p1 = f.take(40001).filter((o) => o['type'] === 'members');
+  t.same(p1, [{ type: 'members', id: 'w1', room: 'first', members: [{ member: 'm1', nick: 'nick1' }, { member: 'm2', nick: 'nick2' }], more: true }]);
+  f.room.handleDatagram(f.dgram({ type: 'who', token: tok, id: 'w2', after: 'm2' }), f.from(1));
+  const p2 = f.take(40001).filter((o) => o['type'] === 'members');
+  t.same(p2, [{ type: 'members', id: 'w2', room: 'first', members: [{ member: 'm3', nick: 'nick3' }], more: false }]);
+});
+
+t.test('leave from the room endpoint: others see presence leave, the leaver gets left, retries replay it', async (t) => {
+  const f = makeRoom();
+  f.join(1);
+  f.join(2);
+  f.settle();
+  const leave = f.dgram({ type: 'leave', token: f.record(2).token, id: 'bye' });
+  f.room.handleDatagram(leave, f.from(2));
+  t.same(f.take(40002), [{ type: 'left', id: 'bye', room: 'first' }]);
+  t.match(f.take(40001), [{ type: 'presence', event: 'leave', member: 'm2', seq: 3 }]);
+  t.match(f.notices.at(-1), { type: 'left', member: 'm2', seq: 3, reqId: 'bye', members: 1 });
+  f.room.handleDatagram(leave, f.from(2));
+  t.same(f.take(40002), [{ type: 'left', id: 'bye', room: 'first' }], 'the retry gets left again');
+  f.room.handleDatagram(f.dgram({ type: 'hb', token: f.record(2).token }), f.from(2));
+  t.match(f.take(40002), [{ type: 'error', code: 'NOT_MEMBER' }], 'the token is gone');
+  t.equal(f.room.seq, 3);
+});
+
+t.test('a silent member is evicted after heartbeatMs x misses, not earlier, and within one more interval', async (t) => {
+  const f = makeRoom({ heartbeatMs: 1000, heartbeatMisses: 3 });
+  f.join(1);
+  f.join(2);
+  f.settle();
+  // member 1 keeps sending hb; member 2 is silent from t0
+  const hb1 = f.dgram({ type: 'hb', token: f.record(1).token });
+  for (let i = 0; i < 5; i++) {
+    f.clock.advance(500);
+    f.room.handleDatagram(hb1, f.from(1));
+  }
+  t.equal(f.room.roster.size, 2, 'not evicted before 3000 ms of silence (2500 ms passed)');
+  f.clock.advance(500); // 3000 ms of silence
+  f.clock.advance(1000); // the protocol allows up to one more heartbeatMs
+  t.equal(f.room.roster.size, 1, 'evicted by 4000 ms of silence');
+  t.match(f.notices.filter((n) => n.type === 'evicted'), [{ type: 'evicted', member: 'm2', members: 1 }]);
+  t.match(f.take(40001).filter((o) => o['type'] === 'presence'), [{ event: 'evict', member: 'm2', seq: 3 }]);
+});
+
+t.test('any datagram with a valid token, even malformed, is a sign of life', async (t) => {
+  const f = makeRoom({ heartbeatMs: 1000, heartbeatMisses: 2 });
+  f.join(1);
+  for (let i = 0; i < 10; i++) {
+    f.clock.advance(900);
+    f.room.handleDatagram(f.dgram({ type: 'bogus', token: f.record(1).token }), f.from(1));
+  }
+  t.equal(f.room.roster.size, 1);
+});
+
+t.test('history, seq and say dedupe survive a restart through the journal', async (t) => {
+  const { parseJournal } = await import('../rooms/journal.js');
+  const f = makeRoom();
+  f.join(1);
+  f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id: 'keep', text: 'durable' }), f.from(1));
+  f.flush();
+  const text = f.journal.lines.map((b) => b.toString() + '\n').join('');
+  const g = makeRoom();
+  g.room.restore(parseJournal(text), [{ ...f.record(1), proven: true }]);
+  t.equal(g.room.seq, 2, 'seq continues');
+  g.room.handleDatagram(g.dgram({ type: 'say', token: g.record(1).token, id: 'keep', text: 'durable' }), g.from(1));
+  const got = g.take(40001);
+  t.match(got, [{ type: 'msg', seq: 2, id: 'keep' }], 'a retried say is answered with the original, not sequenced again');
+  g.room.handleDatagram(g.dgram({ type: 'say', token: g.record(1).token, id: 'new', text: 'next' }), g.from(1));
+  t.match(g.take(40001), [{ type: 'msg', seq: 3 }]);
+});
+
+t.test('the journal is written before the datagrams leave', async (t) => {
+  const f = makeRoom();
+  f.join(1);
+  const before = f.journal.lines.length;
+  f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id: 'j', text: 'x' }), f.from(1));
+  t.equal(f.journal.lines.length, before, 'not yet written inside the turn');
+  f.flush();
+  t.equal(f.journal.lines.length, before + 1, 'written by the flush that sends');
+});
+
+t.test('close sends closed to proven members and stops handling datagrams', async (t) => {
+  const f = makeRoom();
+  f.join(1);
+  f.room.close('shutdown');
+  t.same(f.take(40001), [{ type: 'closed', room: 'first', reason: 'shutdown' }]);
+  f.room.handleDatagram(f.dgram({ type: 'hb', token: f.record(1).token }), f.from(1));
+  t.same(f.take(40001), []);
+  t.equal(f.clock.timerCount, 0, 'the eviction sweep is stopped');
+});
+
+t.test('addMember refuses a second membership from the same endpoint', async (t) => {
+  const f = makeRoom();
+  f.join(1);
+  t.throws(() => f.room.addMember({ ...f.record(2), port: 40001 }), { code: 'ALREADY_JOINED' });
+});
