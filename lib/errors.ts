@@ -1,20 +1,23 @@
 // The one error catalogue. Codes are the wire contract (protocol-v1 "Error
 // codes"); errors cross process boundaries as plain {code, message} objects.
 
+// The messages here are deliberately short: when a detailed error would not
+// fit the reply budget of an unproven endpoint (protocol "Anti-amplification"),
+// this one is sent instead.
 export const ERROR_CODES = {
-  BAD_REQUEST: 'the request is not valid',
-  TOO_LARGE: 'the datagram or text is too large',
-  BAD_ROOM_NAME: 'room names are 1-64 characters of A-Z a-z 0-9 . _ -',
-  BAD_NICK: 'nicks are 1-32 letters, marks, numbers, punctuation or symbols',
-  NICK_TAKEN: 'that nick is taken in this room',
+  BAD_REQUEST: 'bad request',
+  TOO_LARGE: 'too large',
+  BAD_ROOM_NAME: 'bad room name',
+  BAD_NICK: 'bad nick',
+  NICK_TAKEN: 'nick taken',
   BAD_KEY: 'wrong room key',
-  ALREADY_JOINED: 'this endpoint is already in that room',
-  ROOM_FULL: 'the room is full',
+  ALREADY_JOINED: 'already joined',
+  ROOM_FULL: 'room full',
   TOO_MANY_ROOMS: 'too many rooms',
-  NOT_MEMBER: 'not a member of this room',
+  NOT_MEMBER: 'not a member',
   RATE_LIMITED: 'slow down',
-  ROOM_UNAVAILABLE: 'the room is not available right now',
-  SHUTTING_DOWN: 'the service is shutting down',
+  ROOM_UNAVAILABLE: 'room unavailable',
+  SHUTTING_DOWN: 'shutting down',
   INTERNAL: 'internal error',
 } as const;
 

@@ -12,6 +12,24 @@ import { Room } from './room.js';
 
 let room: Room | undefined;
 let socket: Socket | undefined;
+// Datagrams handed to the kernel but not yet sent: closing the socket would
+// cancel them, so shutdown waits for this to reach 0 (members must get `closed`).
+let inFlight = 0;
+let drained: (() => void) | undefined;
+const onSent = () => {
+  if (--inFlight === 0) drained?.();
+};
+
+function whenDrained(timeoutMs: number): Promise<void> {
+  if (inFlight === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    drained = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+}
 let log: Logger = createLogger('info', 'stdout', { component: 'room', pid: process.pid });
 
 function send(msg: FromRoom): void {
@@ -27,7 +45,7 @@ function exit(code: number): never {
 process.on('disconnect', () => {
   log.warn({ event: 'supervisor_gone' }, 'IPC channel closed; exiting');
   room?.close('shutdown');
-  exit(0);
+  void whenDrained(1_000).then(() => exit(0));
 });
 
 process.on('message', (raw: unknown) => {
@@ -61,8 +79,10 @@ process.on('message', (raw: unknown) => {
     case 'shutdown':
       log.info({ event: 'room_stopping', reason: msg.reason }, 'room stopping');
       room?.close(msg.reason);
-      socket?.close();
-      return exit(0);
+      return void whenDrained(1_000).then(() => {
+        socket?.close();
+        exit(0);
+      });
     default: {
       const never: never = msg;
       throw new Error(`unhandled IPC message ${JSON.stringify(never)}`);
@@ -81,7 +101,12 @@ async function start(init: InitMsg): Promise<void> {
     name: init.room,
     config,
     clock: systemClock,
-    transport: { send: (datagram, port, address) => sock.send(datagram, port, address) },
+    transport: {
+      send: (datagram, port, address) => {
+        inFlight++;
+        sock.send(datagram, port, address, onSent);
+      },
+    },
     journal: new FileJournal(init.journalPath, 2 * config.historySize),
     notify: send,
     log,

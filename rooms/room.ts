@@ -10,7 +10,7 @@ import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
 import type { FromRoom, MemberRecord } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
 import { ReplayCache } from '../lib/replay-cache.js';
-import { ReplyBudget } from '../lib/reply-budget.js';
+import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { RoomRequest, errorEvent, type PresenceEvent, type SequencedEvent } from '../lib/wire.js';
 import { History } from './history.js';
 import type { Journal, Restored } from './journal.js';
@@ -204,12 +204,16 @@ export class Room {
 
   private reject(to: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined, reason: string): void {
     this.log.debug({ event: 'datagram_dropped', reason, code: e.code, from: endpointKey(to) }, 'bad datagram');
-    this.sendDirect(encode(errorEvent(e.code, e.message, reqId)), to, budget);
+    const encoded = fitError(budget, e, reqId);
+    if (encoded) this.sendTo(encoded, to);
   }
 
-  /** Errors to endpoints that are not (proven) members: sent only within the reply budget. */
+  /** Replies to endpoints that are not (proven) members: sent only within the reply budget. */
   private sendDirect(encoded: Buffer, to: Endpoint, budget: ReplyBudget): void {
-    if (!budget.take(encoded.length)) return;
+    if (budget.take(encoded.length)) this.sendTo(encoded, to);
+  }
+
+  private sendTo(encoded: Buffer, to: Endpoint): void {
     const m = this.roster.atEndpoint(endpointKey(to));
     if (m) this.outbox.push(m, encoded);
     else this.transport.send([encoded], to.port, to.address);

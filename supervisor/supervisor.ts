@@ -16,8 +16,8 @@ import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
 import type { FromRoom } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
 import { ReplayCache } from '../lib/replay-cache.js';
-import { ReplyBudget } from '../lib/reply-budget.js';
-import { ControlRequest, errorEvent } from '../lib/wire.js';
+import { fitError, ReplyBudget } from '../lib/reply-budget.js';
+import { ControlRequest } from '../lib/wire.js';
 import { CONTROL_HANDLERS } from './control/index.js';
 import type { LineSink } from './log-relay.js';
 import { decideRestart } from './restart-policy.js';
@@ -57,6 +57,8 @@ export class Supervisor {
   private readonly logSink: LineSink;
   private readonly roomEnv: NodeJS.ProcessEnv;
   private readonly mailboxes = new Map<string, { queue: PQueue; tasks: number }>();
+  /** Every room process not yet exited, including those of rooms being deleted. */
+  private readonly live = new Set<RoomProcess>();
   private socket: Socket | undefined;
 
   constructor(o: SupervisorOptions) {
@@ -141,11 +143,16 @@ export class Supervisor {
 
   private drop(from: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
     this.log.debug({ event: 'datagram_dropped', code: e.code, reason: e.message, from: endpointKey(from) }, 'bad control datagram');
-    this.sendWithin(from, budget, encode(errorEvent(e.code, e.message, reqId)));
+    this.sendError(from, budget, e, reqId);
   }
 
   replyError(ctx: ControlContext, e: ErrorInfo): void {
-    this.sendWithin(ctx.from, ctx.budget, encode(errorEvent(e.code, e.message, ctx.reqId)));
+    this.sendError(ctx.from, ctx.budget, e, ctx.reqId);
+  }
+
+  private sendError(to: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
+    const encoded = fitError(budget, e, reqId);
+    if (encoded) this.send(to, encoded);
   }
 
   /** Sends if the reply budget allows (protocol "Anti-amplification": errors that do not fit are dropped). */
@@ -195,8 +202,10 @@ export class Supervisor {
     entry.incarnation++;
     const proc = new RoomProcess(this.config, this.log, this.logSink, this.roomEnv);
     entry.proc = proc;
+    this.live.add(proc);
     proc.on('notice', (m) => this.onNotice(entry, proc, m));
     proc.on('exit', (exit) => {
+      this.live.delete(proc);
       if (!exit.expected && entry.proc === proc && this.status === 'running') {
         void this.serialize(entry.name, () => this.recover(entry, proc, exit));
       }
@@ -320,12 +329,7 @@ export class Supervisor {
 
   /** Second signal: no more waiting. */
   kill(): void {
-    for (const e of this.rooms.values()) e.proc?.kill();
-  }
-
-  /** Pids of the live room processes (tests and diagnostics). */
-  roomPids(): number[] {
-    return [...this.rooms.values()].flatMap((e) => (e.proc?.pid === undefined ? [] : [e.proc.pid]));
+    for (const p of this.live) p.kill();
   }
 }
 
