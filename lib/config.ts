@@ -2,7 +2,7 @@
 // eagerly; unknown keys are rejected by name; the result is frozen.
 import { readFileSync } from 'node:fs';
 
-export const DEFAULTS = {
+export const DEFAULTS = Object.freeze({
   /** Control endpoint address (protocol "Endpoints"). */
   host: '0.0.0.0',
   /** Control endpoint UDP port. */
@@ -50,7 +50,7 @@ export const DEFAULTS = {
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
   /** "stdout" or a file path. */
   logDestination: 'stdout',
-};
+});
 
 export type Config = Readonly<typeof DEFAULTS>;
 

@@ -1,7 +1,7 @@
 // Typed IPC between the supervisor and its room actors, declared once as
 // schemas: both sides validate what they receive (a bug in one process must
 // not corrupt another's state). Requests carry `rid`; replies echo it.
-import { arr, bool, field, type Infer, int, isPlainObject, lit, object, opt, str, union } from './schema.js';
+import { arr, bool, field, type Infer, int, isPlainObject, lit, obj, object, opt, str, union } from './schema.js';
 import { isErrorCode } from './errors.js';
 
 const rid = () => int(1);
@@ -19,7 +19,7 @@ export const MemberRecord = object({
   proven: opt(bool()),
 });
 export type MemberRecord = Infer<typeof MemberRecord>;
-const memberRecord = field('a member record', (v): v is MemberRecord => isPlainObject(v) && MemberRecord.parse(v).ok);
+const memberRecord = obj(MemberRecord);
 const plainObject = field('an object', (v): v is Record<string, unknown> => isPlainObject(v));
 const errorCode = field('an error code', isErrorCode);
 

@@ -11,6 +11,8 @@ export interface Field<T> {
   /** The error code a bad value of this field gets (protocol: field-specific codes). */
   readonly code: ErrorCode;
   check(v: unknown): v is T;
+  /** For composite fields: a copy of a checked value holding only declared keys. */
+  clean?(v: T): T;
 }
 
 type Shape = Record<string, Field<unknown>>;
@@ -84,15 +86,24 @@ export function oneOf<L extends string>(...values: L[]): Field<L> {
 }
 
 export function arr<T>(item: Field<T>, maxItems = Number.MAX_SAFE_INTEGER): Field<T[]> {
-  return field(
+  const f = field(
     `an array of ${item.expected}`,
     (v): v is T[] => Array.isArray(v) && v.length <= maxItems && v.every((x) => item.check(x)),
   );
+  const cleanItem = item.clean;
+  return cleanItem ? { ...f, clean: (v: T[]) => v.map((x) => cleanItem(x)) } : f;
 }
 
-/** A nested object; unknown fields are dropped. */
+/** A nested object; unknown fields are dropped, as at the top level. */
 export function obj<S extends Shape>(schema: ObjectSchema<S>): Field<Simplify<InferShape<S>>> {
-  return field('an object', (v): v is Simplify<InferShape<S>> => isPlainObject(v) && schema.parse(v).ok);
+  type T = Simplify<InferShape<S>>;
+  return {
+    ...field('an object', (v): v is T => isPlainObject(v) && schema.parse(v).ok),
+    clean: (v: T) => {
+      const r = schema.parse(v as Record<string, unknown>);
+      return r.ok ? r.value : v;
+    },
+  };
 }
 
 export function opt<T>(f: Field<T>): Field<T> & { readonly optional: true } {
@@ -123,7 +134,7 @@ export function object<S extends Shape>(shape: S): ObjectSchema<S> {
           return { ok: false, code: 'BAD_REQUEST', message: `missing field "${k}"` };
         }
         if (!f.check(x)) return { ok: false, code: f.code, message: `"${k}" must be ${f.expected}` };
-        out[k] = x;
+        out[k] = f.clean ? f.clean(x) : x;
       }
       return { ok: true, value: out as Simplify<InferShape<S>> };
     },

@@ -2,11 +2,17 @@
 // TypeScript types and the runtime checks. Schemas check JSON types and
 // lengths only (BAD_REQUEST); rules with their own codes (room names, nicks,
 // keys) are checked by the handlers so the contract's error precedence holds.
-import { arr, bool, type Infer, int, lit, object, oneOf, opt, str, union } from './schema.js';
+import { arr, bool, type Infer, int, lit, obj, object, oneOf, opt, str, union } from './schema.js';
 import { ERROR_CODES } from './errors.js';
 
 /** Request ids: 1-64 characters, client-chosen (protocol "Requests and idempotence"). */
 const id = () => str(1, 64);
+const ID = id();
+
+/** The request's id if it is a valid one, so an error reply can name it (never echo an invalid id). */
+export function echoableId(v: unknown): string | undefined {
+  return ID.check(v) ? v : undefined;
+}
 const anyStr = () => str(0, Number.MAX_SAFE_INTEGER);
 const seq = () => int(0);
 const count = () => int(0);
@@ -79,7 +85,7 @@ const RoomEntry = object({ room: anyStr(), members: count() });
 export const RoomsReply = object({
   type: lit('rooms'),
   id: id(),
-  rooms: arr({ optional: false, expected: 'a room entry', code: 'BAD_REQUEST', check: (v): v is RoomEntry => isEntry(v, RoomEntry) }),
+  rooms: arr(obj(RoomEntry)),
   more: bool(),
 });
 export type RoomEntry = Infer<typeof RoomEntry>;
@@ -113,13 +119,9 @@ export const MembersReply = object({
   type: lit('members'),
   id: id(),
   room: anyStr(),
-  members: arr({ optional: false, expected: 'a member entry', code: 'BAD_REQUEST', check: (v): v is MemberEntry => isEntry(v, MemberEntry) }),
+  members: arr(obj(MemberEntry)),
   more: bool(),
 });
-
-function isEntry(v: unknown, schema: { parse(v: Record<string, unknown>): { ok: boolean } }): boolean {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && schema.parse(v as Record<string, unknown>).ok;
-}
 
 export const ServerMessage = union({
   joined: JoinedReply,

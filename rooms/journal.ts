@@ -3,7 +3,7 @@
 // SIGKILL restarts with its seq and history. A torn last line or a corrupt
 // line is skipped on read, never fatal. The file is rewritten to the held
 // history once it has grown to twice the history size.
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MsgEvent, PresenceEvent } from '../lib/wire.js';
 import { isPlainObject } from '../lib/schema.js';
@@ -37,6 +37,7 @@ export class FileJournal implements Journal {
     private readonly compactAt: number,
   ) {
     mkdirSync(dirname(path), { recursive: true });
+    this.lines = cutTornTail(path);
     this.fd = openSync(path, 'a');
   }
 
@@ -74,6 +75,21 @@ export class FileJournal implements Journal {
     this.flush();
     closeSync(this.fd);
   }
+}
+
+/**
+ * A record torn by a crash is cut off before appending, or the next record
+ * would be glued to it and lost at the next restart (and its seq reused).
+ * Returns the number of complete lines kept, toward compaction.
+ */
+function cutTornTail(path: string): number {
+  if (!existsSync(path)) return 0;
+  const buf = readFileSync(path);
+  const end = buf.lastIndexOf(0x0a) + 1;
+  if (end < buf.length) truncateSync(path, end);
+  let lines = 0;
+  for (let i = buf.indexOf(0x0a); i >= 0 && i < end; i = buf.indexOf(0x0a, i + 1)) lines++;
+  return lines;
 }
 
 /** An in-memory journal for tests and for rooms run without a data directory. */

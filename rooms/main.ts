@@ -96,7 +96,7 @@ async function start(init: InitMsg): Promise<void> {
   log = createLogger(config.logLevel, 'stdout', { component: 'room', room: init.room, pid: process.pid });
   const restored = readJournal(init.journalPath);
   if (restored.skipped > 0) log.warn({ event: 'journal_lines_skipped', count: restored.skipped }, 'skipped corrupt journal lines');
-  const sock = createSocket({ type: 'udp4', reuseAddr: false });
+  const sock = createSocket({ type: config.host.includes(':') ? 'udp6' : 'udp4' });
   const r = new Room({
     name: init.room,
     config,

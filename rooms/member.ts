@@ -17,9 +17,14 @@ export class Member {
   proven: boolean;
   /** Encoded objects waiting for this turn's flush; see Outbox. */
   queue: Buffer[] = [];
-  queuedBytes = 0;
+  /** Parallel to queue: true for room events (droppable), false for replies. */
+  droppable: boolean[] = [];
+  /** Bytes of room events in the queue (the bounded part). */
+  eventBytes = 0;
   /** Objects dropped because the queue was over its bound (the client fetches them). */
   dropped = 0;
+  /** Datagrams the transport refused (socket closed). */
+  sendErrors = 0;
   present = true;
 
   constructor(r: MemberRecord, now: number) {

@@ -1,7 +1,10 @@
 // Queued fan-out. Contract:
 // - push() MUST NOT block or reorder: objects for one member leave in push order.
-// - Each member's queue is bounded by bytes; over the bound the OLDEST queued
-//   objects are dropped (the member sees a seq hole and fetches it).
+// - Each member's queued room events (push) are bounded by bytes; over the
+//   bound the OLDEST queued events are dropped (the member sees a seq hole
+//   and fetches it). Replies to the member's own requests (pushReply: hb,
+//   who, fetch results, errors) are never dropped: a fetch is answered in
+//   full (protocol "Details: Fetch"), and they are bounded by the requests.
 // - Everything pushed in one event-loop turn is flushed at the end of that
 //   turn, coalesced into datagrams of at most maxDatagramBytes (protocol
 //   "Transport": NDJSON), so a lone message is never delayed.
@@ -26,18 +29,46 @@ export class Outbox {
     private readonly schedule: (fn: () => void) => void = setImmediate,
   ) {}
 
+  /** Queues a room event (droppable under the bound). */
   push(m: Member, encoded: Buffer): void {
+    this.enqueue(m, encoded, true);
+    m.eventBytes += encoded.length;
+    if (m.eventBytes > this.maxQueueBytes) this.dropOldestEvents(m);
+  }
+
+  /** Queues a reply to the member's own request (never dropped). */
+  pushReply(m: Member, encoded: Buffer): void {
+    this.enqueue(m, encoded, false);
+  }
+
+  private enqueue(m: Member, encoded: Buffer, droppable: boolean): void {
     if (m.queue.length === 0) this.dirty.push(m);
     m.queue.push(encoded);
-    m.queuedBytes += encoded.length;
-    while (m.queuedBytes > this.maxQueueBytes && m.queue.length > 1) {
-      m.queuedBytes -= m.queue.shift()!.length;
-      m.dropped++;
-    }
+    m.droppable.push(droppable);
     if (!this.scheduled) {
       this.scheduled = true;
       this.schedule(this.flushBound);
     }
+  }
+
+  private dropOldestEvents(m: Member): void {
+    // Rare (a burst beyond the bound within one turn), so a linear pass is fine;
+    // the newest event is always kept.
+    const keepQ: Buffer[] = [];
+    const keepD: boolean[] = [];
+    const last = m.queue.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const b = m.queue[i]!;
+      if (m.droppable[i] && i !== last && m.eventBytes > this.maxQueueBytes) {
+        m.eventBytes -= b.length;
+        m.dropped++;
+        continue;
+      }
+      keepQ.push(b);
+      keepD.push(m.droppable[i]!);
+    }
+    m.queue = keepQ;
+    m.droppable = keepD;
   }
 
   flush(): void {
@@ -46,9 +77,18 @@ export class Outbox {
     const dirty = this.dirty;
     this.dirty = [];
     for (const m of dirty) {
-      for (const datagram of pack(m.queue, this.maxDatagramBytes)) this.transport.send(datagram, m.port, m.address);
+      const queue = m.queue;
       m.queue = [];
-      m.queuedBytes = 0;
+      m.droppable = [];
+      m.eventBytes = 0;
+      for (const datagram of pack(queue, this.maxDatagramBytes)) {
+        try {
+          this.transport.send(datagram, m.port, m.address);
+        } catch {
+          // A closed socket (shutdown) must not strand the other members' queues.
+          m.sendErrors++;
+        }
+      }
     }
   }
 }

@@ -11,7 +11,7 @@ import type { FromRoom, MemberRecord } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
 import { ReplayCache } from '../lib/replay-cache.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
-import { RoomRequest, errorEvent, type PresenceEvent, type SequencedEvent } from '../lib/wire.js';
+import { RoomRequest, echoableId, errorEvent, type PresenceEvent, type SequencedEvent } from '../lib/wire.js';
 import { History } from './history.js';
 import type { Journal, Restored } from './journal.js';
 import { Member, Roster } from './member.js';
@@ -113,7 +113,7 @@ export class Room {
     const seq = this.sequence(presence(this.name, 0, 'leave', m));
     const reply = encode({ type: 'left', id: reqId, room: this.name });
     this.leaves.set(leaveKey(m.token, m.endpoint, reqId), reply);
-    this.outbox.push(m, reply);
+    this.outbox.pushReply(m, reply);
     this.notifySupervisor({ type: 'left', member: m.member, seq, reqId, members: this.roster.size });
   }
 
@@ -165,7 +165,7 @@ export class Room {
     const decoded = decodeDatagram(buf, this.config.maxDatagramBytes);
     if (!decoded.ok) return this.reject(from, budget, decoded.error, undefined, 'undecodable');
     const v = decoded.value;
-    const reqId = typeof v['id'] === 'string' && v['id'].length > 0 && v['id'].length <= 128 ? v['id'] : undefined;
+    const reqId = echoableId(v['id']);
     const token = v['token'];
     if (typeof token !== 'string') return this.reject(from, budget, errorInfo('BAD_REQUEST', 'missing string field "token"'), reqId, 'no-token');
     const m = this.roster.byTokenOf(token);
@@ -195,7 +195,7 @@ export class Room {
 
   /** Sends to a member through its queue, keeping order with events. */
   reply(m: Member, message: object): void {
-    this.outbox.push(m, encode(message));
+    this.outbox.pushReply(m, encode(message));
   }
 
   replyError(m: Member, e: ErrorInfo, reqId?: string): void {
@@ -215,7 +215,7 @@ export class Room {
 
   private sendTo(encoded: Buffer, to: Endpoint): void {
     const m = this.roster.atEndpoint(endpointKey(to));
-    if (m) this.outbox.push(m, encoded);
+    if (m) this.outbox.pushReply(m, encoded);
     else this.transport.send([encoded], to.port, to.address);
   }
 

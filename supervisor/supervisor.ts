@@ -17,12 +17,14 @@ import type { FromRoom } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
 import { ReplayCache } from '../lib/replay-cache.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
-import { ControlRequest } from '../lib/wire.js';
+import { ControlRequest, echoableId } from '../lib/wire.js';
 import { CONTROL_HANDLERS } from './control/index.js';
 import type { LineSink } from './log-relay.js';
 import { decideRestart } from './restart-policy.js';
 import { RoomEntry } from './room-entry.js';
 import { RoomProcess } from './room-process.js';
+
+const ROOM_PORT_ATTEMPTS = 5;
 
 export type SupervisorStatus = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -60,6 +62,7 @@ export class Supervisor {
   /** Every room process not yet exited, including those of rooms being deleted. */
   private readonly live = new Set<RoomProcess>();
   private socket: Socket | undefined;
+  private portCursor: number;
 
   constructor(o: SupervisorOptions) {
     this.config = o.config;
@@ -68,6 +71,7 @@ export class Supervisor {
     this.clock = o.clock ?? systemClock;
     this.roomEnv = o.roomEnv ?? process.env;
     this.replay = new ReplayCache(this.clock, o.config.idempotenceWindowMs, o.config.idempotenceMaxEntries);
+    this.portCursor = o.config.roomPortMin;
   }
 
   get journalDir(): string {
@@ -108,7 +112,7 @@ export class Supervisor {
     const decoded = decodeDatagram(buf, this.config.maxDatagramBytes);
     if (!decoded.ok) return this.drop(from, budget, decoded.error, undefined);
     const v = decoded.value;
-    const reqId = typeof v['id'] === 'string' && v['id'].length > 0 && v['id'].length <= 128 ? v['id'] : undefined;
+    const reqId = echoableId(v['id']);
     const parsed = ControlRequest.parse(v);
     if (!parsed.ok) return this.drop(from, budget, errorInfo(parsed.code, parsed.message), reqId);
     const ctx: ControlContext = { from, endpoint: endpointKey(from), budget, reqId };
@@ -188,14 +192,36 @@ export class Supervisor {
   async createRoom(name: string, key: string | undefined): Promise<RoomEntry> {
     const entry = new RoomEntry(name, key, joinPath(this.journalDir, `${name}~${nanoid(8)}.jsonl`));
     this.rooms.set(name, entry);
-    try {
-      await this.startIncarnation(entry);
-    } catch (err) {
-      this.rooms.delete(name);
-      rmSync(entry.journalPath, { force: true });
-      throw err;
+    // With a configured port range, try a few free ports in turn: another
+    // program may hold one (the room then fails to bind and says so).
+    const candidates = this.config.roomPortMax === 0 ? [0] : this.freeRoomPorts(ROOM_PORT_ATTEMPTS);
+    let lastErr: unknown = new ChatError('ROOM_UNAVAILABLE', 'no free room port in the configured range');
+    for (const port of candidates) {
+      entry.port = port;
+      try {
+        await this.startIncarnation(entry);
+        return entry;
+      } catch (err) {
+        lastErr = err;
+      }
     }
-    return entry;
+    this.rooms.delete(name);
+    rmSync(entry.journalPath, { force: true });
+    throw lastErr;
+  }
+
+  /** Up to n ports of [roomPortMin, roomPortMax] that no room holds, starting after the last one handed out. */
+  private freeRoomPorts(n: number): number[] {
+    const { roomPortMin: lo, roomPortMax: hi } = this.config;
+    const used = new Set([...this.rooms.values()].map((e) => e.port));
+    const out: number[] = [];
+    const span = hi - lo + 1;
+    for (let i = 0; i < span && out.length < n; i++) {
+      const p = lo + ((this.portCursor - lo + i + span) % span);
+      if (!used.has(p)) out.push(p);
+    }
+    if (out.length > 0) this.portCursor = out[0]! + 1 > hi ? lo : out[0]! + 1;
+    return out;
   }
 
   private async startIncarnation(entry: RoomEntry): Promise<void> {

@@ -247,3 +247,33 @@ t.test('addMember refuses a second membership from the same endpoint', async (t)
   f.join(1);
   t.throws(() => f.room.addMember({ ...f.record(2), port: 40001 }), { code: 'ALREADY_JOINED' });
 });
+
+t.test('a fetch is answered in full even beyond the send-queue bound', async (t) => {
+  const f = makeRoom({ historySize: 300, sendQueueMaxBytes: 2_000, maxTextChars: 1000 });
+  f.join(1);
+  const text = 'z'.repeat(900);
+  for (let i = 0; i < 20; i++) {
+    f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id: `s${i}`, text }), f.from(1));
+    f.take(40001);
+  }
+  f.room.handleDatagram(f.dgram({ type: 'fetch', token: f.record(1).token, from: 1, to: 21 }), f.from(1));
+  const got = f.take(40001);
+  t.same(
+    got.map((o) => o['seq'] ?? o['type']),
+    [...Array.from({ length: 21 }, (_, i) => i + 1), 'fetched'],
+    'all 21 events, then fetched',
+  );
+});
+
+t.test('a burst of room events beyond the bound drops the oldest for that member only', async (t) => {
+  const f = makeRoom({ historySize: 300, sendQueueMaxBytes: 3_000, maxTextChars: 1000 });
+  f.join(1);
+  const text = 'q'.repeat(900);
+  for (let i = 0; i < 10; i++) {
+    f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id: `b${i}`, text }), f.from(1));
+  }
+  const got = f.take(40001).map((o) => o['seq']);
+  t.ok(got.length < 10 && got.length >= 2, `some were dropped (${got.length} left)`);
+  t.same(got, Array.from({ length: got.length }, (_, i) => 11 - got.length + 1 + i), 'the newest survive, in order');
+  t.ok(f.room.roster.get('m1')!.dropped > 0, 'drops are counted');
+});

@@ -22,7 +22,7 @@ export function fetch(room: Room, m: Member, req: FetchRequest): void {
   }
   for (let s = Math.max(req.from, oldest); s <= to; s++) {
     const e = room.history.get(s);
-    if (e) room.outbox.push(m, e);
+    if (e) room.outbox.pushReply(m, e);
   }
   room.reply(m, { type: 'fetched', room: room.name, from: req.from, to });
 }

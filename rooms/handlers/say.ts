@@ -11,7 +11,7 @@ export function say(room: Room, m: Member, req: SayRequest): void {
   // only, and is not sequenced twice (protocol "Idempotence").
   const key = sayKey(m.member, req.id);
   const replay = room.says.get(key);
-  if (replay) return room.outbox.push(m, replay);
+  if (replay) return room.outbox.pushReply(m, replay);
 
   switch (checkText(req.text, room.config.maxTextChars)) {
     case 'ok':

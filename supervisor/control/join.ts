@@ -67,6 +67,9 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
       record: { member: m.member, nick: m.nick, token: m.token, address: m.address, port: m.port },
     });
   } catch (err) {
+    // The room may have added the member and answered too late: take it out
+    // again so no ghost holds the nick or the endpoint until eviction.
+    entry.proc?.request({ type: 'remove', member: m.member }).catch(() => {});
     if (entry.members.size === 0) await sup.deleteRoom(entry, 'empty');
     throw err;
   }
@@ -91,7 +94,7 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
 
 function sendJoined(sup: Supervisor, ctx: ControlContext, reply: Buffer): void {
   // joined is exempt from the 3x rule up to 512 bytes; our joined replies
-  // stay under that for every valid join (see test/wire-sizes).
+  // stay under that for every valid join (test/join-size.test.ts).
   if (reply.length > JOINED_ALLOWANCE && !ctx.budget.take(reply.length)) return;
   sup.send(ctx.from, reply);
 }

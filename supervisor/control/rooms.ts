@@ -7,7 +7,10 @@ import type { ControlContext, Supervisor } from '../supervisor.js';
 
 export function rooms(sup: Supervisor, req: RoomsRequest, ctx: ControlContext): void {
   const after = req.after;
-  const names = [...sup.rooms.keys()].filter((n) => after === undefined || n > after).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  // Only rooms that hold members: one still starting for its first join is not listed yet.
+  const names = [...sup.rooms.values()]
+    .filter((e) => e.members.size > 0 && (after === undefined || e.name > after))
+    .map((e) => e.name).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const page: WireRoomEntry[] = [];
   // "false" is the longer literal, so sizing with it is safe either way.
   const reply = { type: 'rooms', id: req.id, rooms: page, more: false };

@@ -1,0 +1,217 @@
+import t from 'tap';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, DEFAULTS, loadConfigFile, makeConfig } from '../lib/config.js';
+
+/** The error makeConfig throws for these overrides (or a failed assertion). */
+function errorFor(t: { fail(m: string): unknown }, overrides: Record<string, unknown>): ConfigError | undefined {
+  try {
+    makeConfig(overrides);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    t.fail(`threw something else: ${String(err)}`);
+    return undefined;
+  }
+  t.fail(`accepted ${JSON.stringify(overrides)}`);
+  return undefined;
+}
+
+t.test('the defaults are a valid config, returned frozen', async (t) => {
+  const c = makeConfig({});
+  t.strictSame({ ...c }, { ...DEFAULTS });
+  t.equal(Object.isFrozen(c), true);
+  t.throws(() => {
+    (c as { port: number }).port = 1;
+  }, TypeError, 'writing to it throws in strict mode');
+  t.equal(c.port, 7447);
+  t.not(c, DEFAULTS, 'a copy, not the defaults table itself');
+});
+
+t.test('the defaults follow the protocol', async (t) => {
+  t.equal(DEFAULTS.maxDatagramBytes, 1200, 'protocol default size limit');
+  t.equal(DEFAULTS.host, '0.0.0.0', 'protocol default host');
+  t.ok(DEFAULTS.idempotenceWindowMs >= 30_000, 'idempotence window at least 30 s');
+});
+
+t.test(
+  'the defaults table cannot be changed by a caller',
+  async (t) => {
+    t.equal(Object.isFrozen(DEFAULTS), true);
+  },
+);
+
+t.test('each override is applied and the rest keep their defaults', async (t) => {
+  const overrides: Record<string, unknown> = {
+    host: '127.0.0.1',
+    port: 0,
+    roomPortMin: 40000,
+    roomPortMax: 40100,
+    heartbeatMs: 100,
+    heartbeatMisses: 1,
+    historySize: 1,
+    maxDatagramBytes: 576,
+    maxTextChars: 1,
+    maxMembersPerRoom: 1,
+    maxRooms: 1,
+    maxRoomsPerEndpoint: 1,
+    roomsPageSize: 1,
+    whoPageSize: 1,
+    idempotenceWindowMs: 30_000,
+    idempotenceMaxEntries: 1_000,
+    sendQueueMaxBytes: 1_200,
+    socketBufferBytes: 65_536,
+    roomStartTimeoutMs: 100,
+    ipcTimeoutMs: 100,
+    shutdownTimeoutMs: 100,
+    restartMaxRestarts: 0,
+    restartPeriodMs: 100,
+    dataDir: '/var/lib/chatd',
+    logLevel: 'silent',
+    logDestination: '/tmp/chatd.log',
+  };
+  t.strictSame(Object.keys(overrides).sort(), Object.keys(DEFAULTS).sort(), 'every key is exercised');
+  for (const [k, v] of Object.entries(overrides)) {
+    const c = makeConfig({ ...(k.startsWith('roomPort') ? { roomPortMin: 40000, roomPortMax: 40100 } : {}), [k]: v }) as Record<string, unknown>;
+    t.equal(c[k], v, `${k} is applied`);
+    t.not(v, (DEFAULTS as Record<string, unknown>)[k], `${k} differs from its default, so the check means something`);
+    for (const other of Object.keys(DEFAULTS)) {
+      if (other === k || other.startsWith('roomPort')) continue;
+      if (c[other] !== (DEFAULTS as Record<string, unknown>)[other]) t.fail(`${other} changed when only ${k} was given`);
+    }
+  }
+  const all = makeConfig(overrides);
+  t.strictSame({ ...all }, overrides, 'all at once');
+});
+
+t.test('the upper bounds of the ranges are accepted', async (t) => {
+  const c = makeConfig({ port: 65535, heartbeatMisses: 100, maxDatagramBytes: 65_507, idempotenceWindowMs: 3_600_000, restartMaxRestarts: 1_000 });
+  t.equal(c.port, 65535);
+  t.equal(c.maxDatagramBytes, 65_507);
+  t.equal(c.restartMaxRestarts, 1_000);
+});
+
+t.test('an unknown key is rejected with a message naming it', async (t) => {
+  for (const key of ['prot', 'Port', 'maxDatagramSize', '__proto__', 'constructor', 'toString']) {
+    const overrides = JSON.parse(`{${JSON.stringify(key)}: 1}`) as Record<string, unknown>;
+    const err = errorFor(t, overrides);
+    t.match(err?.message, `config: unknown key "${key}"`, key);
+    t.match(err?.message, 'known keys: host, port,', 'the message lists the known keys');
+  }
+  t.equal(({} as Record<string, unknown>)['polluted'], undefined);
+});
+
+t.test('a wrong type or out-of-range value is rejected naming the key and what is expected', async (t) => {
+  const cases: Array<[string, unknown, string]> = [
+    ['port', '7447', '"port" must be an integer in 0..65535, got "7447"'],
+    ['port', 65536, '"port" must be an integer in 0..65535, got 65536'],
+    ['port', -1, '"port" must be an integer in 0..65535, got -1'],
+    ['port', 1.5, '"port" must be an integer in 0..65535, got 1.5'],
+    ['port', null, '"port" must be an integer in 0..65535, got null'],
+    ['heartbeatMs', 99, '"heartbeatMs" must be an integer in 100..3600000, got 99'],
+    ['heartbeatMisses', 0, '"heartbeatMisses" must be an integer in 1..100, got 0'],
+    ['maxDatagramBytes', 575, '"maxDatagramBytes" must be an integer in 576..65507, got 575'],
+    ['maxDatagramBytes', 65_508, '"maxDatagramBytes" must be an integer in 576..65507, got 65508'],
+    ['idempotenceWindowMs', 29_999, '"idempotenceWindowMs" must be an integer in 30000..3600000, got 29999'],
+    ['restartMaxRestarts', -1, '"restartMaxRestarts" must be an integer in 0..1000, got -1'],
+    ['host', '', '"host" must be a non-empty string, got ""'],
+    ['host', 127, '"host" must be a non-empty string, got 127'],
+    ['dataDir', ['data'], '"dataDir" must be a non-empty string, got ["data"]'],
+    ['logLevel', 'verbose', '"logLevel" must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"'],
+    ['logLevel', 'INFO', '"logLevel" must be one of fatal, error, warn, info, debug, trace, silent, got "INFO"'],
+  ];
+  for (const [key, value, message] of cases) {
+    t.equal(errorFor(t, { [key]: value })?.message, `config: ${message}`, `${key} = ${JSON.stringify(value)}`);
+  }
+});
+
+t.test('the source is named in the message', async (t) => {
+  t.throws(() => makeConfig({ port: 'x' }, 'init'), { name: 'ConfigError', message: /^init: "port"/ });
+});
+
+t.test('roomPortMin and roomPortMax are both 0 or a range', async (t) => {
+  const range = '"roomPortMin".."roomPortMax" must be a range (both 0 for ephemeral ports)';
+  t.equal(makeConfig({ roomPortMin: 0, roomPortMax: 0 }).roomPortMin, 0, 'both 0: ephemeral ports');
+  t.strictSame(
+    [makeConfig({ roomPortMin: 40000, roomPortMax: 40000 })].map((c) => [c.roomPortMin, c.roomPortMax]),
+    [[40000, 40000]],
+    'a range of one port',
+  );
+  t.equal(errorFor(t, { roomPortMin: 40001, roomPortMax: 40000 })?.message, `config: ${range}`, 'min above max');
+  t.equal(errorFor(t, { roomPortMin: 40000 })?.message, `config: ${range}`, 'only min set');
+  t.equal(errorFor(t, { roomPortMax: 40000 })?.message, `config: ${range}`, 'only max set');
+  t.equal(errorFor(t, { roomPortMin: 0, roomPortMax: 40000 })?.message, `config: ${range}`, 'min 0 with a max');
+});
+
+t.test('loadConfigFile reads a JSON object from a file', async (t) => {
+  const dir = t.testdir({ 'chatd.json': JSON.stringify({ port: 9000, logLevel: 'warn' }) });
+  const c = loadConfigFile(join(dir, 'chatd.json'));
+  t.equal(c.port, 9000);
+  t.equal(c.logLevel, 'warn');
+  t.equal(c.heartbeatMs, DEFAULTS.heartbeatMs, 'keys not in the file keep their defaults');
+  t.equal(Object.isFrozen(c), true);
+});
+
+t.test('loadConfigFile applies overrides on top of the file', async (t) => {
+  const dir = t.testdir({ 'chatd.json': JSON.stringify({ port: 9000, logLevel: 'warn' }) });
+  const c = loadConfigFile(join(dir, 'chatd.json'), { port: 9001 });
+  t.equal(c.port, 9001);
+  t.equal(c.logLevel, 'warn');
+});
+
+t.test('loadConfigFile names the file in a key error', async (t) => {
+  const dir = t.testdir({ 'bad-key.json': '{"prot": 1}', 'bad-value.json': '{"port": "x"}' });
+  const badKey = join(dir, 'bad-key.json');
+  t.throws(() => loadConfigFile(badKey), { name: 'ConfigError', message: `${badKey}: unknown key "prot"` });
+  const badValue = join(dir, 'bad-value.json');
+  t.throws(() => loadConfigFile(badValue), { name: 'ConfigError', message: `${badValue}: "port" must be an integer in 0..65535, got "x"` });
+});
+
+t.test('loadConfigFile on a missing file is a ConfigError naming the path', async (t) => {
+  const path = join(t.testdir({}), 'nope.json');
+  t.throws(() => loadConfigFile(path), { name: 'ConfigError', message: `cannot read config file ${path}: ` });
+  t.throws(() => loadConfigFile(path), { message: /ENOENT/ });
+});
+
+t.test('loadConfigFile on invalid JSON is a ConfigError naming the path', async (t) => {
+  const dir = t.testdir({ 'broken.json': '{"port": 9000,', 'empty.json': '' });
+  for (const name of ['broken.json', 'empty.json']) {
+    const path = join(dir, name);
+    t.throws(() => loadConfigFile(path), { name: 'ConfigError', message: `config file ${path} is not valid JSON: ` }, name);
+  }
+});
+
+t.test('loadConfigFile on JSON that is not an object is a ConfigError', async (t) => {
+  const dir = t.testdir({ 'array.json': '[{"port": 1}]', 'null.json': 'null', 'number.json': '7447', 'string.json': '"port"' });
+  for (const name of ['array.json', 'null.json', 'number.json', 'string.json']) {
+    const path = join(dir, name);
+    t.throws(() => loadConfigFile(path), { name: 'ConfigError', message: `config file ${path} must hold a JSON object` }, name);
+  }
+});
+
+t.test('loadConfigFile rejects a __proto__ key in the file rather than merging it', async (t) => {
+  const dir = t.testdir({ 'proto.json': '{"__proto__": {"port": 1}, "logLevel": "warn"}' });
+  t.throws(() => loadConfigFile(join(dir, 'proto.json')), { name: 'ConfigError', message: /unknown key "__proto__"/ });
+  t.equal(({} as Record<string, unknown>)['port'], undefined, 'Object.prototype is untouched');
+});
+
+t.test('config/default.json in the repository loads and names only known keys', async (t) => {
+  const candidates = [fileURLToPath(new URL('../../config/default.json', import.meta.url)), join(process.cwd(), 'config', 'default.json')];
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
+    t.fail(`config/default.json not found in ${candidates.join(' or ')}`);
+    return;
+  }
+  const c = loadConfigFile(path);
+  t.equal(c.maxDatagramBytes, 1200, 'the protocol default size limit');
+  t.equal(c.host, '0.0.0.0');
+  t.equal(typeof c.port, 'number');
+  t.equal(Object.isFrozen(c), true);
+});
+
+t.test('a config file written by hand round-trips through loadConfigFile', async (t) => {
+  const dir = t.testdir({});
+  const path = join(dir, 'all.json');
+  writeFileSync(path, JSON.stringify(DEFAULTS, null, 2));
+  t.strictSame({ ...loadConfigFile(path) }, { ...DEFAULTS });
+});

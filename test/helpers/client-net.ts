@@ -1,0 +1,128 @@
+// An in-memory network for ChatClient tests: the client's datagrams are
+// recorded (decoded), and the test plays the server by delivering NDJSON
+// datagrams from a chosen port. Time is a ManualClock, so nothing sleeps.
+import { ManualClock } from '../../lib/clock.js';
+import { ChatClient, type ChatClientOptions, type ClientTransport, type JoinInfo, type RemoteInfo } from '../../client/chat-client.js';
+
+export const SERVER = '127.0.0.1';
+export const CONTROL_PORT = 7447;
+export const ROOM_PORT = 40_001;
+export const TOKEN = 'tok_abcdefghijklmnopqrstu';
+export const MEMBER = 'me00000001';
+
+export type Obj = Record<string, unknown>;
+
+export interface Sent {
+  obj: Obj;
+  port: number;
+  host: string;
+  bytes: number;
+}
+
+export class MemoryTransport implements ClientTransport {
+  readonly sent: Sent[] = [];
+  closed = false;
+  private receiver: ((buf: Buffer, from: RemoteInfo) => void) | undefined;
+
+  send(buf: Buffer, port: number, host: string): void {
+    if (this.closed) throw new Error('send after close');
+    this.sent.push({ obj: JSON.parse(buf.toString('utf8')) as Obj, port, host, bytes: buf.length });
+  }
+
+  onMessage(fn: (buf: Buffer, from: RemoteInfo) => void): void {
+    this.receiver = fn;
+  }
+
+  address(): RemoteInfo {
+    return { address: '127.0.0.1', port: 50_000 };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  /** One datagram from the server holding these objects (strings go in verbatim), NDJSON-joined. */
+  deliver(port: number, ...objs: Array<Obj | string>): void {
+    const text = objs.map((o) => (typeof o === 'string' ? o : JSON.stringify(o))).join('\n');
+    this.receiver?.(Buffer.from(text, 'utf8'), { address: SERVER, port });
+  }
+
+  deliverFrom(from: RemoteInfo, ...objs: Obj[]): void {
+    this.receiver?.(Buffer.from(objs.map((o) => JSON.stringify(o)).join('\n')), from);
+  }
+
+  /** Sent objects of a type (and port, when given). */
+  of(type: string, port?: number): Obj[] {
+    return this.sent.filter((s) => s.obj['type'] === type && (port === undefined || s.port === port)).map((s) => s.obj);
+  }
+
+  /** The most recent sent object of a type; fails loudly when there is none. */
+  last(type: string, port?: number): Obj {
+    const all = this.of(type, port);
+    const o = all.at(-1);
+    if (!o) throw new Error(`nothing of type ${type} was sent`);
+    return o;
+  }
+
+  clear(): void {
+    this.sent.length = 0;
+  }
+}
+
+export type Recorded =
+  | { kind: 'message' | 'presence'; seq: number; text?: string }
+  | { kind: 'gap'; from: number; to: number }
+  | { kind: 'closed'; room: string; reason: string }
+  | { kind: 'evicted' | 'membership-lost'; room: string };
+
+export interface Harness {
+  client: ChatClient;
+  clock: ManualClock;
+  net: MemoryTransport;
+  events: Recorded[];
+  /** Seqs of delivered msg/presence events, in delivery order. */
+  seqs(): number[];
+}
+
+export function makeClient(opts: Partial<ChatClientOptions> = {}): Harness {
+  const clock = new ManualClock();
+  const net = new MemoryTransport();
+  const client = new ChatClient({ host: SERVER, port: CONTROL_PORT, clock, transport: net, ...opts });
+  const events: Recorded[] = [];
+  client.on('message', (m) => events.push({ kind: 'message', seq: m.seq, text: m.text }));
+  client.on('presence', (p) => events.push({ kind: 'presence', seq: p.seq }));
+  client.on('gap', (g) => events.push({ kind: 'gap', from: g.from, to: g.to }));
+  client.on('closed', (c) => events.push({ kind: 'closed', ...c }));
+  client.on('evicted', (e) => events.push({ kind: 'evicted', ...e }));
+  client.on('membership-lost', (e) => events.push({ kind: 'membership-lost', ...e }));
+  const seqs = () => events.flatMap((e) => (e.kind === 'message' || e.kind === 'presence' ? [e.seq] : []));
+  return { client, clock, net, events, seqs };
+}
+
+export function joinedReply(id: string, room: string, seq: number, extra: Obj = {}): Obj {
+  return { type: 'joined', id, room, port: ROOM_PORT, member: MEMBER, token: TOKEN, nick: 'me', members: 2, seq, heartbeatMs: 1_000, ...extra };
+}
+
+/** A client already in `room`, whose own join is at `seq`; the sent log is cleared after the first hb. */
+export async function joinedClient(room = 'lobby', seq = 3, opts: Partial<ChatClientOptions> = {}): Promise<Harness & { info: JoinInfo }> {
+  const h = makeClient(opts);
+  const p = h.client.join(room, 'me');
+  const join = h.net.last('join', CONTROL_PORT);
+  h.net.deliver(CONTROL_PORT, joinedReply(String(join['id']), room, seq));
+  const info = await p;
+  h.net.clear();
+  return { ...h, info };
+}
+
+export function msg(seq: number, extra: Obj = {}, room = 'lobby'): Obj {
+  return { type: 'msg', room, seq, member: 'other00001', nick: 'bob', text: `m${seq}`, ts: 1_700_000_000_000 + seq, id: `say-${seq}`, ...extra };
+}
+
+export function presence(seq: number, event = 'join', room = 'lobby'): Obj {
+  return { type: 'presence', room, seq, event, member: `p${seq}`, nick: `nick${seq}` };
+}
+
+/** Lets pending promise continuations run (no time passes on any clock). */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
