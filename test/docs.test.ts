@@ -1,0 +1,29 @@
+// The docs are part of the contract with users: every error code is in
+// docs/protocol.md and every config key in the README (fastify's check).
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { DEFAULTS } from '../lib/config.js';
+import { ERROR_CODES } from '../lib/errors.js';
+
+const root = new URL('../../', import.meta.url);
+const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
+
+t.test('every error code is documented in docs/protocol.md', async (t) => {
+  const doc = read('docs/protocol.md');
+  for (const code of Object.keys(ERROR_CODES)) t.ok(doc.includes(`\`${code}\``), code);
+});
+
+t.test('every config key is documented in the README with its default', async (t) => {
+  const readme = read('README.md');
+  for (const [key, value] of Object.entries(DEFAULTS)) {
+    // the row whose first cell names the key
+    const row = readme.split('\n').find((l) => l.startsWith('|') && (l.split('|')[1] ?? '').includes(`\`${key}\``));
+    t.ok(row, `${key} has a row`);
+    t.ok(row?.includes(JSON.stringify(value)), `${key} row shows its default ${JSON.stringify(value)}`);
+  }
+});
+
+t.test('config/default.json sets only known keys', async (t) => {
+  const file = JSON.parse(read('config/default.json')) as Record<string, unknown>;
+  for (const key of Object.keys(file)) t.ok(Object.hasOwn(DEFAULTS, key), key);
+});
