@@ -14,6 +14,10 @@ export async function leave(sup: Supervisor, req: ControlLeaveRequest, ctx: Cont
   if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
   try {
     const reply = await sup.serialize(req.room, async () => {
+      // A room-endpoint leave of this id may have been applied while we
+      // waited in the mailbox: its `left` is the outcome to replay.
+      const done = sup.replay.get(key);
+      if (done) return done;
       const entry = sup.rooms.get(req.room);
       const m = entry?.byTokenOf(req.token);
       if (!entry || !m || m.endpoint !== ctx.endpoint) throw new ChatError('NOT_MEMBER');

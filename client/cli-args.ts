@@ -1,0 +1,146 @@
+// Command-line parsing for `chat`, kept free of I/O so it can be tested as a
+// table. Three forms share one set of options:
+//   chat [options]                   interactive
+//   chat send [options] TEXT...      send one message and leave
+//   chat tail [options] [--json]     print events until SIGINT/SIGTERM
+import { parseArgs } from 'node:util';
+
+export const DEFAULT_SERVER = '127.0.0.1:7447';
+const DEFAULT_PORT = 7447;
+
+/** Exit codes of every form. */
+export const EXIT = {
+  OK: 0,
+  /** The server refused (its code and message go to stderr), or the room closed. */
+  FAILED: 1,
+  USAGE: 2,
+  /** No answer after every retry. */
+  TIMEOUT: 3,
+} as const;
+
+export type Mode = 'interactive' | 'send' | 'tail';
+
+export interface CliArgs {
+  mode: Mode;
+  host: string;
+  port: number;
+  nick: string;
+  room: string | undefined;
+  key: string | undefined;
+  json: boolean;
+  text: string;
+}
+
+export type Parsed =
+  | { kind: 'run'; args: CliArgs }
+  | { kind: 'help'; mode: Mode }
+  | { kind: 'version' }
+  | { kind: 'usage'; mode: Mode; error: string };
+
+const OPTIONS = {
+  server: { type: 'string', short: 's' },
+  nick: { type: 'string', short: 'n' },
+  room: { type: 'string', short: 'r' },
+  key: { type: 'string', short: 'k' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const;
+
+export function parseCli(argv: readonly string[]): Parsed {
+  const mode: Mode = argv[0] === 'send' || argv[0] === 'tail' ? argv[0] : 'interactive';
+  const rest = mode === 'interactive' ? [...argv] : argv.slice(1);
+  // --help and --version win over everything else, even a malformed line.
+  const flags = new Set(rest.slice(0, rest.includes('--') ? rest.indexOf('--') : rest.length));
+  if (flags.has('--help') || flags.has('-h')) return { kind: 'help', mode };
+  if (flags.has('--version') || flags.has('-V')) return { kind: 'version' };
+  let values;
+  let positionals;
+  try {
+    ({ values, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true }));
+  } catch (err) {
+    return { kind: 'usage', mode, error: (err as Error).message };
+  }
+  const usage = (error: string): Parsed => ({ kind: 'usage', mode, error });
+  const server = parseServer(values.server ?? DEFAULT_SERVER);
+  if (typeof server === 'string') return usage(server);
+  if (values.nick === undefined || values.nick === '') return usage('--nick is required');
+  if (mode !== 'interactive' && (values.room === undefined || values.room === '')) return usage('--room is required');
+  if (values.room === '') return usage('--room must not be empty');
+  if (values.key === '') return usage('--key must not be empty');
+  if (values.json && mode !== 'tail') return usage('--json is only for `chat tail`');
+  const text = positionals.join(' ');
+  if (mode === 'send' && text === '') return usage('nothing to send: give the TEXT');
+  if (mode !== 'send' && positionals.length > 0) return usage(`unexpected argument "${positionals[0]}"`);
+  return {
+    kind: 'run',
+    args: { mode, ...server, nick: values.nick, room: values.room, key: values.key, json: values.json ?? false, text },
+  };
+}
+
+/** HOST:PORT, [IPV6]:PORT, HOST or a bare IPv6 address; the port defaults to 7447. */
+export function parseServer(s: string): { host: string; port: number } | string {
+  let host = s;
+  let portText: string | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(s);
+  if (bracketed) {
+    host = bracketed[1]!;
+    portText = bracketed[2];
+  } else if (s.indexOf(':') === s.lastIndexOf(':') && s.includes(':')) {
+    host = s.slice(0, s.indexOf(':'));
+    portText = s.slice(s.indexOf(':') + 1);
+  }
+  if (host === '') return `--server "${s}" has no host`;
+  if (portText === undefined) return { host, port: DEFAULT_PORT };
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65_535) return `--server "${s}": the port must be 1-65535`;
+  return { host, port };
+}
+
+const COMMON = `  -s, --server HOST:PORT  the chatd control endpoint (default ${DEFAULT_SERVER})
+  -n, --nick NAME         your nick in the room (required)
+  -k, --key KEY           the room key, for private rooms
+  -h, --help              show this help
+  -V, --version           show the version
+
+Exit codes: 0 ok, 1 failed or refused by the server (code and message on
+stderr), 2 usage error, 3 timeout (no answer from the server).`;
+
+export const HELP: Record<Mode, string> = {
+  interactive: `Usage: chat [--server HOST:PORT] --nick NAME [--room ROOM] [--key KEY]
+       chat send --room ROOM --nick NAME TEXT...
+       chat tail --room ROOM --nick NAME [--json]
+
+Interactive chat. Lines you type go to the current room (start a line with
+// to send one that begins with /). Commands:
+  /join ROOM [KEY]   join a room and make it current
+  /leave [ROOM]      leave a room (default: the current one)
+  /switch ROOM       make another joined room current
+  /rooms             list the service's rooms
+  /who [ROOM]        list the members of a room
+  /quit              leave every room and exit (also Ctrl-C, Ctrl-D)
+  /help              list the commands
+
+Options:
+  -r, --room ROOM         join this room at start
+${COMMON}
+`,
+  send: `Usage: chat send [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] TEXT...
+
+Joins ROOM, sends TEXT, waits for the service to acknowledge it, leaves.
+
+Options:
+  -r, --room ROOM         the room (required)
+${COMMON}
+`,
+  tail: `Usage: chat tail [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] [--json]
+
+Joins ROOM and prints every event until SIGINT or SIGTERM, then leaves and
+exits 0. Exits 1 if the room closes or evicts you.
+
+Options:
+  -r, --room ROOM         the room (required)
+      --json              print events as NDJSON (one JSON object a line)
+${COMMON}
+`,
+};

@@ -1,0 +1,85 @@
+// `chat send` and `chat tail`: the scriptable forms.
+import { ChatClient, ClientError } from './chat-client.js';
+import { EXIT, type CliArgs } from './cli-args.js';
+import { formatEvent, formatJson, safe, type CliEvent } from './cli-format.js';
+
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export function exitCodeOf(err: unknown): number {
+  return err instanceof ClientError && err.code === 'TIMEOUT' ? EXIT.TIMEOUT : EXIT.FAILED;
+}
+
+export function describe(err: unknown): string {
+  if (err instanceof ClientError) return `${err.code}: ${safe(err.message)}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function joinOpts(a: CliArgs): { key?: string } {
+  return a.key === undefined ? {} : { key: a.key };
+}
+
+/** Joins, sends, waits for the ack, leaves. Resolves with the exit code. */
+export async function runSend(a: CliArgs, io: Io): Promise<number> {
+  const client = new ChatClient({ host: a.host, port: a.port });
+  client.on('error', () => {}); // socket trouble shows up as TIMEOUT
+  const room = a.room!;
+  let code: number = EXIT.OK;
+  try {
+    await client.join(room, a.nick, joinOpts(a));
+    try {
+      await client.say(room, a.text);
+    } catch (err) {
+      io.err(`chat: message not delivered: ${describe(err)}`);
+      code = exitCodeOf(err);
+    }
+    await client.leave(room).catch(() => {}); // delivered is what counts
+  } catch (err) {
+    io.err(`chat: cannot join ${safe(room)}: ${describe(err)}`);
+    code = exitCodeOf(err);
+  } finally {
+    await client.close({ leave: true });
+  }
+  return code;
+}
+
+/** Prints every event until stop() is called (SIGINT/SIGTERM) or the room is lost. */
+export async function runTail(a: CliArgs, io: Io, onStop: (stop: () => void) => void): Promise<number> {
+  const client = new ChatClient({ host: a.host, port: a.port });
+  const room = a.room!;
+  const show = (e: CliEvent) => io.out(a.json ? formatJson(e) : formatEvent(e));
+  let finish: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  client.on('message', show);
+  client.on('presence', show);
+  client.on('gap', (g) => show({ type: 'gap', ...g }));
+  client.on('closed', (c) => {
+    show({ type: 'closed', ...c });
+    finish(EXIT.FAILED);
+  });
+  client.on('evicted', (e) => {
+    show({ type: 'evicted', ...e });
+    finish(EXIT.FAILED);
+  });
+  client.on('error', (err) => io.err(`chat: ${describe(err)}`));
+  let stopped = false;
+  onStop(() => {
+    stopped = true;
+    finish(EXIT.OK);
+    void client.close({ leave: true }); // also cuts a join still retrying short
+  });
+  try {
+    const info = await client.join(room, a.nick, joinOpts(a));
+    if (!a.json) io.err(`chat: tailing ${safe(info.room)} as ${safe(info.nick)} (${info.members} member(s)); Ctrl-C to stop`);
+  } catch (err) {
+    await client.close({ leave: false });
+    if (stopped) return EXIT.OK;
+    io.err(`chat: cannot join ${safe(room)}: ${describe(err)}`);
+    return exitCodeOf(err);
+  }
+  const code = await finished;
+  await client.close({ leave: true });
+  return code;
+}

@@ -1,0 +1,282 @@
+// One membership: heartbeats and in-order, exactly-once delivery of a room's
+// sequenced events (protocol "Room endpoint: room -> members").
+//
+// Contract:
+// - After `joined` the session sends `hb` at once (protocol
+//   "Anti-amplification": the room sends nothing before our first datagram)
+//   and then every heartbeatMs. Until the room answers the first hb, hb is
+//   resent on the request backoff, so one lost hb does not cost a period.
+// - `delivered` is the highest seq handed to the listener in order; it starts
+//   at joined.seq (our own `presence join`). Events at or below it, and
+//   events already buffered, are duplicates and are dropped.
+// - A hole (a known seq above delivered that has not arrived) is fetched
+//   after reorderWaitMs; a hole revealed by an `hb` reply, or left after a
+//   complete `fetched`, is fetched at once. One fetch is in flight at a time,
+//   at most 256 seqs, retried on the request backoff, bounded by maxAttempts;
+//   the next hb reply restarts an abandoned fetch.
+// - `gap` marks seqs lost for good: it is reported, in seq order, and skipped.
+import type { Clock, Timer } from '../lib/clock.js';
+import type { FetchedReply, GapEvent, HbReply, JoinedReply, SequencedEvent } from '../lib/wire.js';
+import { RETRY_CAP_MS } from './requests.js';
+
+/** The room answers at most this many seqs per fetch (protocol "Details: Fetch"). */
+export const MAX_FETCH = 256;
+/** Events buffered ahead of a hole; beyond this they are dropped and fetched later. */
+const MAX_BUFFERED = 8_192;
+
+export interface GapInfo {
+  room: string;
+  from: number;
+  to: number;
+}
+
+export interface SessionDeps {
+  clock: Clock;
+  /** Sends one object to this room's endpoint (the session adds the token). */
+  send(obj: Record<string, unknown>): void;
+  deliver(e: SequencedEvent): void;
+  gap(g: GapInfo): void;
+  reorderWaitMs: number;
+  retryInitialMs: number;
+  maxAttempts: number;
+}
+
+type Slot = SequencedEvent | { type: 'gap'; to: number };
+
+interface Fetch {
+  from: number;
+  to: number;
+  attempts: number;
+  timer: Timer | undefined;
+}
+
+export class RoomSession {
+  readonly room: string;
+  readonly port: number;
+  readonly member: string;
+  readonly nick: string;
+  readonly token: string;
+  readonly heartbeatMs: number;
+  readonly joinedSeq: number;
+  /** Highest seq delivered in order. */
+  delivered: number;
+  /** Highest seq known to exist in the room. */
+  latest: number;
+  private readonly buffer = new Map<number, Slot>();
+  private hbTimer: Timer | undefined;
+  private hbAnswered = false;
+  private hbSent = 0;
+  private heartbeating = false;
+  private holeTimer: Timer | undefined;
+  private fetching: Fetch | undefined;
+  private disposed = false;
+
+  constructor(
+    joined: JoinedReply,
+    private readonly d: SessionDeps,
+  ) {
+    this.room = joined.room;
+    this.port = joined.port;
+    this.member = joined.member;
+    this.nick = joined.nick;
+    this.token = joined.token;
+    this.heartbeatMs = joined.heartbeatMs;
+    this.joinedSeq = joined.seq;
+    this.delivered = joined.seq;
+    this.latest = joined.seq;
+  }
+
+  /** Sends the first hb now and keeps heartbeating. */
+  start(): void {
+    this.heartbeating = true;
+    this.heartbeat();
+  }
+
+  /** Stops sending hb (test hook, and while leaving). */
+  stopHeartbeats(): void {
+    this.heartbeating = false;
+    this.clear(this.hbTimer);
+    this.hbTimer = undefined;
+  }
+
+  /** Stops everything; later datagrams for this session are ignored. */
+  dispose(): void {
+    this.disposed = true;
+    this.stopHeartbeats();
+    this.clear(this.holeTimer);
+    this.holeTimer = undefined;
+    this.clear(this.fetching?.timer);
+    this.fetching = undefined;
+    this.buffer.clear();
+  }
+
+  /** Sends a datagram to the room with our token (say, who, leave go through here too). */
+  send(obj: Record<string, unknown>): void {
+    this.d.send({ ...obj, token: this.token });
+  }
+
+  // ---- input from the room endpoint ------------------------------------------
+
+  onEvent(e: SequencedEvent): void {
+    if (this.disposed || e.seq <= this.delivered || this.buffer.has(e.seq)) return;
+    if (this.buffer.size >= MAX_BUFFERED && e.seq !== this.delivered + 1) {
+      this.latest = Math.max(this.latest, e.seq);
+      return this.check(false);
+    }
+    this.buffer.set(e.seq, e);
+    this.latest = Math.max(this.latest, e.seq);
+    this.drain();
+    this.check(false);
+  }
+
+  onHb(r: HbReply): void {
+    if (this.disposed) return;
+    if (!this.hbAnswered) {
+      this.hbAnswered = true;
+      // From now on the regular period applies.
+      if (this.heartbeating) this.schedule(this.heartbeatMs);
+    }
+    if (r.seq > this.latest) this.latest = r.seq;
+    // Events up to r.seq were queued before this reply: any still missing are lost or never sent.
+    this.check(true);
+  }
+
+  onGap(g: GapEvent): void {
+    if (this.disposed || g.to <= this.delivered) return;
+    // Events we already hold inside the range are still delivered: the gap is
+    // split around them (they may have arrived live before the fetch).
+    const held: number[] = [];
+    for (const [s, slot] of this.buffer) if (slot.type !== 'gap' && s >= g.from && s <= g.to) held.push(s);
+    held.sort((a, b) => a - b);
+    let start = Math.max(g.from, this.delivered + 1);
+    for (const s of held) {
+      if (s > start) this.markGap(start, s - 1);
+      start = Math.max(start, s + 1);
+    }
+    if (start <= g.to) this.markGap(start, g.to);
+    this.latest = Math.max(this.latest, g.to);
+    this.drain();
+    this.check(false);
+  }
+
+  onFetched(r: FetchedReply): void {
+    if (this.disposed) return;
+    const f = this.fetching;
+    if (!f || r.from !== f.from) return;
+    this.clear(f.timer);
+    this.fetching = undefined;
+    if (r.to < r.from) {
+      // Nothing at or after r.from: the room's latest is r.from - 1.
+      this.latest = Math.max(this.delivered, r.to, this.maxBuffered());
+    }
+    // If the whole answered range arrived, move on at once (the 256 cap);
+    // otherwise some resent events are still in flight or were lost: wait.
+    this.check(this.delivered >= r.to);
+  }
+
+  // ---- delivery ----------------------------------------------------------------
+
+  private markGap(from: number, to: number): void {
+    const slot = this.buffer.get(from);
+    if (slot?.type === 'gap' && slot.to >= to) return;
+    this.buffer.set(from, { type: 'gap', to });
+  }
+
+  private drain(): void {
+    for (;;) {
+      const next = this.buffer.get(this.delivered + 1);
+      if (!next) return;
+      this.buffer.delete(this.delivered + 1);
+      if (next.type === 'gap') {
+        const from = this.delivered + 1;
+        for (const s of this.buffer.keys()) if (s <= next.to) this.buffer.delete(s);
+        this.delivered = next.to;
+        this.restartHoleWait();
+        this.d.gap({ room: this.room, from, to: next.to });
+      } else {
+        this.delivered = next.seq;
+        this.restartHoleWait();
+        this.d.deliver(next);
+      }
+      if (this.disposed) return;
+    }
+  }
+
+  /** Progress was made: a remaining hole gets a fresh reorder wait. */
+  private restartHoleWait(): void {
+    this.clear(this.holeTimer);
+    this.holeTimer = undefined;
+  }
+
+  /** Starts a fetch for the first hole, now or after the reorder wait. */
+  private check(now: boolean): void {
+    if (this.disposed) return;
+    if (this.latest <= this.delivered) {
+      this.restartHoleWait();
+      return;
+    }
+    if (this.fetching) return;
+    if (now) {
+      this.restartHoleWait();
+      return this.startFetch();
+    }
+    if (this.holeTimer) return;
+    this.holeTimer = this.d.clock.setTimeout(() => {
+      this.holeTimer = undefined;
+      if (!this.disposed && !this.fetching && this.latest > this.delivered) this.startFetch();
+    }, this.d.reorderWaitMs);
+    this.holeTimer.unref?.();
+  }
+
+  private startFetch(): void {
+    const from = this.delivered + 1;
+    let to = this.latest;
+    for (const s of this.buffer.keys()) if (s > this.delivered && s - 1 < to) to = s - 1;
+    to = Math.min(to, from + MAX_FETCH - 1);
+    if (to < from) return; // defensive: a buffered event at `from` would have been drained
+    this.fetching = { from, to, attempts: 0, timer: undefined };
+    this.sendFetch(this.fetching);
+  }
+
+  private sendFetch(f: Fetch): void {
+    if (f.attempts >= this.d.maxAttempts) {
+      this.fetching = undefined; // the next hb reply tries again
+      return;
+    }
+    const delay = Math.min(this.d.retryInitialMs * 2 ** f.attempts, Math.max(RETRY_CAP_MS, this.d.retryInitialMs));
+    f.attempts++;
+    f.timer = this.d.clock.setTimeout(() => {
+      if (this.fetching === f && !this.disposed) this.sendFetch(f);
+    }, delay);
+    f.timer.unref?.();
+    this.send({ type: 'fetch', from: f.from, to: f.to });
+  }
+
+  private maxBuffered(): number {
+    let m = 0;
+    for (const s of this.buffer.keys()) if (s > m) m = s;
+    return m;
+  }
+
+  // ---- heartbeats ----------------------------------------------------------------
+
+  private heartbeat(): void {
+    if (this.disposed || !this.heartbeating) return;
+    this.hbSent++;
+    // Until the room has answered, resend on the request backoff (bounded).
+    const proving = !this.hbAnswered && this.hbSent < this.d.maxAttempts;
+    const backoff = Math.min(this.d.retryInitialMs * 2 ** (this.hbSent - 1), Math.max(RETRY_CAP_MS, this.d.retryInitialMs));
+    this.schedule(proving ? Math.min(backoff, this.heartbeatMs) : this.heartbeatMs);
+    this.send({ type: 'hb' });
+  }
+
+  private schedule(ms: number): void {
+    this.clear(this.hbTimer);
+    this.hbTimer = this.d.clock.setTimeout(() => this.heartbeat(), ms);
+    this.hbTimer.unref?.();
+  }
+
+  private clear(t: Timer | undefined): void {
+    if (t) this.d.clock.clearTimeout(t);
+  }
+}
