@@ -58,8 +58,7 @@ t.test('SIGTERM stops chatd: members get closed, no room process remains, exit 0
   const a = await RawClient.open(t);
   await a.join(d.port, 'r1', 'ann');
   await a.join(d.port, 'r2', 'ann');
-  const pids = d.roomPids();
-  t.equal(pids.length, 2);
+  const pids = [await d.roomPid('r1'), await d.roomPid('r2')];
   d.proc.kill('SIGTERM');
   const closed1 = await a.next((o) => o['type'] === 'closed' && o['room'] === 'r1');
   const closed2 = await a.next((o) => o['type'] === 'closed' && o['room'] === 'r2');
@@ -75,8 +74,7 @@ t.test('SIGKILL of chatd leaves no room process behind', async (t) => {
   const a = await RawClient.open(t);
   await a.join(d.port, 'orphan1', 'ann');
   await a.join(d.port, 'orphan2', 'ann');
-  const pids = d.roomPids();
-  t.equal(pids.length, 2);
+  const pids = [await d.roomPid('orphan1'), await d.roomPid('orphan2')];
   d.proc.kill('SIGKILL');
   await d.exited;
   for (const pid of pids) t.ok(await waitGone(pid, 5_000), `room ${pid} exits when its supervisor dies`);
@@ -87,11 +85,11 @@ t.test('a second signal forces exit with code 1 and kills the rooms', async (t) 
   const d = await startChatd(t, { shutdownTimeoutMs: 60_000 });
   const a = await RawClient.open(t);
   await a.join(d.port, 'stuck', 'ann');
-  const [pid] = d.roomPids();
-  process.kill(pid!, 'SIGSTOP'); // the room cannot answer the shutdown request
+  const pid = await d.roomPid('stuck');
+  process.kill(pid, 'SIGSTOP'); // the room cannot answer the shutdown request
   t.teardown(() => {
     try {
-      process.kill(pid!, 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
     } catch {
       /* gone */
     }
@@ -100,5 +98,5 @@ t.test('a second signal forces exit with code 1 and kills the rooms', async (t) 
   await d.waitLog((l) => l.event === 'shutting_down');
   d.proc.kill('SIGTERM');
   t.same(await d.exited, { code: 1, signal: null });
-  t.ok(await waitGone(pid!, 5_000), 'the stopped room was killed');
+  t.ok(await waitGone(pid, 5_000), 'the stopped room was killed');
 });

@@ -28,6 +28,8 @@ export interface Chatd {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Pids of every room process the supervisor has reported. */
   roomPids(): number[];
+  /** The pid of the room's first process, once its room_started line has been read (logs trail UDP replies). */
+  roomPid(room: string): Promise<number>;
 }
 
 export async function startChatd(t: Teardown, overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<Chatd> {
@@ -94,7 +96,9 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
       check();
     });
   const listening = await waitLog((l) => l.event === 'listening', 10_000, 'listening');
-  return { proc, pid: proc.pid!, port: listening['port'] as number, dir, logs, waitLog, exited, roomPids };
+  const roomPid = async (room: string) =>
+    (await waitLog((l) => l.event === 'room_started' && l['room'] === room, 10_000, `room_started ${room}`))['pid'] as number;
+  return { proc, pid: proc.pid!, port: listening['port'] as number, dir, logs, waitLog, exited, roomPids, roomPid };
 }
 
 export function isAlive(pid: number): boolean {
