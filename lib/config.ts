@@ -21,7 +21,8 @@ export const DEFAULTS = Object.freeze({
   /** Largest `say` text in code points; the msg event must also fit maxDatagramBytes. */
   maxTextChars: 500,
   maxMembersPerRoom: 256,
-  maxRooms: 1_000,
+  /** Each room is a process (~40 MB): this bounds the service's memory. */
+  maxRooms: 200,
   /** Rooms one client endpoint may be in at once. */
   maxRoomsPerEndpoint: 32,
   /** Upper bound on a `rooms` page; the reply budget may make it smaller. */

@@ -19,6 +19,10 @@ export const MemberRecord = object({
   proven: opt(bool()),
 });
 export type MemberRecord = Infer<typeof MemberRecord>;
+
+/** A successful room-endpoint leave, replayed to retries across restarts (protocol "Requests and idempotence"). */
+export const LeaveRecord = object({ token: name(), address: name(), port: int(0, 65535), id: str(1, 64), at: int(0) });
+export type LeaveRecord = Infer<typeof LeaveRecord>;
 const memberRecord = obj(MemberRecord);
 const plainObject = field('an object', (v): v is Record<string, unknown> => isPlainObject(v));
 const errorCode = field('an error code', isErrorCode);
@@ -34,6 +38,8 @@ export const InitMsg = object({
   config: plainObject,
   /** Members to restore before the port is bound (restart: protocol "A restarted room..."). */
   members: arr(memberRecord),
+  /** Recent room-endpoint leaves, so their retries still get `left` after a restart. */
+  leaves: arr(obj(LeaveRecord)),
   journalPath: name(),
   incarnation: int(1),
 });
@@ -63,6 +69,11 @@ export const FailedMsg = object({ type: lit('failed'), rid: rid(), code: errorCo
 export const LeftMsg = object({ type: lit('left'), member: name(), seq: int(1), reqId: str(1, 64), members: int(0) });
 export const EvictedMsg = object({ type: lit('evicted'), member: name(), seq: int(1), members: int(0) });
 /** The member's endpoint proved its address; the supervisor keeps it for restarts. */
+/**
+ * On restart: the journal shows this member left or was evicted, but the
+ * supervisor never heard of it (the notice died with the old process).
+ */
+export const DepartedMsg = object({ type: lit('departed'), member: name() });
 export const ProvenMsg = object({ type: lit('proven'), member: name() });
 export const FatalMsg = object({ type: lit('fatal'), code: errorCode, message: str(0, 1000) });
 
@@ -75,6 +86,7 @@ export const FromRoom = union({
   left: LeftMsg,
   evicted: EvictedMsg,
   proven: ProvenMsg,
+  departed: DepartedMsg,
   fatal: FatalMsg,
 });
 export type FromRoom =
@@ -86,6 +98,7 @@ export type FromRoom =
   | Infer<typeof LeftMsg>
   | Infer<typeof EvictedMsg>
   | Infer<typeof ProvenMsg>
+  | Infer<typeof DepartedMsg>
   | Infer<typeof FatalMsg>;
 /** The replies to supervisor requests, matched by rid. */
 export type RoomReply = Extract<FromRoom, { rid: number }>;

@@ -104,7 +104,12 @@ async function start(init: InitMsg): Promise<void> {
     transport: {
       send: (datagram, port, address) => {
         inFlight++;
-        sock.send(datagram, port, address, onSent);
+        try {
+          sock.send(datagram, port, address, onSent);
+        } catch (err) {
+          inFlight--;
+          throw err; // counted by the Outbox (sendErrors)
+        }
       },
     },
     journal: new FileJournal(init.journalPath, 2 * config.historySize),
@@ -113,7 +118,7 @@ async function start(init: InitMsg): Promise<void> {
   });
   // Members are restored before the port is bound, so no member of a
   // restarted room ever sees NOT_MEMBER (protocol "A restarted room...").
-  r.restore(restored, init.members);
+  r.restore(restored, init.members, init.leaves);
   sock.on('message', (buf, rinfo) => r.handleDatagram(buf, rinfo));
   sock.on('error', (err) => log.error({ event: 'socket_error', err }, 'room socket error'));
   await new Promise<void>((resolve, reject) => {

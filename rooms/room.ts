@@ -7,7 +7,7 @@ import type { Config } from '../lib/config.js';
 import { decodeDatagram, encode } from '../lib/codec.js';
 import { endpointKey, type Endpoint } from '../lib/endpoint.js';
 import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
-import type { FromRoom, MemberRecord } from '../lib/ipc.js';
+import type { FromRoom, LeaveRecord, MemberRecord } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
 import { ReplayCache } from '../lib/replay-cache.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
@@ -62,23 +62,58 @@ export class Room {
     this.notifySupervisor = d.notify;
     this.history = new History(d.config.historySize);
     this.outbox = new Outbox(d.transport, d.config.maxDatagramBytes, d.config.sendQueueMaxBytes, () => this.journal.flush(), d.schedule);
-    this.says = new ReplayCache(d.clock, d.config.idempotenceWindowMs, d.config.idempotenceMaxEntries);
+    // A say retried after more than a few histories' worth of traffic is too
+    // old to matter; bounding by history keeps each room's cache a few MB.
+    this.says = new ReplayCache(d.clock, d.config.idempotenceWindowMs, Math.min(d.config.idempotenceMaxEntries, 4 * d.config.historySize));
     this.leaves = new ReplayCache(d.clock, d.config.idempotenceWindowMs, d.config.idempotenceMaxEntries);
   }
 
-  /** Restores a previous incarnation: journal history, seq, say dedupe and members (protocol: seq continues across restarts). */
-  restore(restored: Restored, members: readonly MemberRecord[]): void {
+  /**
+   * Restores a previous incarnation (protocol: seq continues across
+   * restarts): history, seq and say dedupe from the journal; members from
+   * the supervisor; recent room-endpoint leaves for replay. The journal and
+   * the supervisor's roster are reconciled: a member the journal shows as
+   * gone is dropped (and the supervisor told), and a member the journal
+   * shows present but the supervisor removed while the room was down gets
+   * its `presence leave` now. Those events are journaled, not pushed: the
+   * port is not bound yet, and members learn of them from their next hb.
+   */
+  restore(restored: Restored, members: readonly MemberRecord[], leaves: readonly LeaveRecord[] = []): void {
     const now = this.clock.now();
     const horizon = now - this.config.idempotenceWindowMs;
+    const present = new Map<string, string>(); // member -> nick, as the journal last saw it
+    const gone = new Set<string>();
     for (const e of restored.events) {
       this.history.push(e.seq, e.encoded);
       this.seq = e.seq;
       const v = e.value;
-      if (v['type'] === 'msg' && typeof v['ts'] === 'number' && v['ts'] > horizon) {
-        this.says.set(sayKey(String(v['member']), String(v['id'])), e.encoded);
+      const member = String(v['member']);
+      if (v['type'] === 'msg') {
+        if (typeof v['ts'] === 'number' && v['ts'] > horizon) this.says.set(sayKey(member, String(v['id'])), e.encoded);
+      } else if (v['event'] === 'join') {
+        present.set(member, String(v['nick']));
+        gone.delete(member);
+      } else {
+        present.delete(member);
+        gone.add(member);
       }
     }
-    for (const r of members) this.roster.add(new Member(r, now));
+    for (const r of members) {
+      if (gone.has(r.member)) {
+        this.notifySupervisor({ type: 'departed', member: r.member });
+        continue;
+      }
+      this.roster.add(new Member(r, now));
+    }
+    for (const [member, nick] of present) {
+      if (this.roster.get(member)) continue;
+      const ev: PresenceEvent = { type: 'presence', room: this.name, seq: ++this.seq, event: 'leave', member, nick };
+      this.record(ev.seq, encode(ev));
+    }
+    this.journal.flush();
+    for (const l of leaves) {
+      if (l.at > horizon) this.leaves.set(leaveKey(l.token, endpointKey(l), l.id), encode({ type: 'left', id: l.id, room: this.name }));
+    }
     this.startSweep();
   }
 
@@ -158,7 +193,8 @@ export class Room {
   // ---- datagrams ----------------------------------------------------------------
 
   handleDatagram(buf: Buffer, from: Endpoint): void {
-    if (this.status !== 'running') return;
+    // Port 0 cannot be answered (a forged source): drop before any work.
+    if (this.status !== 'running' || from.port === 0) return;
     const key = endpointKey(from);
     const proven = this.roster.atEndpoint(key)?.proven === true;
     const budget = new ReplyBudget(buf.length, proven);
@@ -188,8 +224,11 @@ export class Room {
     try {
       dispatch(this, m, parsed.value);
     } catch (err) {
-      if (!(err instanceof ChatError)) throw err;
-      this.replyError(m, err.toInfo(), reqId);
+      if (err instanceof ChatError) return this.replyError(m, err.toInfo(), reqId);
+      // A bug must not let one datagram kill the room (and crash-loop it into
+      // being given up): log it, answer INTERNAL, keep serving.
+      this.log.error({ event: 'handler_failed', type: parsed.value.type, member: m.member, err }, 'room handler failed');
+      this.replyError(m, errorInfo('INTERNAL'), reqId);
     }
   }
 
@@ -216,7 +255,13 @@ export class Room {
   private sendTo(encoded: Buffer, to: Endpoint): void {
     const m = this.roster.atEndpoint(endpointKey(to));
     if (m) this.outbox.pushReply(m, encoded);
-    else this.transport.send([encoded], to.port, to.address);
+    else {
+      try {
+        this.transport.send([encoded], to.port, to.address);
+      } catch {
+        // an unanswerable address: nothing to do (errors are best effort)
+      }
+    }
   }
 
   // ---- life cycle ---------------------------------------------------------------

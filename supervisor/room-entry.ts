@@ -3,7 +3,7 @@
 // process and its restart history.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { endpointKey } from '../lib/endpoint.js';
-import type { MemberRecord } from '../lib/ipc.js';
+import type { LeaveRecord, MemberRecord } from '../lib/ipc.js';
 import type { RoomProcess } from './room-process.js';
 
 export interface SupMember {
@@ -28,6 +28,8 @@ export class RoomEntry {
   /** Times of recent restarts, for the intensity window. */
   restarts: number[] = [];
   readonly members = new Map<string, SupMember>();
+  /** Room-endpoint leaves within the idempotence window, handed to restarted incarnations. */
+  recentLeaves: LeaveRecord[] = [];
   private readonly byToken = new Map<string, SupMember>();
   private readonly byEndpoint = new Map<string, SupMember>();
   private readonly nicks = new Set<string>();
@@ -71,6 +73,11 @@ export class RoomEntry {
     this.byToken.delete(m.token);
     this.byEndpoint.delete(m.endpoint);
     this.nicks.delete(m.nickKey);
+  }
+
+  rememberLeave(l: LeaveRecord, windowMs: number): void {
+    this.recentLeaves = this.recentLeaves.filter((x) => l.at - x.at < windowMs);
+    this.recentLeaves.push(l);
   }
 
   records(): MemberRecord[] {

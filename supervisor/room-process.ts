@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../lib/config.js';
 import { ChatError } from '../lib/errors.js';
-import { FromRoom, type MemberRecord, type RoomReply, type ToRoom } from '../lib/ipc.js';
+import { FromRoom, type LeaveRecord, type MemberRecord, type RoomReply, type ToRoom } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
 import { relayLines, type LineSink } from './log-relay.js';
 import type { ExitInfo } from './restart-policy.js';
@@ -14,7 +14,7 @@ import type { ExitInfo } from './restart-policy.js';
 const ROOM_MAIN = fileURLToPath(new URL('../rooms/main.js', import.meta.url));
 
 export type ProcessStatus = 'starting' | 'running' | 'stopping' | 'exited';
-type Unsolicited = Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' }>;
+export type Unsolicited = Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' | 'departed' }>;
 type Request = Extract<ToRoom, { rid: number }>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
@@ -22,6 +22,7 @@ export interface StartSpec {
   room: string;
   port: number;
   members: MemberRecord[];
+  leaves: LeaveRecord[];
   journalPath: string;
   incarnation: number;
 }
@@ -162,6 +163,7 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
       case 'left':
       case 'evicted':
       case 'proven':
+      case 'departed':
         this.emit('notice', m);
         return;
       default: {

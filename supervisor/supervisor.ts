@@ -22,7 +22,7 @@ import { CONTROL_HANDLERS } from './control/index.js';
 import type { LineSink } from './log-relay.js';
 import { decideRestart } from './restart-policy.js';
 import { RoomEntry } from './room-entry.js';
-import { RoomProcess } from './room-process.js';
+import { RoomProcess, type Unsolicited } from './room-process.js';
 
 const ROOM_PORT_ATTEMPTS = 5;
 
@@ -107,6 +107,8 @@ export class Supervisor {
   // ---- control datagrams -------------------------------------------------------
 
   private onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
+    // Port 0 cannot be answered (a forged source): drop before any work.
+    if (rinfo.port === 0) return;
     const from = { address: rinfo.address, port: rinfo.port };
     const budget = new ReplyBudget(buf.length, false);
     const decoded = decodeDatagram(buf, this.config.maxDatagramBytes);
@@ -117,31 +119,16 @@ export class Supervisor {
     if (!parsed.ok) return this.drop(from, budget, errorInfo(parsed.code, parsed.message), reqId);
     const ctx: ControlContext = { from, endpoint: endpointKey(from), budget, reqId };
     const req = parsed.value;
-    let done: Promise<void> | void;
-    switch (req.type) {
-      case 'join':
-        done = CONTROL_HANDLERS.join(this, req, ctx);
-        break;
-      case 'leave':
-        done = CONTROL_HANDLERS.leave(this, req, ctx);
-        break;
-      case 'rooms':
-        done = CONTROL_HANDLERS.rooms(this, req, ctx);
-        break;
-      case 'ping':
-        done = CONTROL_HANDLERS.ping(this, req, ctx);
-        break;
-      default: {
-        const never: never = req;
-        throw new Error(`unhandled control request ${JSON.stringify(never)}`);
-      }
-    }
-    if (done) {
-      done.catch((err: unknown) => {
-        if (err instanceof ChatError) return this.replyError(ctx, err.toInfo());
-        this.log.error({ event: 'handler_failed', type: req.type, err }, 'control handler failed');
-        this.replyError(ctx, errorInfo('INTERNAL'));
-      });
+    const failed = (err: unknown) => {
+      if (err instanceof ChatError) return this.replyError(ctx, err.toInfo());
+      this.log.error({ event: 'handler_failed', type: req.type, err }, 'control handler failed');
+      this.replyError(ctx, errorInfo('INTERNAL'));
+    };
+    try {
+      // Handlers may throw (sync) or reject (async): both become error replies.
+      void dispatchControl(this, req, ctx)?.catch(failed);
+    } catch (err) {
+      failed(err);
     }
   }
 
@@ -168,7 +155,12 @@ export class Supervisor {
 
   /** Sends to an endpoint that proved its address (or a reply the protocol exempts). */
   send(to: Endpoint, encoded: Buffer): void {
-    this.socket?.send(encoded, to.port, to.address);
+    try {
+      this.socket?.send(encoded, to.port, to.address);
+    } catch (err) {
+      // A bad destination or a closed socket must never take the supervisor down.
+      this.log.debug({ event: 'send_failed', to: endpointKey(to), err }, 'send failed');
+    }
   }
 
   // ---- mailboxes -----------------------------------------------------------------
@@ -241,6 +233,7 @@ export class Supervisor {
       room: entry.name,
       port: entry.port,
       members: entry.records(),
+      leaves: entry.recentLeaves,
       journalPath: entry.journalPath,
       incarnation: entry.incarnation,
     });
@@ -253,8 +246,8 @@ export class Supervisor {
 
   /** Carries out the restart decision for a room whose process died unexpectedly. */
   private async recover(entry: RoomEntry, proc: RoomProcess, exit: { code: number | null; signal: string | null }): Promise<void> {
-    if (entry.proc !== proc || this.rooms.get(entry.name) !== entry || this.status !== 'running') return;
     for (;;) {
+      if (entry.proc !== proc || this.rooms.get(entry.name) !== entry || this.status !== 'running') return;
       const now = this.clock.now();
       const d = decideRestart(exit, entry.restarts, now, { maxRestarts: this.config.restartMaxRestarts, periodMs: this.config.restartPeriodMs });
       entry.restarts = d.history;
@@ -279,6 +272,7 @@ export class Supervisor {
       } catch (err) {
         this.log.error({ event: 'room_restart_failed', room: entry.name, err }, 'room restart failed');
         exit = { code: null, signal: null };
+        proc = entry.proc!; // the failed incarnation: the loop goes on for it
       }
     }
   }
@@ -317,23 +311,36 @@ export class Supervisor {
     else this.endpointRooms.set(sm.endpoint, n);
   }
 
-  private onNotice(entry: RoomEntry, proc: RoomProcess, m: Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' }>): void {
+  private onNotice(entry: RoomEntry, proc: RoomProcess, m: Unsolicited): void {
     const sm = entry.members.get(m.member);
     if (m.type === 'proven') {
       if (sm) sm.proven = true;
       return;
     }
     void this.serialize(entry.name, async () => {
-      if (this.rooms.get(entry.name) !== entry || entry.proc !== proc) return;
+      // A notice from an earlier incarnation still tells the truth about
+      // its member (the exit can overtake the last IPC message).
+      if (this.rooms.get(entry.name) !== entry) return;
       const cur = entry.members.get(m.member);
       if (!cur) return;
       this.removeMember(entry, cur);
-      if (m.type === 'left') {
-        // A lost `left` from the room endpoint is retried at the control endpoint (protocol "Leave after the room is gone").
-        this.replay.set(leaveReplayKey(cur.endpoint, entry.name, m.reqId), encode({ type: 'left', id: m.reqId, room: entry.name }));
-        this.log.info({ event: 'member_left', room: entry.name, member: cur.member, via: 'room' }, 'member left');
-      } else {
-        this.log.info({ event: 'member_evicted', room: entry.name, member: cur.member }, 'member evicted');
+      switch (m.type) {
+        case 'left':
+          // A lost `left` from the room endpoint is retried at the control endpoint (protocol "Leave after the room is gone").
+          this.replay.set(leaveReplayKey(cur.endpoint, entry.name, m.reqId), encode({ type: 'left', id: m.reqId, room: entry.name }));
+          entry.rememberLeave({ token: cur.token, address: cur.address, port: cur.port, id: m.reqId, at: this.clock.now() }, this.config.idempotenceWindowMs);
+          this.log.info({ event: 'member_left', room: entry.name, member: cur.member, via: 'room' }, 'member left');
+          break;
+        case 'evicted':
+          this.log.info({ event: 'member_evicted', room: entry.name, member: cur.member }, 'member evicted');
+          break;
+        case 'departed':
+          this.log.info({ event: 'member_departed', room: entry.name, member: cur.member }, 'member had left before the room restarted');
+          break;
+        default: {
+          const never: never = m;
+          throw new Error(`unhandled notice ${JSON.stringify(never)}`);
+        }
       }
       if (entry.members.size === 0) await this.deleteRoom(entry, 'empty');
     }).catch((err: unknown) => this.log.error({ event: 'notice_failed', room: entry.name, err }, 'failed to apply room notice'));
@@ -346,8 +353,17 @@ export class Supervisor {
     if (this.status === 'stopping' || this.status === 'stopped') return;
     this.status = 'stopping';
     this.log.info({ event: 'shutting_down', rooms: this.rooms.size }, 'shutting down');
+    // Through each room's mailbox, so a join in progress finishes (or is
+    // undone) before its room closes; joins queued behind see SHUTTING_DOWN.
     const entries = [...this.rooms.values()];
-    await Promise.all(entries.map((e) => this.deleteRoom(e, 'shutdown')));
+    await Promise.all(
+      entries.map((e) =>
+        this.serialize(e.name, async () => {
+          if (this.rooms.get(e.name) === e) await this.deleteRoom(e, 'shutdown');
+        }).catch((err: unknown) => this.log.error({ event: 'room_stop_failed', room: e.name, err }, 'room stop failed')),
+      ),
+    );
+    this.kill(); // anything still alive (a room started in a race) goes now
     this.socket?.close();
     this.status = 'stopped';
     this.log.info({ event: 'stopped' }, 'stopped');
@@ -356,6 +372,23 @@ export class Supervisor {
   /** Second signal: no more waiting. */
   kill(): void {
     for (const p of this.live) p.kill();
+  }
+}
+
+function dispatchControl(sup: Supervisor, req: ControlRequest, ctx: ControlContext): Promise<void> | void {
+  switch (req.type) {
+    case 'join':
+      return CONTROL_HANDLERS.join(sup, req, ctx);
+    case 'leave':
+      return CONTROL_HANDLERS.leave(sup, req, ctx);
+    case 'rooms':
+      return CONTROL_HANDLERS.rooms(sup, req, ctx);
+    case 'ping':
+      return CONTROL_HANDLERS.ping(sup, req, ctx);
+    default: {
+      const never: never = req;
+      throw new Error(`unhandled control request ${JSON.stringify(never)}`);
+    }
   }
 }
 

@@ -135,4 +135,8 @@ t.test('join refusals follow the contract', async (t) => {
   const tiny = await a.request({ type: 'rooms', id: 'r2' }, d.port);
   t.ok(Buffer.byteLength(JSON.stringify({ ...tiny, fromPort: undefined })) <= 3 * Buffer.byteLength('{"type":"rooms","id":"r2"}'), 'unpadded page stays within 3x');
   t.equal(tiny['more'], true, 'and says more follow');
+  t.same(tiny['rooms'], [{ room: 'priv', members: 2 }], 'the page holds what fits');
+  await c.request({ type: 'join', id: '3', room: 'a-rather-long-room-name', nick: 'cy' }, d.port);
+  const next = await a.request({ type: 'rooms', id: 'r3' }, d.port); // the first room's entry no longer fits 3x
+  t.match(next, { type: 'error', code: 'BAD_REQUEST', id: 'r3' }, 'when nothing fits the budget, the client is told to pad');
 });

@@ -100,3 +100,16 @@ t.test('a second signal forces exit with code 1 and kills the rooms', async (t) 
   t.same(await d.exited, { code: 1, signal: null });
   t.ok(await waitGone(pid, 5_000), 'the stopped room was killed');
 });
+
+t.test('a room-endpoint leave retried after a restart still gets left', async (t) => {
+  const d = await startChatd(t);
+  const a = await RawClient.open(t);
+  const b = await RawClient.open(t);
+  const ma = await a.join(d.port, 'again', 'ann');
+  await b.join(d.port, 'again', 'bob');
+  t.match(await a.request({ type: 'leave', token: ma.token, id: 'L1' }, ma.port), { type: 'left' });
+  await d.waitLog((l) => l.event === 'member_left' && l['member'] === ma.member);
+  process.kill(await d.roomPid('again'), 'SIGKILL');
+  await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'again' && l['incarnation'] === 2, 10_000, 'restart');
+  t.same(await a.request({ type: 'leave', token: ma.token, id: 'L1' }, ma.port), { type: 'left', id: 'L1', room: 'again', fromPort: ma.port });
+});

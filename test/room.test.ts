@@ -277,3 +277,48 @@ t.test('a burst of room events beyond the bound drops the oldest for that member
   t.same(got, Array.from({ length: got.length }, (_, i) => 11 - got.length + 1 + i), 'the newest survive, in order');
   t.ok(f.room.roster.get('m1')!.dropped > 0, 'drops are counted');
 });
+
+t.test('a restart reconciles the journal with the supervisor\'s roster', async (t) => {
+  const { parseJournal } = await import('../rooms/journal.js');
+  const f = makeRoom();
+  f.join(1);
+  f.join(2);
+  f.join(3);
+  // the old incarnation saw member 2 leave, but the notice died with it
+  f.room.handleDatagram(f.dgram({ type: 'leave', token: f.record(2).token, id: 'bye' }), f.from(2));
+  f.flush();
+  const text = f.journal.lines.map((b) => b.toString() + '\n').join('');
+  // the supervisor still lists 1 and 2, and removed 3 while the room was down
+  const g = makeRoom();
+  g.room.restore(parseJournal(text), [{ ...g.record(1), proven: true }, { ...g.record(2), proven: true }], [
+    { token: g.record(2).token, address: '127.0.0.1', port: 40002, id: 'bye', at: g.clock.now() },
+  ]);
+  t.same(
+    g.notices.filter((n) => n.type === 'departed'),
+    [{ type: 'departed', member: 'm2' }],
+    'the supervisor learns that m2 is gone',
+  );
+  t.same([...g.room.roster].map((m) => m.member), ['m1'], 'only m1 is restored');
+  t.equal(g.room.seq, 5, 'a presence leave for m3 took the next seq');
+  g.room.handleDatagram(g.dgram({ type: 'fetch', token: g.record(1).token, from: 5, to: 5 }), g.from(1));
+  t.match(g.take(40001), [{ type: 'presence', seq: 5, event: 'leave', member: 'm3', nick: 'nick3' }, { type: 'fetched' }]);
+  g.room.handleDatagram(g.dgram({ type: 'leave', token: g.record(2).token, id: 'bye' }), g.from(2));
+  t.same(g.take(40002), [{ type: 'left', id: 'bye', room: 'first' }], 'a leave retried after the restart still gets left');
+});
+
+t.test('datagrams from port 0 (unanswerable, forged) are dropped before any work', async (t) => {
+  const f = makeRoom();
+  f.join(1);
+  f.room.handleDatagram(f.dgram({ type: 'hb', token: 'x'.repeat(40) }), { address: '127.0.0.1', port: 0 });
+  f.flush();
+  t.same(f.sent, [], 'nothing is sent');
+});
+
+t.test('a transport that throws for a stranger does not take the room down', async (t) => {
+  const f = makeRoom();
+  const orig = f.room['transport' as keyof typeof f.room] as unknown as { send: () => void };
+  orig.send = () => {
+    throw new Error('ERR_SOCKET_BAD_PORT');
+  };
+  t.doesNotThrow(() => f.room.handleDatagram(f.dgram({ type: 'hb', token: 'y'.repeat(40) }), f.from(9)));
+});

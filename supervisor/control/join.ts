@@ -49,7 +49,7 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
   if ((sup.endpointRooms.get(ctx.endpoint) ?? 0) >= c.maxRoomsPerEndpoint) {
     throw new ChatError('TOO_MANY_ROOMS', `an endpoint may be in at most ${c.maxRoomsPerEndpoint} rooms`);
   }
-  const entry = existing ?? (await sup.createRoom(req.room, req.key));
+  const entry = existing ?? (await createOrRefuse(sup, req));
   const m: SupMember = {
     member: newMemberId(entry),
     nick,
@@ -74,6 +74,12 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
     throw err;
   }
   if (added.type !== 'added') throw new ChatError('INTERNAL', 'unexpected reply from room');
+  if (sup.status !== 'running') {
+    // Shutdown began while the room was adding the member: this member would
+    // never hear `closed` (it has not proven its address yet), so undo it.
+    entry.proc?.request({ type: 'remove', member: m.member }).catch(() => {});
+    throw new ChatError('SHUTTING_DOWN');
+  }
   entry.add(m);
   sup.endpointRooms.set(ctx.endpoint, (sup.endpointRooms.get(ctx.endpoint) ?? 0) + 1);
   sup.log.info({ event: 'member_joined', room: entry.name, member: m.member, nick, from: ctx.endpoint, seq: added.seq }, 'member joined');
@@ -90,6 +96,14 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
     heartbeatMs: c.heartbeatMs,
   };
   return encode(reply);
+}
+
+async function createOrRefuse(sup: Supervisor, req: JoinRequest): Promise<RoomEntry> {
+  try {
+    return await sup.createRoom(req.room, req.key);
+  } catch (err) {
+    throw sup.status === 'running' ? err : new ChatError('SHUTTING_DOWN');
+  }
 }
 
 function sendJoined(sup: Supervisor, ctx: ControlContext, reply: Buffer): void {

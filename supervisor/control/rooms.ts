@@ -2,6 +2,7 @@
 // proven (no token), so the page is as large as 3x the request allows
 // (protocol "Anti-amplification": clients pad to get larger pages).
 import { encode } from '../../lib/codec.js';
+import { ChatError } from '../../lib/errors.js';
 import type { RoomEntry as WireRoomEntry, RoomsRequest } from '../../lib/wire.js';
 import type { ControlContext, Supervisor } from '../supervisor.js';
 
@@ -25,5 +26,10 @@ export function rooms(sup: Supervisor, req: RoomsRequest, ctx: ControlContext): 
     size += add;
   }
   reply.more = page.length < names.length;
+  if (page.length === 0 && reply.more) {
+    // An empty page with more:true gives the client no `after` to go on:
+    // tell it to pad instead (protocol "Anti-amplification").
+    throw new ChatError('BAD_REQUEST', 'page too small: pad the request');
+  }
   sup.sendWithin(ctx.from, ctx.budget, encode(reply));
 }
