@@ -2,7 +2,9 @@
 // eagerly; unknown keys are rejected by name; the result is frozen.
 import { readFileSync } from 'node:fs';
 
-export const DEFAULTS = Object.freeze({
+export type RestartType = 'permanent' | 'transient' | 'temporary';
+
+const TABLE = {
   /** Control endpoint address (protocol "Endpoints"). */
   host: '0.0.0.0',
   /** Control endpoint UDP port. */
@@ -43,22 +45,69 @@ export const DEFAULTS = Object.freeze({
   ipcTimeoutMs: 2_000,
   /** How long rooms get to say `closed` and exit on shutdown before SIGKILL. */
   shutdownTimeoutMs: 5_000,
-  /** Restart intensity: more than this many crashes of one room within restartPeriodMs gives it up. */
+  /**
+   * Restart policy (after OTP): permanent restarts after any exit, transient
+   * only after a crash (non-zero code or a signal), temporary never.
+   */
+  restartType: 'transient' as RestartType,
+  /** Restart intensity: more than this many restarts of one room within restartPeriodMs gives it up. */
   restartMaxRestarts: 5,
   restartPeriodMs: 10_000,
+  /** Delay before the n-th restart in the window: initial x factor^(n-1), capped, with +-jitter (a fraction). */
+  restartBackoffInitialMs: 20,
+  restartBackoffFactor: 2,
+  restartBackoffMaxMs: 5_000,
+  restartBackoffJitter: 0.1,
+  /** Per-room overrides of the restart* keys: {"lobby": {"restartType": "permanent"}}. */
+  roomPolicies: {} as Readonly<Record<string, RestartOverrides>>,
+  /** The supervisor pings every room this often over IPC... */
+  probeIntervalMs: 1_000,
+  /** ...and SIGKILLs (then restarts) a room that has not answered within this (a hung event loop). */
+  probeTimeoutMs: 3_000,
+  /** Journal durability, as Redis's appendfsync: fsync after every write, at most once per interval, or never (the OS decides). */
+  journalFsync: 'interval' as 'always' | 'interval' | 'never',
+  journalFsyncIntervalMs: 1_000,
+  /** Keep a room's journal after the room is deleted (audit/debugging); by default it is deleted. */
+  keepJournals: false,
   /** Where rooms keep their journals (relative paths are from the working directory). */
   dataDir: 'data',
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
   /** "stdout" or a file path. */
   logDestination: 'stdout',
-});
+};
 
-export type Config = Readonly<typeof DEFAULTS>;
+/** The defaults, frozen: a caller cannot change what every later makeConfig starts from. */
+export const DEFAULTS: Readonly<typeof TABLE> = Object.freeze(TABLE);
+
+/** The keys a room's entry in roomPolicies may override. */
+export const RESTART_KEYS = [
+  'restartType',
+  'restartMaxRestarts',
+  'restartPeriodMs',
+  'restartBackoffInitialMs',
+  'restartBackoffFactor',
+  'restartBackoffMaxMs',
+  'restartBackoffJitter',
+] as const;
+export interface RestartOverrides {
+  readonly restartType?: RestartType;
+  readonly restartMaxRestarts?: number;
+  readonly restartPeriodMs?: number;
+  readonly restartBackoffInitialMs?: number;
+  readonly restartBackoffFactor?: number;
+  readonly restartBackoffMaxMs?: number;
+  readonly restartBackoffJitter?: number;
+}
+
+export type Config = Readonly<typeof TABLE>;
 
 type Rule = (v: unknown) => string | null;
 const int = (min: number, max: number): Rule => (v) =>
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? null : `an integer in ${min}..${max}`;
 const nonEmpty: Rule = (v) => (typeof v === 'string' && v.length > 0 ? null : 'a non-empty string');
+const num = (min: number, max: number): Rule => (v) =>
+  typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max ? null : `a number in ${min}..${max}`;
+const bool: Rule = (v) => (typeof v === 'boolean' ? null : 'true or false');
 const oneOf = (...xs: string[]): Rule => (v) => (typeof v === 'string' && xs.includes(v) ? null : `one of ${xs.join(', ')}`);
 
 const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
@@ -83,12 +132,54 @@ const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
   roomStartTimeoutMs: int(100, 600_000),
   ipcTimeoutMs: int(100, 600_000),
   shutdownTimeoutMs: int(100, 600_000),
+  restartType: oneOf('permanent', 'transient', 'temporary'),
   restartMaxRestarts: int(0, 1_000),
   restartPeriodMs: int(100, 86_400_000),
+  restartBackoffInitialMs: int(0, 600_000),
+  restartBackoffFactor: num(1, 100),
+  restartBackoffMaxMs: int(0, 3_600_000),
+  restartBackoffJitter: num(0, 1),
+  roomPolicies: (v) => checkRoomPolicies(v),
+  probeIntervalMs: int(50, 600_000),
+  probeTimeoutMs: int(50, 600_000),
+  journalFsync: oneOf('always', 'interval', 'never'),
+  journalFsyncIntervalMs: int(10, 600_000),
+  keepJournals: bool,
   dataDir: nonEmpty,
   logLevel: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
   logDestination: nonEmpty,
 };
+
+const ROOM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+function checkRoomPolicies(v: unknown): string | null {
+  const shape = 'an object of room name -> {restart* overrides}';
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return shape;
+  for (const [room, o] of Object.entries(v)) {
+    if (!ROOM_NAME.test(room)) return `${shape}; "${room}" is not a valid room name`;
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) return `${shape}; "${room}" must map to an object`;
+    for (const [k, x] of Object.entries(o as Record<string, unknown>)) {
+      if (!(RESTART_KEYS as readonly string[]).includes(k)) return `${shape}; "${room}" has unknown key "${k}" (allowed: ${RESTART_KEYS.join(', ')})`;
+      const problem = RULES[k as (typeof RESTART_KEYS)[number]](x);
+      if (problem) return `${shape}; "${room}"."${k}" must be ${problem}`;
+    }
+  }
+  return null;
+}
+
+/** The restart policy of one room: the service's, with the room's overrides. */
+export function restartPolicyOf(c: Config, room: string): Pick<Config, (typeof RESTART_KEYS)[number]> {
+  const o = Object.hasOwn(c.roomPolicies, room) ? c.roomPolicies[room] : undefined;
+  return {
+    restartType: o?.restartType ?? c.restartType,
+    restartMaxRestarts: o?.restartMaxRestarts ?? c.restartMaxRestarts,
+    restartPeriodMs: o?.restartPeriodMs ?? c.restartPeriodMs,
+    restartBackoffInitialMs: o?.restartBackoffInitialMs ?? c.restartBackoffInitialMs,
+    restartBackoffFactor: o?.restartBackoffFactor ?? c.restartBackoffFactor,
+    restartBackoffMaxMs: o?.restartBackoffMaxMs ?? c.restartBackoffMaxMs,
+    restartBackoffJitter: o?.restartBackoffJitter ?? c.restartBackoffJitter,
+  };
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -3,7 +3,8 @@
 // SIGKILL restarts with its seq and history. A torn last line or a corrupt
 // line is skipped on read, never fatal. The file is rewritten to the held
 // history once it has grown to twice the history size.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from 'node:fs';
+import { systemClock, type Clock, type Timer } from '../lib/clock.js';
 import { dirname } from 'node:path';
 import { MsgEvent, PresenceEvent } from '../lib/wire.js';
 import { isPlainObject } from '../lib/schema.js';
@@ -27,15 +28,36 @@ export interface Restored {
 
 const NL = Buffer.from('\n');
 
+/**
+ * Durability, as Redis's appendfsync. Every write reaches the OS before any
+ * datagram leaves, so a process crash loses nothing; fsync decides what a
+ * machine crash can lose: `always` nothing, `interval` up to intervalMs,
+ * `never` whatever the OS had not written back.
+ */
+export interface FsyncPolicy {
+  mode: 'always' | 'interval' | 'never';
+  intervalMs: number;
+  clock?: Clock;
+  /** Injected for tests; fs.fsyncSync by default. */
+  fsync?: (fd: number) => void;
+}
+
 export class FileJournal implements Journal {
   private fd: number;
   private pending: Buffer[] = [];
   private lines = 0;
+  private unsynced = false;
+  private syncTimer: Timer | undefined;
+  private readonly clock: Clock;
+  private readonly fsync: (fd: number) => void;
 
   constructor(
     private readonly path: string,
     private readonly compactAt: number,
+    private readonly policy: FsyncPolicy = { mode: 'never', intervalMs: 1_000 },
   ) {
+    this.clock = policy.clock ?? systemClock;
+    this.fsync = policy.fsync ?? fsyncSync;
     mkdirSync(dirname(path), { recursive: true });
     this.lines = cutTornTail(path);
     this.fd = openSync(path, 'a');
@@ -51,6 +73,23 @@ export class FileJournal implements Journal {
     const buf = Buffer.concat(this.pending);
     this.pending = [];
     writeSync(this.fd, buf);
+    this.afterWrite();
+  }
+
+  private afterWrite(): void {
+    if (this.policy.mode === 'always') return this.fsync(this.fd);
+    if (this.policy.mode === 'never') return;
+    this.unsynced = true;
+    if (this.syncTimer) return;
+    this.syncTimer = this.clock.setTimeout(() => this.syncNow(), this.policy.intervalMs);
+    this.syncTimer.unref?.();
+  }
+
+  private syncNow(): void {
+    this.syncTimer = undefined;
+    if (!this.unsynced) return;
+    this.unsynced = false;
+    this.fsync(this.fd);
   }
 
   get needsCompaction(): boolean {
@@ -64,6 +103,8 @@ export class FileJournal implements Journal {
     const parts: Buffer[] = [];
     for (const e of events) parts.push(e, NL);
     writeSync(fd, Buffer.concat(parts));
+    // The rename replaces the old file: the new one must be durable first.
+    if (this.policy.mode !== 'never') this.fsync(fd);
     closeSync(fd);
     renameSync(tmp, this.path);
     closeSync(this.fd);
@@ -73,6 +114,9 @@ export class FileJournal implements Journal {
 
   close(): void {
     this.flush();
+    if (this.syncTimer) this.clock.clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+    if (this.unsynced) this.syncNow();
     closeSync(this.fd);
   }
 }

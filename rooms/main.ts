@@ -92,6 +92,7 @@ process.on('message', (raw: unknown) => {
 
 async function start(init: InitMsg): Promise<void> {
   if (room) throw new Error('room already started');
+  testFaults(init.incarnation);
   const config: Config = makeConfig(init.config, 'init');
   log = createLogger(config.logLevel, 'stdout', { component: 'room', room: init.room, pid: process.pid });
   const restored = readJournal(init.journalPath);
@@ -112,7 +113,7 @@ async function start(init: InitMsg): Promise<void> {
         }
       },
     },
-    journal: new FileJournal(init.journalPath, 2 * config.historySize),
+    journal: new FileJournal(init.journalPath, 2 * config.historySize, { mode: config.journalFsync, intervalMs: config.journalFsyncIntervalMs }),
     notify: send,
     log,
   });
@@ -135,4 +136,31 @@ async function start(init: InitMsg): Promise<void> {
   const port = sock.address().port;
   log.info({ event: 'room_bound', port, seq: r.seq, members: init.members.length, incarnation: init.incarnation }, 'room bound its port');
   send({ type: 'ready', port, seq: r.seq });
+}
+
+/**
+ * Test-only fault hooks, enabled by the CHATD_TEST_FAULT environment variable
+ * and never reachable from the protocol or the config file. They let the
+ * end-to-end tests produce the faults the supervisor must survive:
+ * - `crash-on-start:N`: incarnations N and later exit(70) before binding;
+ * - `hang-on-sigusr2`: SIGUSR2 sends the event loop into a busy loop.
+ */
+function testFaults(incarnation: number): void {
+  const fault = process.env['CHATD_TEST_FAULT'];
+  if (!fault) return;
+  const crash = /^crash-on-start:(\d+)$/.exec(fault);
+  if (crash && incarnation >= Number(crash[1])) {
+    log.warn({ event: 'test_fault', fault, incarnation }, 'test fault: crashing on start');
+    log.flush();
+    process.exit(70);
+  }
+  if (fault === 'hang-on-sigusr2') {
+    process.on('SIGUSR2', () => {
+      log.warn({ event: 'test_fault', fault, incarnation }, 'test fault: hanging');
+      log.flush();
+      for (;;) {
+        // busy: the supervisor's IPC probe must notice
+      }
+    });
+  }
 }

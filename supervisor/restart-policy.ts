@@ -1,21 +1,31 @@
 // Supervision as a pure decision (after OTP's supervisor): given how a room
-// exited, its restart history and the clock, say what to do. The process
-// handling in room-actor.ts only carries the decision out.
+// exited, its restart type, its restart history, the clock and a random
+// source, say what to do. The process handling in supervisor.ts only carries
+// the decision out.
+import type { RestartType } from '../lib/config.js';
 
 export interface ExitInfo {
   readonly code: number | null;
   readonly signal: string | null;
 }
 
-export interface IntensityPolicy {
-  /** More than this many restarts within periodMs gives the room up. */
-  readonly maxRestarts: number;
-  readonly periodMs: number;
+export interface RestartPolicy {
+  readonly restartType: RestartType;
+  /** More than this many restarts within restartPeriodMs gives the room up. */
+  readonly restartMaxRestarts: number;
+  readonly restartPeriodMs: number;
+  readonly restartBackoffInitialMs: number;
+  readonly restartBackoffFactor: number;
+  readonly restartBackoffMaxMs: number;
+  /** Fraction: the delay is scaled by a factor drawn from [1 - jitter, 1 + jitter]. */
+  readonly restartBackoffJitter: number;
 }
+
+export type GiveUpReason = 'intensity' | 'normal-exit' | 'temporary';
 
 export type RestartDecision =
   | { action: 'restart'; delayMs: number; history: number[] }
-  | { action: 'give-up'; reason: 'intensity' | 'normal-exit'; history: number[] };
+  | { action: 'give-up'; reason: GiveUpReason; history: number[] };
 
 /** Exit code 0 without a signal is a normal exit; everything else is a crash. */
 export function isAbnormal(exit: ExitInfo): boolean {
@@ -23,13 +33,29 @@ export function isAbnormal(exit: ExitInfo): boolean {
 }
 
 /**
- * Transient restart type: restart after an abnormal exit only. The history
- * is a sliding window of restart times (monotonic ms); a restart that would
- * make it hold more than maxRestarts within periodMs gives the room up.
+ * The history is a sliding window of restart times (ms): entries older than
+ * restartPeriodMs fall out. A restart that would make the window hold more
+ * than restartMaxRestarts gives the room up. The n-th restart in the window
+ * waits initial x factor^(n-1), capped at max, times a jitter factor, so a
+ * room that keeps crashing backs off instead of spinning.
  */
-export function decideRestart(exit: ExitInfo, history: readonly number[], now: number, policy: IntensityPolicy): RestartDecision {
-  const recent = history.filter((t) => now - t < policy.periodMs);
-  if (!isAbnormal(exit)) return { action: 'give-up', reason: 'normal-exit', history: recent };
-  if (recent.length >= policy.maxRestarts) return { action: 'give-up', reason: 'intensity', history: recent };
-  return { action: 'restart', delayMs: 0, history: [...recent, now] };
+export function decideRestart(
+  exit: ExitInfo,
+  history: readonly number[],
+  now: number,
+  policy: RestartPolicy,
+  random: () => number = Math.random,
+): RestartDecision {
+  const recent = history.filter((t) => now - t < policy.restartPeriodMs);
+  if (policy.restartType === 'temporary') return { action: 'give-up', reason: 'temporary', history: recent };
+  if (policy.restartType === 'transient' && !isAbnormal(exit)) return { action: 'give-up', reason: 'normal-exit', history: recent };
+  if (recent.length >= policy.restartMaxRestarts) return { action: 'give-up', reason: 'intensity', history: recent };
+  return { action: 'restart', delayMs: backoffMs(recent.length, policy, random), history: [...recent, now] };
+}
+
+/** Delay before a restart when `prior` restarts are already in the window. */
+export function backoffMs(prior: number, p: RestartPolicy, random: () => number = Math.random): number {
+  const base = Math.min(p.restartBackoffMaxMs, p.restartBackoffInitialMs * p.restartBackoffFactor ** prior);
+  const jitter = 1 + p.restartBackoffJitter * (2 * random() - 1);
+  return Math.max(0, Math.round(base * jitter));
 }

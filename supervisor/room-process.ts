@@ -30,6 +30,7 @@ export interface StartSpec {
 export interface RoomProcessEvents {
   notice: [Unsolicited];
   exit: [ExitInfo & { expected: boolean }];
+  hung: [];
 }
 
 export class RoomProcess extends EventEmitter<RoomProcessEvents> {
@@ -39,6 +40,7 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
   private nextRid = 1;
   private readonly pending = new Map<number, { resolve: (r: RoomReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private readonly exited: Promise<ExitInfo>;
+  private probeTimer: NodeJS.Timeout | undefined;
   private startWaiter: ((m: Extract<FromRoom, { type: 'ready' | 'fatal' }>) => void) | undefined;
 
   constructor(
@@ -54,6 +56,7 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
       this.child.once('exit', (code, signal) => {
         const expected = this.status === 'stopping';
         this.status = 'exited';
+        clearTimeout(this.probeTimer);
         for (const p of this.pending.values()) {
           clearTimeout(p.timer);
           p.reject(new ChatError('ROOM_UNAVAILABLE', 'the room process exited'));
@@ -99,14 +102,14 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
   }
 
   /** A request with a deadline; rejects with ROOM_UNAVAILABLE if the room dies or is too slow. */
-  request(msg: DistributiveOmit<Request, 'rid'>): Promise<RoomReply> {
+  request(msg: DistributiveOmit<Request, 'rid'>, timeoutMs = this.config.ipcTimeoutMs): Promise<RoomReply> {
     if (this.status !== 'running') return Promise.reject(new ChatError('ROOM_UNAVAILABLE'));
     const rid = this.nextRid++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(rid);
         reject(new ChatError('ROOM_UNAVAILABLE', 'the room did not answer in time'));
-      }, this.config.ipcTimeoutMs);
+      }, timeoutMs);
       this.pending.set(rid, { resolve, reject, timer });
       this.post({ ...msg, rid } as Request);
     });
@@ -124,6 +127,26 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
     const info = await this.exited;
     clearTimeout(timer);
     return info;
+  }
+
+  /**
+   * Pings the room every probeIntervalMs; a room that has not answered
+   * within probeTimeoutMs has a stuck event loop (it cannot even read IPC):
+   * 'hung' is emitted once and probing stops. One ping in flight at a time.
+   */
+  startProbing(): void {
+    const tick = () => {
+      if (this.status !== 'running') return;
+      this.request({ type: 'ping' }, this.config.probeTimeoutMs).then(
+        () => {
+          this.probeTimer = setTimeout(tick, this.config.probeIntervalMs).unref();
+        },
+        () => {
+          if (this.status === 'running') this.emit('hung');
+        },
+      );
+    };
+    this.probeTimer = setTimeout(tick, this.config.probeIntervalMs).unref();
   }
 
   kill(): void {

@@ -10,7 +10,7 @@ import { nanoid } from 'nanoid';
 import PQueue from 'p-queue';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { decodeDatagram, encode } from '../lib/codec.js';
-import type { Config } from '../lib/config.js';
+import { restartPolicyOf, type Config } from '../lib/config.js';
 import { endpointKey, type Endpoint } from '../lib/endpoint.js';
 import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
 import type { FromRoom } from '../lib/ipc.js';
@@ -20,7 +20,7 @@ import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { ControlRequest, echoableId } from '../lib/wire.js';
 import { CONTROL_HANDLERS } from './control/index.js';
 import type { LineSink } from './log-relay.js';
-import { decideRestart } from './restart-policy.js';
+import { decideRestart, isAbnormal } from './restart-policy.js';
 import { RoomEntry } from './room-entry.js';
 import { RoomProcess, type Unsolicited } from './room-process.js';
 
@@ -44,6 +44,8 @@ export interface SupervisorOptions {
   clock?: Clock;
   /** Environment for room processes. */
   roomEnv?: NodeJS.ProcessEnv;
+  /** Jitter source for restart backoff. */
+  random?: () => number;
 }
 
 export class Supervisor {
@@ -58,6 +60,7 @@ export class Supervisor {
   readonly replay: ReplayCache<Buffer>;
   private readonly logSink: LineSink;
   private readonly roomEnv: NodeJS.ProcessEnv;
+  private readonly random: () => number;
   private readonly mailboxes = new Map<string, { queue: PQueue; tasks: number }>();
   /** Every room process not yet exited, including those of rooms being deleted. */
   private readonly live = new Set<RoomProcess>();
@@ -70,6 +73,7 @@ export class Supervisor {
     this.logSink = o.logSink;
     this.clock = o.clock ?? systemClock;
     this.roomEnv = o.roomEnv ?? process.env;
+    this.random = o.random ?? Math.random;
     this.replay = new ReplayCache(this.clock, o.config.idempotenceWindowMs, o.config.idempotenceMaxEntries);
     this.portCursor = o.config.roomPortMin;
   }
@@ -83,7 +87,7 @@ export class Supervisor {
     // (a room given up or shut down is a new room next time: seq from 1).
     mkdirSync(this.journalDir, { recursive: true });
     for (const f of readdirSync(this.journalDir)) {
-      if (f.endsWith('.jsonl') || f.endsWith('.jsonl.tmp')) rmSync(joinPath(this.journalDir, f), { force: true });
+      if (f.endsWith('.jsonl') || f.endsWith('.jsonl.tmp')) this.dropJournal(joinPath(this.journalDir, f));
     }
     const sock = createSocket({ type: this.config.host.includes(':') ? 'udp6' : 'udp4' });
     sock.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo));
@@ -198,7 +202,7 @@ export class Supervisor {
       }
     }
     this.rooms.delete(name);
-    rmSync(entry.journalPath, { force: true });
+    this.dropJournal(entry.journalPath);
     throw lastErr;
   }
 
@@ -221,7 +225,15 @@ export class Supervisor {
     const proc = new RoomProcess(this.config, this.log, this.logSink, this.roomEnv);
     entry.proc = proc;
     this.live.add(proc);
-    proc.on('notice', (m) => this.onNotice(entry, proc, m));
+    proc.on('notice', (m) => this.onNotice(entry, m));
+    proc.on('hung', () => {
+      // A busy loop cannot answer IPC: kill it and let the restart policy decide.
+      this.log.error(
+        { event: 'room_hung', room: entry.name, pid: proc.pid, probeTimeoutMs: this.config.probeTimeoutMs },
+        'room stopped answering; killing it',
+      );
+      proc.kill();
+    });
     proc.on('exit', (exit) => {
       this.live.delete(proc);
       if (!exit.expected && entry.proc === proc && this.status === 'running') {
@@ -238,6 +250,7 @@ export class Supervisor {
       incarnation: entry.incarnation,
     });
     entry.status = 'running';
+    proc.startProbing();
     this.log.info(
       { event: 'room_started', room: entry.name, pid: proc.pid, port: entry.port, incarnation: entry.incarnation, startMs: this.clock.now() - t0 },
       'room started',
@@ -249,7 +262,7 @@ export class Supervisor {
     for (;;) {
       if (entry.proc !== proc || this.rooms.get(entry.name) !== entry || this.status !== 'running') return;
       const now = this.clock.now();
-      const d = decideRestart(exit, entry.restarts, now, { maxRestarts: this.config.restartMaxRestarts, periodMs: this.config.restartPeriodMs });
+      const d = decideRestart(exit, entry.restarts, now, restartPolicyOf(this.config, entry.name), this.random);
       entry.restarts = d.history;
       this.log[d.action === 'restart' ? 'warn' : 'error'](
         {
@@ -265,14 +278,16 @@ export class Supervisor {
         },
         d.action === 'restart' ? 'room crashed; restarting' : 'room crashed; giving up',
       );
-      if (d.action === 'give-up') return this.giveUp(entry, d.reason === 'normal-exit' ? 'stopped' : 'crashed');
+      if (d.action === 'give-up') return this.giveUp(entry, isAbnormal(exit) ? 'crashed' : 'stopped');
+      if (d.delayMs > 0) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, d.delayMs));
+      if (this.rooms.get(entry.name) !== entry || this.status !== 'running') return;
       try {
         await this.startIncarnation(entry);
         return;
       } catch (err) {
         this.log.error({ event: 'room_restart_failed', room: entry.name, err }, 'room restart failed');
-        exit = { code: null, signal: null };
         proc = entry.proc!; // the failed incarnation: the loop goes on for it
+        exit = await proc.whenExited();
       }
     }
   }
@@ -290,7 +305,12 @@ export class Supervisor {
   private forget(entry: RoomEntry): void {
     for (const m of [...entry.members.values()]) this.removeMember(entry, m);
     if (this.rooms.get(entry.name) === entry) this.rooms.delete(entry.name);
-    rmSync(entry.journalPath, { force: true });
+    this.dropJournal(entry.journalPath);
+  }
+
+  /** A deleted room's journal goes too, unless keepJournals (names are unique per room life, so kept files are never reused). */
+  private dropJournal(path: string): void {
+    if (!this.config.keepJournals) rmSync(path, { force: true });
   }
 
   /** Deletes an empty room: its process exits and its port is released. */
@@ -311,7 +331,7 @@ export class Supervisor {
     else this.endpointRooms.set(sm.endpoint, n);
   }
 
-  private onNotice(entry: RoomEntry, proc: RoomProcess, m: Unsolicited): void {
+  private onNotice(entry: RoomEntry, m: Unsolicited): void {
     const sm = entry.members.get(m.member);
     if (m.type === 'proven') {
       if (sm) sm.proven = true;

@@ -237,3 +237,51 @@ t.test('a memory journal compacts to the given events and drops pending ones', a
   j.flush();
   t.strictSame(j.lines.map(String), [msg(2), msg(3)].map(String));
 });
+
+t.test('fsync modes behave as documented', async (t) => {
+  const { ManualClock } = await import('../lib/clock.js');
+  const run = (mode: 'always' | 'interval' | 'never') => {
+    const clock = new ManualClock();
+    const synced: number[] = [];
+    const j = new FileJournal(join(t.testdir({}), `${mode}.jsonl`), 100, { mode, intervalMs: 1_000, clock, fsync: () => synced.push(clock.now() - 1_700_000_000_000) });
+    return { j, clock, synced };
+  };
+  await t.test('always: one fsync per write, before the flush returns', async (t) => {
+    const { j, synced } = run('always');
+    j.append(msg(1));
+    t.same(synced, [], 'nothing before a write');
+    j.flush();
+    t.equal(synced.length, 1);
+    j.append(msg(2));
+    j.append(msg(3));
+    j.flush();
+    t.equal(synced.length, 2, 'one per write, however many events it holds');
+    j.close();
+  });
+  await t.test('interval: at most one fsync per interval, and none when idle', async (t) => {
+    const { j, clock, synced } = run('interval');
+    for (let i = 1; i <= 5; i++) {
+      j.append(msg(i));
+      j.flush();
+      clock.advance(100);
+    }
+    t.same(synced, [], 'not yet: the interval has not passed');
+    clock.advance(500);
+    t.same(synced, [1_000], 'five writes in 500 ms: one fsync, 1 s after the first');
+    clock.advance(5_000);
+    t.same(synced, [1_000], 'no writes: no more fsyncs');
+    j.append(msg(6));
+    j.flush();
+    j.close();
+    t.equal(synced.length, 2, 'close syncs what the interval had not yet');
+    t.equal(clock.timerCount, 0, 'no timer left');
+  });
+  await t.test('never: no fsync at all', async (t) => {
+    const { j, clock, synced } = run('never');
+    j.append(msg(1));
+    j.flush();
+    clock.advance(10_000);
+    j.close();
+    t.same(synced, []);
+  });
+});

@@ -1,19 +1,27 @@
 import t from 'tap';
-import { decideRestart, isAbnormal, type ExitInfo, type RestartDecision } from '../supervisor/restart-policy.js';
+import { makeConfig, restartPolicyOf } from '../lib/config.js';
+import { backoffMs, decideRestart, isAbnormal, type ExitInfo, type RestartDecision, type RestartPolicy } from '../supervisor/restart-policy.js';
 
-const policy = { maxRestarts: 3, periodMs: 10_000 };
+const base: RestartPolicy = {
+  restartType: 'transient',
+  restartMaxRestarts: 3,
+  restartPeriodMs: 10_000,
+  restartBackoffInitialMs: 100,
+  restartBackoffFactor: 2,
+  restartBackoffMaxMs: 1_000,
+  restartBackoffJitter: 0,
+};
 const NOW = 1_000_000;
 const normal: ExitInfo = { code: 0, signal: null };
 const crash: ExitInfo = { code: 1, signal: null };
 const killed: ExitInfo = { code: null, signal: 'SIGKILL' };
-const segv: ExitInfo = { code: null, signal: 'SIGSEGV' };
+const mid = () => 0.5; // jitter factor exactly 1
 
 t.test('isAbnormal: only code 0 without a signal is a normal exit', async (t) => {
   const table: Array<[ExitInfo, boolean]> = [
     [normal, false],
     [crash, true],
     [{ code: 137, signal: null }, true],
-    [{ code: -1, signal: null }, true],
     [killed, true],
     [{ code: null, signal: 'SIGTERM' }, true],
     [{ code: 0, signal: 'SIGTERM' }, true],
@@ -22,105 +30,78 @@ t.test('isAbnormal: only code 0 without a signal is a normal exit', async (t) =>
   for (const [exit, abnormal] of table) t.equal(isAbnormal(exit), abnormal, JSON.stringify(exit));
 });
 
-t.test('decideRestart follows the table', async (t) => {
-  const table: Array<{ name: string; exit: ExitInfo; history: number[]; now?: number; want: RestartDecision }> = [
+t.test('decideRestart: exit reason x restart type x history', async (t) => {
+  const table: Array<{ name: string; exit: ExitInfo; type?: RestartPolicy['restartType']; history: number[]; want: RestartDecision }> = [
+    { name: 'transient: a normal exit is not restarted', exit: normal, history: [], want: { action: 'give-up', reason: 'normal-exit', history: [] } },
+    { name: 'transient: a crash restarts after the initial delay', exit: crash, history: [], want: { action: 'restart', delayMs: 100, history: [NOW] } },
+    { name: 'transient: SIGKILL is a crash', exit: killed, history: [], want: { action: 'restart', delayMs: 100, history: [NOW] } },
+    { name: 'permanent: even a normal exit restarts', exit: normal, type: 'permanent', history: [], want: { action: 'restart', delayMs: 100, history: [NOW] } },
+    { name: 'temporary: a crash is never restarted', exit: crash, type: 'temporary', history: [], want: { action: 'give-up', reason: 'temporary', history: [] } },
     {
-      name: 'a normal exit gives up with reason normal-exit',
-      exit: normal,
-      history: [],
-      want: { action: 'give-up', reason: 'normal-exit', history: [] },
-    },
-    {
-      name: 'a normal exit after crashes gives up and keeps the recent history',
-      exit: normal,
-      history: [NOW - 20_000, NOW - 5_000],
-      want: { action: 'give-up', reason: 'normal-exit', history: [NOW - 5_000] },
-    },
-    {
-      name: 'a crash with no history restarts at once and records now',
-      exit: crash,
-      history: [],
-      want: { action: 'restart', delayMs: 0, history: [NOW] },
-    },
-    {
-      name: 'a crash with fewer than maxRestarts in the period restarts',
+      name: 'the delay doubles with each restart in the window',
       exit: crash,
       history: [NOW - 3_000, NOW - 1_000],
-      want: { action: 'restart', delayMs: 0, history: [NOW - 3_000, NOW - 1_000, NOW] },
+      want: { action: 'restart', delayMs: 400, history: [NOW - 3_000, NOW - 1_000, NOW] },
     },
     {
-      name: 'a crash with maxRestarts inside the period gives up for intensity',
+      name: 'maxRestarts inside the period gives up for intensity',
       exit: crash,
       history: [NOW - 9_000, NOW - 5_000, NOW - 1],
       want: { action: 'give-up', reason: 'intensity', history: [NOW - 9_000, NOW - 5_000, NOW - 1] },
     },
     {
-      name: 'restarts older than the period slide out of the window',
-      exit: crash,
-      history: [NOW - 30_000, NOW - 20_000, NOW - 10_001, NOW - 2_000],
-      want: { action: 'restart', delayMs: 0, history: [NOW - 2_000, NOW] },
-    },
-    {
-      name: 'a restart exactly periodMs ago is outside the window',
-      exit: crash,
-      history: [NOW - 10_000, NOW - 5_000, NOW - 1_000],
-      want: { action: 'restart', delayMs: 0, history: [NOW - 5_000, NOW - 1_000, NOW] },
-    },
-    {
-      name: 'a restart one millisecond inside the period still counts',
-      exit: crash,
-      history: [NOW - 9_999, NOW - 5_000, NOW - 1_000],
-      want: { action: 'give-up', reason: 'intensity', history: [NOW - 9_999, NOW - 5_000, NOW - 1_000] },
-    },
-    {
-      name: 'the same history decided later lets the room restart again',
-      exit: crash,
-      history: [NOW - 9_000, NOW - 5_000, NOW - 1],
-      now: NOW + 1_001,
-      want: { action: 'restart', delayMs: 0, history: [NOW - 5_000, NOW - 1, NOW + 1_001] },
-    },
-    {
-      name: 'a SIGKILL exit counts as a crash',
-      exit: killed,
-      history: [],
-      want: { action: 'restart', delayMs: 0, history: [NOW] },
-    },
-    {
-      name: 'a SIGSEGV exit counts toward intensity',
-      exit: segv,
+      name: 'permanent also gives up for intensity',
+      exit: normal,
+      type: 'permanent',
       history: [NOW - 3, NOW - 2, NOW - 1],
       want: { action: 'give-up', reason: 'intensity', history: [NOW - 3, NOW - 2, NOW - 1] },
     },
     {
-      name: 'exit code 0 with a signal is a crash',
-      exit: { code: 0, signal: 'SIGTERM' },
-      history: [],
-      want: { action: 'restart', delayMs: 0, history: [NOW] },
+      name: 'restarts older than the period slide out of the window (and out of the backoff)',
+      exit: crash,
+      history: [NOW - 30_000, NOW - 20_000, NOW - 10_000, NOW - 2_000],
+      want: { action: 'restart', delayMs: 200, history: [NOW - 2_000, NOW] },
     },
   ];
   for (const row of table) {
-    t.strictSame(decideRestart(row.exit, row.history, row.now ?? NOW, policy), row.want, row.name);
+    const policy = { ...base, restartType: row.type ?? base.restartType };
+    t.same(decideRestart(row.exit, row.history, NOW, policy, mid), row.want, row.name);
   }
 });
 
-t.test('maxRestarts crashes in a row are restarted and the next one gives up', async (t) => {
+t.test('a room that keeps crashing backs off, then is given up', async (t) => {
   let history: number[] = [];
-  const actions: string[] = [];
-  for (let i = 0; i < 5; i++) {
-    const d = decideRestart(crash, history, NOW + i * 100, policy);
-    actions.push(d.action === 'restart' ? 'restart' : `give-up:${d.reason}`);
+  let now = NOW;
+  const delays: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const d = decideRestart(crash, history, now, { ...base, restartMaxRestarts: 5, restartPeriodMs: 60_000 }, mid);
     history = d.history;
+    if (d.action === 'give-up') {
+      t.equal(d.reason, 'intensity');
+      break;
+    }
+    delays.push(d.delayMs);
+    now += d.delayMs + 50; // it crashes again 50 ms after each restart
   }
-  t.strictSame(actions, ['restart', 'restart', 'restart', 'give-up:intensity', 'give-up:intensity']);
+  t.same(delays, [100, 200, 400, 800, 1_000], 'growing delays, capped at the maximum, then given up');
 });
 
-t.test('maxRestarts 0 gives up on the first crash', async (t) => {
-  t.strictSame(decideRestart(crash, [], NOW, { maxRestarts: 0, periodMs: 1_000 }), { action: 'give-up', reason: 'intensity', history: [] });
+t.test('jitter spreads the delay within +-jitter of the base', async (t) => {
+  const p = { ...base, restartBackoffJitter: 0.2 };
+  t.equal(backoffMs(0, p, () => 0), 80, 'lowest draw');
+  t.equal(backoffMs(0, p, () => 0.5), 100, 'middle draw');
+  t.equal(backoffMs(0, p, () => 0.999999), 120, 'highest draw');
+  t.equal(backoffMs(10, p, () => 0.5), 1_000, 'capped before jitter');
 });
 
-t.test('decideRestart does not modify the history it is given', async (t) => {
-  const history = Object.freeze([NOW - 20_000, NOW - 1_000]) as readonly number[];
-  const d = decideRestart(crash, history, NOW, policy);
-  t.strictSame(history, [NOW - 20_000, NOW - 1_000]);
-  t.not(d.history, history);
+t.test('per-room overrides replace only the keys they name', async (t) => {
+  const c = makeConfig({ restartMaxRestarts: 7, roomPolicies: { lobby: { restartType: 'permanent', restartBackoffMaxMs: 50 } } });
+  const lobby = restartPolicyOf(c, 'lobby');
+  t.equal(lobby.restartType, 'permanent');
+  t.equal(lobby.restartBackoffMaxMs, 50);
+  t.equal(lobby.restartMaxRestarts, 7, 'the service value where the room says nothing');
+  t.equal(restartPolicyOf(c, 'other').restartType, 'transient');
+  t.throws(() => makeConfig({ roomPolicies: { lobby: { heartbeatMs: 5 } } }), /"lobby" has unknown key "heartbeatMs"/);
+  t.throws(() => makeConfig({ roomPolicies: { 'bad name': {} } }), /not a valid room name/);
+  t.throws(() => makeConfig({ roomPolicies: { lobby: { restartType: 'sometimes' } } }), /"lobby"\."restartType" must be one of/);
 });
