@@ -1,9 +1,10 @@
 // The chat client library: one UDP socket, any number of rooms. Requests are
 // retried with the same id (client/requests.ts); incoming datagrams are
 // routed by client/inbound.ts; each membership delivers its room's events in
-// seq order exactly once (client/room-session.ts). Nothing thrown in a
-// socket handler escapes: it becomes an 'error' event, and only when someone
-// listens for it.
+// seq order exactly once (client/room-session.ts); with autoRejoin, a lost
+// membership is joined again by itself (client/rejoin.ts). Nothing thrown in
+// a socket handler escapes: it becomes an 'error' event, and only when
+// someone listens for it.
 import { EventEmitter } from 'node:events';
 import { nanoid } from 'nanoid';
 import { systemClock, type Clock, type Timer } from '../lib/clock.js';
@@ -16,18 +17,21 @@ import {
   type PresenceEvent,
   type RoomEntry,
   type RoomsReply,
+  type ServerMessage,
 } from '../lib/wire.js';
 import { ClientError, clientError } from './client-error.js';
 import { resolveOptions, type ChatClientOptions, type ResolvedOptions } from './options.js';
 import { handleDatagram, serverAddressOf, type Routes } from './inbound.js';
 import { leaveRoom } from './leave.js';
 import { collectPages, encodePadded } from './paging.js';
+import { Rejoin, type LossReason, type RejoinDeps, type RejoiningInfo } from './rejoin.js';
 import { Requests } from './requests.js';
 import { RoomSession, type GapInfo } from './room-session.js';
 import { UdpTransport, type ClientTransport, type RemoteInfo } from './transport.js';
 
 export { ClientError } from './client-error.js';
-export type { ChatClientOptions } from './options.js';
+export type { ChatClientOptions, RejoinPolicy } from './options.js';
+export type { LossReason, RejoiningInfo } from './rejoin.js';
 export type { ClientTransport, RemoteInfo } from './transport.js';
 export type { GapInfo } from './room-session.js';
 export type { MsgEvent, PresenceEvent, RoomEntry, MemberEntry };
@@ -42,14 +46,55 @@ export interface JoinInfo {
   heartbeatMs: number;
 }
 
+export interface RejoinedInfo {
+  room: string;
+  /** The new membership's joined.seq: delivery goes on after it, as for any new member. */
+  seq: number;
+  /** The last seq the lost membership delivered in order. */
+  previousSeq: number;
+}
+
+export interface RejoinFailedInfo {
+  room: string;
+  /** Why the last attempt failed (BAD_KEY, NICK_TAKEN, TIMEOUT, ...). */
+  error: ClientError;
+}
+
 export interface ChatClientEvents {
   message: [MsgEvent];
   presence: [PresenceEvent];
+  /** The room is gone. With autoRejoin, `crashed` is not reported here: 'rejoining' is. */
   closed: [{ room: string; reason: string }];
   gap: [GapInfo];
-  /** The room answered NOT_MEMBER to our token (usually an eviction); emitted together with 'membership-lost'. */
+  /**
+   * The room answered NOT_MEMBER to our token (usually an eviction); emitted
+   * together with 'membership-lost'. With autoRejoin, 'rejoining' is emitted instead.
+   */
   evicted: [{ room: string }];
   'membership-lost': [{ room: string }];
+  /**
+   * autoRejoin: the membership was lost (`reason`), and join attempt
+   * `attempt` follows after delayMs. Emitted at once on the loss (attempt 1)
+   * and before every further attempt. Meanwhile the room stays in
+   * joinedRooms() and say()/who() wait for the new membership.
+   */
+  rejoining: [RejoiningInfo];
+  /**
+   * autoRejoin: a new membership holds the room; events flow from its own
+   * joined.seq (`seq`). Anything the room sequenced after previousSeq and up
+   * to `seq` may be lost to the application: it is not fetched, because a
+   * room that was given up and created again restarts its seq at 1, so old
+   * seqs could name other events. No 'gap' is made up for it: this event is
+   * the notice. A say() that was in flight at the loss is sent again under
+   * the new membership, so it may appear twice if the room had sequenced it
+   * before the loss and only its echo was lost.
+   */
+  rejoined: [RejoinedInfo];
+  /**
+   * autoRejoin gave up (a final refusal such as BAD_KEY, or maxAttempts
+   * spent): the room is dropped locally, waiting say()s fail with NOT_JOINED.
+   */
+  'rejoin-failed': [RejoinFailedInfo];
   error: [Error];
 }
 
@@ -64,6 +109,12 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   private readonly byPort = new Map<number, RoomSession>();
   private readonly joining = new Set<string>();
   private readonly leaving = new Map<string, Promise<void>>();
+  /** Rooms whose membership was lost and is being joined again (autoRejoin). */
+  private readonly rejoins = new Map<string, Rejoin>();
+  /** Nick and key each membership joined with, for a rejoin. */
+  private readonly credentials = new Map<string, { nick: string; key: string | undefined }>();
+  /** The tokens each room request in flight was sent with: tells a stale NOT_MEMBER from a fresh one. */
+  private readonly sentWith = new Map<string, Set<string>>();
   private state: State = 'open';
   private closing: Promise<void> | undefined;
 
@@ -80,10 +131,12 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       sessionAt: (port) => this.byPort.get(port),
       sessionNamed: (room) => this.sessions.get(room),
       closed: (s, reason) => {
+        // `crashed`: the restart policy gave up, and a join creates the room afresh. `shutdown`: the service is going away.
+        if (reason === 'crashed' && !this.leaving.has(s.room) && this.beginRejoin(s, 'crashed')) return;
         this.dropSession(s, clientError('CLOSED', `room ${s.room} closed (${reason})`));
         this.fire('closed', { room: s.room, reason });
       },
-      membershipLost: (s) => this.membershipLost(s),
+      membershipLost: (s, id) => this.membershipLost(s, id),
       report: (err) => this.report(err),
     };
     this.transport.onMessage((buf, from) => {
@@ -107,30 +160,26 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return this.transport.address();
   }
 
+  /** Rooms we are in, including those being re-joined (autoRejoin). */
   joinedRooms(): string[] {
-    return [...this.sessions.keys()];
+    return [...new Set([...this.sessions.keys(), ...this.rejoins.keys()])];
   }
 
   async join(room: string, nick: string, opts: { key?: string } = {}): Promise<JoinInfo> {
     this.assertOpen();
-    if (this.sessions.has(room) || this.joining.has(room)) throw clientError('ALREADY_JOINED', room);
+    if (this.sessions.has(room) || this.joining.has(room) || this.rejoins.has(room) || this.leaving.has(room)) {
+      throw clientError('ALREADY_JOINED', room);
+    }
     this.joining.add(room);
     try {
-      if (this.transport.ready) await this.transport.ready();
-      const id = nanoid();
-      const req = encode({ type: 'join', id, room, nick, ...(opts.key === undefined ? {} : { key: opts.key }) });
-      const joined = await this.requests.start<JoinedReply>({
-        id,
-        ports: [this.opts.port],
-        send: () => this.sendControl(req),
-        accept: (m) => (m.type === 'joined' ? m : undefined),
-      });
+      const joined = await this.sendJoin(room, nick, opts.key);
       if (this.state !== 'open') {
         // close() began while we waited: give the membership straight back.
-        this.sendControl(encode({ type: 'leave', id: nanoid(), room: joined.room, token: joined.token }));
+        this.giveBack(joined);
         throw clientError('CLOSED');
       }
       this.startSession(joined);
+      this.credentials.set(joined.room, { nick, key: opts.key });
       const { member, port, members, seq, heartbeatMs } = joined;
       return { room: joined.room, member, nick: joined.nick, port, members, seq, heartbeatMs };
     } finally {
@@ -142,40 +191,32 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
    * Leaves a room (client/leave.ts): room endpoint first, then the control
    * endpoint with the same id. Resolves also when the membership turns out
    * to be gone already (NOT_MEMBER, `closed`); rejects with TIMEOUT when
-   * nobody answered. The room is dropped locally in every case.
+   * nobody answered. The room is dropped locally in every case. During a
+   * rejoin it stops the rejoin; a join attempt already on the wire is
+   * waited for, and the membership it may bring is left too.
    */
   leave(room: string): Promise<void> {
-    const s = this.sessions.get(room);
-    if (!s) return Promise.reject(clientError('NOT_JOINED', room));
     const running = this.leaving.get(room);
     if (running) return running;
-    s.stopHeartbeats();
-    const deps = {
-      requests: this.requests,
-      id: nanoid(),
-      controlPort: this.opts.port,
-      maxAttempts: this.opts.maxAttempts,
-      sendControl: (b: Buffer) => this.sendControl(b),
-    };
-    const done = leaveRoom(deps, s).finally(() => {
-      this.leaving.delete(room);
-      this.dropSession(s);
-    });
+    const r = this.rejoins.get(room);
+    const s = this.sessions.get(room);
+    if (!r && !s) return Promise.reject(clientError('NOT_JOINED', room));
+    const done = (r ? this.abandonRejoin(r) : this.leaveSession(s!)).finally(() => this.leaving.delete(room));
     this.leaving.set(room, done);
     return done;
   }
 
-  /** Sends a message; resolves with our own echoed `msg` (its acknowledgement). Retried with the same id until acked. */
+  /**
+   * Sends a message; resolves with our own echoed `msg` (its acknowledgement).
+   * Retried with the same id until acked. With autoRejoin, a lost membership
+   * does not fail it: it waits for the new one, within its own retry budget,
+   * and fails with NOT_JOINED if the rejoin gives up.
+   */
   async say(room: string, text: string): Promise<MsgEvent> {
-    const s = this.session(room);
     const id = nanoid();
-    return this.requests.start<MsgEvent>({
-      id,
-      room,
-      ports: [s.port],
-      send: () => s.send({ type: 'say', id, text }),
-      accept: (m) => (m.type === 'msg' && m.member === s.member && m.room === room ? m : undefined),
-    });
+    return this.roomRequest<MsgEvent>(room, id, { type: 'say', id, text }, (m, s) =>
+      m.type === 'msg' && m.member === s.member && m.room === room ? m : undefined,
+    );
   }
 
   /** Every room, all pages; requests are padded so each page can fill a datagram. */
@@ -196,18 +237,13 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     }, (e) => e.room);
   }
 
-  /** The room's roster, all pages. */
+  /** The room's roster, all pages (with autoRejoin, waits out a rejoin like say()). */
   async who(room: string): Promise<MemberEntry[]> {
-    const s = this.session(room);
+    this.requireRoom(room);
     return collectPages(async (after) => {
       const id = nanoid();
-      const r = await this.requests.start<MembersReply>({
-        id,
-        room,
-        ports: [s.port],
-        send: () => s.send({ type: 'who', id, ...(after === undefined ? {} : { after }) }),
-        accept: (m) => (m.type === 'members' && m.room === room ? m : undefined),
-      });
+      const body = { type: 'who', id, ...(after === undefined ? {} : { after }) };
+      const r = await this.roomRequest<MembersReply>(room, id, body, (m) => (m.type === 'members' && m.room === room ? m : undefined));
       return { entries: r.members, more: r.more };
     }, (e) => e.member);
   }
@@ -231,7 +267,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   /**
    * Test hook: stops heartbeats for a room, so the service evicts us. The
    * room does not tell an evicted member; the client learns it (and emits
-   * 'evicted') from the NOT_MEMBER answer to its next datagram there.
+   * 'evicted', or 'rejoining' with autoRejoin) from the NOT_MEMBER answer to
+   * its next datagram there.
    */
   suspendHeartbeats(room: string): void {
     this.session(room).stopHeartbeats();
@@ -253,6 +290,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   private async shutdown(leave: boolean): Promise<void> {
     this.state = 'closing';
+    // Rejoins stop; a join attempt on the wire is abandoned like any request.
+    for (const r of [...this.rejoins.values()]) this.stopRejoin(r);
     // Requests in flight are abandoned; only the leaves below still run.
     this.requests.failAll(clientError('CLOSED'));
     if (leave && this.sessions.size > 0) {
@@ -272,16 +311,160 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   // ---- incoming ------------------------------------------------------------------
 
-  private membershipLost(s: RoomSession): void {
+  private membershipLost(s: RoomSession, id: string | undefined): void {
     if (this.leaving.has(s.room)) return; // an hb answered after our leave: expected
+    // NOT_MEMBER answering a request that also went out with an earlier
+    // membership's token may be about that one: not proof enough. If this
+    // membership is gone too, the NOT_MEMBER to its next hb tells.
+    const tokens = id === undefined ? undefined : this.sentWith.get(id);
+    if (tokens && [...tokens].some((tok) => tok !== s.token)) return;
+    if (this.beginRejoin(s, 'evicted')) return;
     this.dropSession(s, new ClientError('NOT_MEMBER', `no longer a member of ${s.room}`));
     this.fire('evicted', { room: s.room });
     this.fire('membership-lost', { room: s.room });
   }
 
+  // ---- rejoin (client/rejoin.ts) --------------------------------------------------
+
+  /** Starts re-joining a lost membership, if autoRejoin is on; false when it is not re-joined. */
+  private beginRejoin(s: RoomSession, reason: LossReason): boolean {
+    const policy = this.opts.autoRejoin;
+    const cred = this.credentials.get(s.room);
+    if (!policy || !cred || this.state !== 'open') return false;
+    // say() and who() in flight are spared: they wait for the new membership.
+    this.dropSession(s, new ClientError('NOT_MEMBER', `no longer a member of ${s.room}`), true);
+    const r = new Rejoin(s.room, cred.nick, cred.key, reason, s.delivered, this.rejoinDeps(policy));
+    this.rejoins.set(r.room, r);
+    r.start();
+    return true;
+  }
+
+  private rejoinDeps(policy: NonNullable<ResolvedOptions['autoRejoin']>): RejoinDeps {
+    return {
+      clock: this.clock,
+      policy,
+      random: this.opts.random,
+      join: (r) => this.sendJoin(r.room, r.nick, r.key),
+      rejoining: (info) => this.fire('rejoining', info),
+      succeeded: (r, joined) => {
+        if (this.rejoins.get(r.room) === r) this.rejoins.delete(r.room);
+        if (this.state !== 'open') return this.giveBack(joined);
+        this.startSession(joined);
+        this.requests.resendRoom(joined.room); // waiting say()s go out now, under the new token
+        this.fire('rejoined', { room: joined.room, seq: joined.seq, previousSeq: r.previousSeq });
+      },
+      failed: (r, error) => {
+        if (this.rejoins.get(r.room) === r) this.rejoins.delete(r.room);
+        this.credentials.delete(r.room);
+        this.requests.failRoom(r.room, clientError('NOT_JOINED', `could not rejoin ${r.room} (${error.code})`));
+        this.fire('rejoin-failed', { room: r.room, error });
+      },
+    };
+  }
+
+  private stopRejoin(r: Rejoin): void {
+    r.stop();
+    if (this.rejoins.get(r.room) === r) this.rejoins.delete(r.room);
+    this.credentials.delete(r.room);
+  }
+
+  /** leave() during a rejoin: stop it; a join attempt on the wire that succeeds is left properly. */
+  private async abandonRejoin(r: Rejoin): Promise<void> {
+    const inFlight = r.inFlight;
+    this.stopRejoin(r);
+    this.requests.failRoom(r.room, clientError('NOT_JOINED', `left ${r.room}`));
+    if (!inFlight) return;
+    let joined: JoinedReply;
+    try {
+      joined = await inFlight;
+    } catch {
+      return; // no membership came of it
+    }
+    if (this.state === 'closed') return;
+    await this.leaveSession(this.startSession(joined, false));
+  }
+
   // ---- sessions --------------------------------------------------------------------
 
-  private startSession(joined: JoinedReply): void {
+  /** One join request (a new id), retried like any request. */
+  private async sendJoin(room: string, nick: string, key: string | undefined): Promise<JoinedReply> {
+    if (this.transport.ready) await this.transport.ready();
+    const id = nanoid();
+    const req = encode({ type: 'join', id, room, nick, ...(key === undefined ? {} : { key }) });
+    return this.requests.start<JoinedReply>({
+      id,
+      ports: [this.opts.port],
+      send: () => this.sendControl(req),
+      accept: (m) => (m.type === 'joined' ? m : undefined),
+    });
+  }
+
+  /** Hands back a membership nobody wants any more (one unacknowledged leave). */
+  private giveBack(joined: JoinedReply): void {
+    this.sendControl(encode({ type: 'leave', id: nanoid(), room: joined.room, token: joined.token }));
+  }
+
+  private leaveSession(s: RoomSession): Promise<void> {
+    s.stopHeartbeats();
+    const deps = {
+      requests: this.requests,
+      id: nanoid(),
+      controlPort: this.opts.port,
+      maxAttempts: this.opts.maxAttempts,
+      sendControl: (b: Buffer) => this.sendControl(b),
+    };
+    return leaveRoom(deps, s).finally(() => this.dropSession(s));
+  }
+
+  /**
+   * A request at a room's endpoint (say, who). Without autoRejoin it is
+   * bound to the current membership. With autoRejoin it follows the room's
+   * membership: while a rejoin runs, attempts go nowhere (they still count),
+   * NOT_MEMBER does not end it, and the new membership resends it at once.
+   */
+  private roomRequest<T>(
+    room: string,
+    id: string,
+    body: Record<string, unknown>,
+    accept: (m: ServerMessage, s: RoomSession) => T | undefined,
+  ): Promise<T> {
+    const first = this.requireRoom(room);
+    const send = (s: RoomSession) => {
+      const tokens = this.sentWith.get(id);
+      if (tokens) tokens.add(s.token);
+      else this.sentWith.set(id, new Set([s.token]));
+      s.send(body);
+    };
+    if (!this.opts.autoRejoin) {
+      const s = first!;
+      return this.requests
+        .start<T>({ id, room, ports: [s.port], send: () => send(s), accept: (m) => accept(m, s) })
+        .finally(() => this.sentWith.delete(id));
+    }
+    const current = () => this.sessions.get(room);
+    return this.requests
+      .start<T>({
+        id,
+        room,
+        get ports() {
+          const s = current();
+          return s ? [s.port] : [];
+        },
+        send: () => {
+          const s = current();
+          if (s) send(s);
+        },
+        accept: (m) => {
+          const s = current();
+          return s ? accept(m, s) : undefined;
+        },
+        ignoreCodes: ['NOT_MEMBER'],
+        waitsForRejoin: true,
+      })
+      .finally(() => this.sentWith.delete(id));
+  }
+
+  private startSession(joined: JoinedReply, heartbeat = true): RoomSession {
     // Live rooms never share a port: a session still on this port belongs to
     // a room that is gone (its `closed` was lost).
     const stale = this.byPort.get(joined.port);
@@ -300,21 +483,34 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     });
     this.sessions.set(s.room, s);
     this.byPort.set(s.port, s);
-    s.start();
+    if (heartbeat) s.start();
+    return s;
   }
 
-  /** Ends a membership locally; its requests still in flight fail with err. */
-  private dropSession(s: RoomSession, err: ClientError = clientError('NOT_JOINED', `left ${s.room}`)): void {
+  /**
+   * Ends a membership locally; its requests still in flight fail with err
+   * (except those that wait for a rejoin, when `rejoining`).
+   */
+  private dropSession(s: RoomSession, err: ClientError = clientError('NOT_JOINED', `left ${s.room}`), rejoining = false): void {
     s.dispose();
     if (this.sessions.get(s.room) === s) this.sessions.delete(s.room);
     if (this.byPort.get(s.port) === s) this.byPort.delete(s.port);
-    this.requests.failRoom(s.room, err);
+    if (!rejoining && !this.sessions.has(s.room) && !this.rejoins.has(s.room)) this.credentials.delete(s.room);
+    this.requests.failRoom(s.room, err, { spareWaiting: rejoining });
   }
 
   private session(room: string): RoomSession {
     this.assertOpen();
     const s = this.sessions.get(room);
     if (!s) throw clientError('NOT_JOINED', room);
+    return s;
+  }
+
+  /** The room's membership; undefined while it is being re-joined. Throws unless we are in the room. */
+  private requireRoom(room: string): RoomSession | undefined {
+    this.assertOpen();
+    const s = this.sessions.get(room);
+    if (!s && !this.rejoins.has(room)) throw clientError('NOT_JOINED', room);
     return s;
   }
 

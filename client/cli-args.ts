@@ -28,6 +28,8 @@ export interface CliArgs {
   room: string | undefined;
   key: string | undefined;
   json: boolean;
+  /** Rejoin by itself after an eviction or a room crash (interactive and tail; never for send). */
+  rejoin: boolean;
   text: string;
 }
 
@@ -43,6 +45,7 @@ const OPTIONS = {
   room: { type: 'string', short: 'r' },
   key: { type: 'string', short: 'k' },
   json: { type: 'boolean' },
+  'no-rejoin': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
@@ -69,12 +72,22 @@ export function parseCli(argv: readonly string[]): Parsed {
   if (values.room === '') return usage('--room must not be empty');
   if (values.key === '') return usage('--key must not be empty');
   if (values.json && mode !== 'tail') return usage('--json is only for `chat tail`');
+  if (values['no-rejoin'] && mode === 'send') return usage('--no-rejoin is not for `chat send` (it never rejoins)');
   const text = positionals.join(' ');
   if (mode === 'send' && text === '') return usage('nothing to send: give the TEXT');
   if (mode !== 'send' && positionals.length > 0) return usage(`unexpected argument "${positionals[0]}"`);
   return {
     kind: 'run',
-    args: { mode, ...server, nick: values.nick, room: values.room, key: values.key, json: values.json ?? false, text },
+    args: {
+      mode,
+      ...server,
+      nick: values.nick,
+      room: values.room,
+      key: values.key,
+      json: values.json ?? false,
+      rejoin: mode !== 'send' && values['no-rejoin'] !== true,
+      text,
+    },
   };
 }
 
@@ -107,9 +120,9 @@ Exit codes: 0 ok, 1 failed or refused by the server (code and message on
 stderr), 2 usage error, 3 timeout (no answer from the server).`;
 
 export const HELP: Record<Mode, string> = {
-  interactive: `Usage: chat [--server HOST:PORT] --nick NAME [--room ROOM] [--key KEY]
+  interactive: `Usage: chat [--server HOST:PORT] --nick NAME [--room ROOM] [--key KEY] [--no-rejoin]
        chat send --room ROOM --nick NAME TEXT...
-       chat tail --room ROOM --nick NAME [--json]
+       chat tail --room ROOM --nick NAME [--json] [--no-rejoin]
 
 Interactive chat. Lines you type go to the current room (start a line with
 // to send one that begins with /). Commands:
@@ -121,13 +134,19 @@ Interactive chat. Lines you type go to the current room (start a line with
   /quit              leave every room and exit (also Ctrl-C, Ctrl-D)
   /help              list the commands
 
+If the service evicts you (say, after a network outage) or a room crashes
+for good, chat rejoins it by itself, with the same nick and key, retrying
+for about half a minute; messages sent in the room meanwhile are not shown.
+
 Options:
   -r, --room ROOM         join this room at start
+      --no-rejoin         do not rejoin by itself after an eviction or a crash
 ${COMMON}
 `,
   send: `Usage: chat send [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] TEXT...
 
 Joins ROOM, sends TEXT, waits for the service to acknowledge it, leaves.
+It never rejoins by itself: if the membership is lost, it fails.
 
 Options:
   -r, --room ROOM         the room (required)
@@ -136,11 +155,16 @@ ${COMMON}
   tail: `Usage: chat tail [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] [--json]
 
 Joins ROOM and prints every event until SIGINT or SIGTERM, then leaves and
-exits 0. Exits 1 if the room closes or evicts you.
+exits 0. If the service evicts you or the room crashes for good, it rejoins
+by itself with the same nick and key (events in between are not printed);
+exits 1 if the room closes (service shutdown) or cannot be rejoined (3 if
+the service stopped answering).
 
 Options:
   -r, --room ROOM         the room (required)
-      --json              print events as NDJSON (one JSON object a line)
+      --json              print events as NDJSON (one JSON object a line);
+                          rejoins show as {"type":"rejoining"|"rejoined"|"rejoin-failed",...}
+      --no-rejoin         do not rejoin: exit 1 on eviction or crash instead
 ${COMMON}
 `,
 };

@@ -4,7 +4,7 @@
 import { clearLine, createInterface, cursorTo } from 'node:readline';
 import { ChatClient } from './chat-client.js';
 import { EXIT, HELP, type CliArgs } from './cli-args.js';
-import { formatEvent, safe, type CliEvent } from './cli-format.js';
+import { formatEvent, rejoinFailedEvent, safe, type CliEvent } from './cli-format.js';
 import { describe } from './cli-oneshot.js';
 
 export interface InteractiveIo {
@@ -18,7 +18,7 @@ export interface InteractiveIo {
 type Command = (arg: string[]) => Promise<void>;
 
 export async function runInteractive(a: CliArgs, io: InteractiveIo): Promise<number> {
-  const client = new ChatClient({ host: a.host, port: a.port });
+  const client = new ChatClient({ host: a.host, port: a.port, autoRejoin: a.rejoin });
   const rl = createInterface({ input: io.input, output: io.output, terminal: io.isTTY });
   let current: string | undefined;
 
@@ -53,6 +53,13 @@ export async function runInteractive(a: CliArgs, io: InteractiveIo): Promise<num
   client.on('evicted', (e) => {
     show({ type: 'evicted', ...e });
     forget(e.room);
+  });
+  // A room being re-joined stays current: lines typed meanwhile wait for the new membership.
+  client.on('rejoining', (r) => show({ type: 'rejoining', ...r }));
+  client.on('rejoined', (r) => show({ type: 'rejoined', ...r }));
+  client.on('rejoin-failed', (f) => {
+    show(rejoinFailedEvent(f));
+    forget(f.room);
   });
   client.on('error', (err) => print(`error: ${describe(err)}`));
 

@@ -1,7 +1,7 @@
 // `chat send` and `chat tail`: the scriptable forms.
 import { ChatClient, ClientError } from './chat-client.js';
 import { EXIT, type CliArgs } from './cli-args.js';
-import { formatEvent, formatJson, safe, type CliEvent } from './cli-format.js';
+import { formatEvent, formatJson, rejoinFailedEvent, safe, type CliEvent } from './cli-format.js';
 
 export interface Io {
   out(line: string): void;
@@ -21,9 +21,9 @@ function joinOpts(a: CliArgs): { key?: string } {
   return a.key === undefined ? {} : { key: a.key };
 }
 
-/** Joins, sends, waits for the ack, leaves. Resolves with the exit code. */
+/** Joins, sends, waits for the ack, leaves. Resolves with the exit code. A one-shot: it never rejoins. */
 export async function runSend(a: CliArgs, io: Io): Promise<number> {
-  const client = new ChatClient({ host: a.host, port: a.port });
+  const client = new ChatClient({ host: a.host, port: a.port, autoRejoin: false });
   client.on('error', () => {}); // socket trouble shows up as TIMEOUT
   const room = a.room!;
   let code: number = EXIT.OK;
@@ -45,9 +45,12 @@ export async function runSend(a: CliArgs, io: Io): Promise<number> {
   return code;
 }
 
-/** Prints every event until stop() is called (SIGINT/SIGTERM) or the room is lost. */
+/**
+ * Prints every event until stop() is called (SIGINT/SIGTERM) or the room is
+ * lost for good (closed, or evicted/crashed and not rejoined).
+ */
 export async function runTail(a: CliArgs, io: Io, onStop: (stop: () => void) => void): Promise<number> {
-  const client = new ChatClient({ host: a.host, port: a.port });
+  const client = new ChatClient({ host: a.host, port: a.port, autoRejoin: a.rejoin });
   const room = a.room!;
   const show = (e: CliEvent) => io.out(a.json ? formatJson(e) : formatEvent(e));
   let finish: (code: number) => void = () => {};
@@ -62,6 +65,12 @@ export async function runTail(a: CliArgs, io: Io, onStop: (stop: () => void) => 
   client.on('evicted', (e) => {
     show({ type: 'evicted', ...e });
     finish(EXIT.FAILED);
+  });
+  client.on('rejoining', (r) => show({ type: 'rejoining', ...r }));
+  client.on('rejoined', (r) => show({ type: 'rejoined', ...r }));
+  client.on('rejoin-failed', (f) => {
+    show(rejoinFailedEvent(f));
+    finish(exitCodeOf(f.error));
   });
   client.on('error', (err) => io.err(`chat: ${describe(err)}`));
   let stopped = false;

@@ -20,8 +20,8 @@ export interface Routes {
   sessionNamed(room: string): RoomSession | undefined;
   /** The room is gone (`closed`). */
   closed(s: RoomSession, reason: string): void;
-  /** The room answered NOT_MEMBER to our token. */
-  membershipLost(s: RoomSession): void;
+  /** The room answered NOT_MEMBER to our token (id: the request it answered, if any). */
+  membershipLost(s: RoomSession, id: string | undefined): void;
   report(err: unknown): void;
 }
 
@@ -60,7 +60,7 @@ function dispatch(r: Routes, m: ServerMessage, port: number): void {
     case 'error':
       if (!s) return; // control errors all answer requests (handled above)
       // NOT_MEMBER from the room is about our token, whichever request drew it.
-      if (m.code === 'NOT_MEMBER') return r.membershipLost(s);
+      if (m.code === 'NOT_MEMBER') return r.membershipLost(s, m.id);
       if (m.id !== undefined) return; // a refused request: rejected above
       return r.report(new ClientError(m.code, `room ${s.room}: ${m.message}`));
     case 'joined':

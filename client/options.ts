@@ -3,6 +3,16 @@
 import type { Clock } from '../lib/clock.js';
 import type { ClientTransport } from './transport.js';
 
+/** How a lost membership is re-joined (client/rejoin.ts). */
+export interface RejoinPolicy {
+  /** Delay before the first attempt; doubles per attempt, ±20% jitter. */
+  initialMs: number;
+  /** Cap on the delay between attempts. */
+  maxMs: number;
+  /** Join attempts before giving up ('rejoin-failed'). */
+  maxAttempts: number;
+}
+
 export interface ChatClientOptions {
   /** Control endpoint host (name or IP literal). */
   host: string;
@@ -22,6 +32,15 @@ export interface ChatClientOptions {
   closeTimeoutMs?: number;
   /** The service's datagram limit; `rooms` requests are padded to a third of it. @default 1200 */
   maxDatagramBytes?: number;
+  /**
+   * Re-join a room by itself when the membership is lost (the room answered
+   * NOT_MEMBER, or `closed` with reason `crashed`). `true` uses the defaults
+   * (initialMs 250, maxMs 5000, maxAttempts 10); an object overrides some.
+   * @default false
+   */
+  autoRejoin?: boolean | Partial<RejoinPolicy>;
+  /** Source of the rejoin jitter, in [0, 1). @default Math.random */
+  random?: () => number;
 }
 
 export const CLIENT_DEFAULTS = {
@@ -32,26 +51,61 @@ export const CLIENT_DEFAULTS = {
   maxDatagramBytes: 1_200, // protocol default; a larger service limit only makes pages smaller than they could be
 };
 
-export type ResolvedOptions = Required<Omit<ChatClientOptions, 'clock' | 'transport'>>;
+export const REJOIN_DEFAULTS: Readonly<RejoinPolicy> = Object.freeze({
+  initialMs: 250,
+  maxMs: 5_000,
+  maxAttempts: 10,
+});
 
-const KNOWN = new Set(['host', 'port', 'clock', 'transport', ...Object.keys(CLIENT_DEFAULTS)]);
+export type ResolvedOptions = Readonly<
+  Required<Omit<ChatClientOptions, 'clock' | 'transport' | 'autoRejoin' | 'random'>> & {
+    /** undefined: lost memberships are not re-joined. */
+    autoRejoin: Readonly<RejoinPolicy> | undefined;
+    random: () => number;
+  }
+>;
+
+const KNOWN = new Set(['host', 'port', 'clock', 'transport', 'autoRejoin', 'random', ...Object.keys(CLIENT_DEFAULTS)]);
+const MAX_MS = 3_600_000;
 
 export function resolveOptions(opts: ChatClientOptions): ResolvedOptions {
   if (typeof opts !== 'object' || opts === null) throw new TypeError('Expected options to be an object');
   for (const k of Object.keys(opts)) if (!KNOWN.has(k)) throw new TypeError(`Unknown option \`${k}\``);
   if (typeof opts.host !== 'string' || opts.host === '') throw new TypeError(`Expected \`host\` to be a non-empty string, got ${String(opts.host)}`);
-  const r: ResolvedOptions = { host: opts.host, port: opts.port, ...CLIENT_DEFAULTS };
+  const r = { host: opts.host, port: opts.port, ...CLIENT_DEFAULTS };
   for (const k of Object.keys(CLIENT_DEFAULTS) as Array<keyof typeof CLIENT_DEFAULTS>) {
     const v = opts[k];
     if (v !== undefined) r[k] = v;
   }
   checkInt('port', r.port, 1, 65_535);
-  checkInt('retryInitialMs', r.retryInitialMs, 1, 3_600_000);
+  checkInt('retryInitialMs', r.retryInitialMs, 1, MAX_MS);
   checkInt('maxAttempts', r.maxAttempts, 1, 1_000);
-  checkInt('reorderWaitMs', r.reorderWaitMs, 0, 3_600_000);
-  checkInt('closeTimeoutMs', r.closeTimeoutMs, 0, 3_600_000);
+  checkInt('reorderWaitMs', r.reorderWaitMs, 0, MAX_MS);
+  checkInt('closeTimeoutMs', r.closeTimeoutMs, 0, MAX_MS);
   checkInt('maxDatagramBytes', r.maxDatagramBytes, 576, 65_507);
-  return Object.freeze(r);
+  const random = opts.random ?? Math.random;
+  if (typeof random !== 'function') throw new TypeError(`Expected \`random\` to be a function, got ${String(random)}`);
+  return Object.freeze({ ...r, autoRejoin: resolveRejoin(opts.autoRejoin), random });
+}
+
+function resolveRejoin(v: unknown): Readonly<RejoinPolicy> | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === true) return REJOIN_DEFAULTS;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new TypeError(`Expected \`autoRejoin\` to be a boolean or an object, got ${String(v)}`);
+  }
+  const keys = Object.keys(REJOIN_DEFAULTS);
+  for (const k of Object.keys(v)) if (!keys.includes(k)) throw new TypeError(`Unknown option \`autoRejoin.${k}\``);
+  const given = v as Partial<RejoinPolicy>;
+  const p: RejoinPolicy = {
+    initialMs: given.initialMs ?? REJOIN_DEFAULTS.initialMs,
+    maxMs: given.maxMs ?? Math.max(REJOIN_DEFAULTS.maxMs, given.initialMs ?? 0),
+    maxAttempts: given.maxAttempts ?? REJOIN_DEFAULTS.maxAttempts,
+  };
+  checkInt('autoRejoin.initialMs', p.initialMs, 1, MAX_MS);
+  checkInt('autoRejoin.maxMs', p.maxMs, p.initialMs, MAX_MS);
+  checkInt('autoRejoin.maxAttempts', p.maxAttempts, 1, 1_000);
+  return Object.freeze(p);
 }
 
 function checkInt(name: string, v: unknown, min: number, max: number): void {

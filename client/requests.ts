@@ -21,6 +21,13 @@ export interface RequestSpec<T> {
   /** The room the request belongs to, so it can be failed when the room goes. */
   room?: string;
   maxAttempts?: number;
+  /**
+   * Error codes that do not end the request: it goes on with its retries
+   * (a room request that waits out a rejoin ignores NOT_MEMBER).
+   */
+  ignoreCodes?: readonly string[];
+  /** Spared by failRoom(room, err, { spareWaiting: true }): the request waits for a new membership. */
+  waitsForRejoin?: boolean;
 }
 
 interface Pending {
@@ -64,14 +71,32 @@ export class Requests {
     if (id === undefined) return;
     const p = this.pending.get(id);
     if (!p || !p.spec.ports.includes(fromPort)) return;
-    if (msg.type === 'error') return this.settle(p, () => p.reject(new ClientError(msg.code, msg.message)));
+    if (msg.type === 'error') {
+      if (p.spec.ignoreCodes?.includes(msg.code)) return;
+      return this.settle(p, () => p.reject(new ClientError(msg.code, msg.message)));
+    }
     const value = p.spec.accept(msg);
     if (value !== undefined) this.settle(p, () => p.resolve(value));
   }
 
-  /** Fails every pending request of a room (it closed, or our membership is gone). */
-  failRoom(room: string, err: ClientError): void {
-    for (const p of [...this.pending.values()]) if (p.spec.room === room) this.settle(p, () => p.reject(err));
+  /**
+   * Fails every pending request of a room (it closed, or our membership is
+   * gone); with spareWaiting, requests marked waitsForRejoin go on.
+   */
+  failRoom(room: string, err: ClientError, opts: { spareWaiting?: boolean } = {}): void {
+    for (const p of [...this.pending.values()]) {
+      if (p.spec.room !== room || (opts.spareWaiting && p.spec.waitsForRejoin)) continue;
+      this.settle(p, () => p.reject(err));
+    }
+  }
+
+  /**
+   * Sends every pending request of a room once more, now (a new membership
+   * is there to carry them). Not counted as an attempt: the schedule and
+   * the bound stay as they were.
+   */
+  resendRoom(room: string): void {
+    for (const p of [...this.pending.values()]) if (p.spec.room === room) p.spec.send();
   }
 
   /** Fails every pending request (the client is closing). */

@@ -35,6 +35,12 @@ const TABLE = {
   idempotenceWindowMs: 60_000,
   /** Bound on remembered outcomes per process, so an id flood costs bounded memory. */
   idempotenceMaxEntries: 100_000,
+  /** `say` per member: a sustained rate and a burst (token bucket); beyond it, RATE_LIMITED. */
+  sayRatePerSec: 20,
+  sayBurst: 40,
+  /** Other room requests per member (hb, fetch, who): the same, so a member cannot keep the room busy. */
+  requestRatePerSec: 100,
+  requestBurst: 200,
   /** Bytes queued for one member before its oldest queued events are dropped (it fetches them). */
   sendQueueMaxBytes: 262_144,
   /** Kernel socket buffer size for room and control sockets; bursts of fan-out need room. */
@@ -63,7 +69,7 @@ const TABLE = {
   /** The supervisor pings every room this often over IPC... */
   probeIntervalMs: 1_000,
   /** ...and SIGKILLs (then restarts) a room that has not answered within this (a hung event loop). */
-  probeTimeoutMs: 3_000,
+  probeTimeoutMs: 5_000,
   /** Journal durability, as Redis's appendfsync: fsync after every write, at most once per interval, or never (the OS decides). */
   journalFsync: 'interval' as 'always' | 'interval' | 'never',
   journalFsyncIntervalMs: 1_000,
@@ -127,6 +133,10 @@ const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
   whoPageSize: int(1, 1_000),
   idempotenceWindowMs: int(30_000, 3_600_000),
   idempotenceMaxEntries: int(1_000, 10_000_000),
+  sayRatePerSec: num(0.1, 1_000_000),
+  sayBurst: int(1, 1_000_000),
+  requestRatePerSec: num(0.1, 1_000_000),
+  requestBurst: int(1, 1_000_000),
   sendQueueMaxBytes: int(1_200, 1 << 30),
   socketBufferBytes: int(65_536, 1 << 30),
   roomStartTimeoutMs: int(100, 600_000),

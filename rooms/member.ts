@@ -3,6 +3,7 @@
 // supervisor, which is the source of truth for membership.
 import { endpointKey } from '../lib/endpoint.js';
 import type { MemberRecord } from '../lib/ipc.js';
+import type { TokenBucket } from '../lib/token-bucket.js';
 
 export class Member {
   readonly member: string;
@@ -26,6 +27,11 @@ export class Member {
   /** Datagrams the transport refused (socket closed). */
   sendErrors = 0;
   present = true;
+  /** Rate limits (protocol: RATE_LIMITED), created by the room with its config. */
+  says: TokenBucket | undefined;
+  requests: TokenBucket | undefined;
+  /** Bounds the RATE_LIMITED replies themselves, so a flood does not turn into a reply flood. */
+  limitedReplies: TokenBucket | undefined;
 
   constructor(r: MemberRecord, now: number) {
     this.member = r.member;

@@ -10,6 +10,7 @@ import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
 import type { FromRoom, LeaveRecord, MemberRecord } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
 import { ReplayCache } from '../lib/replay-cache.js';
+import { TokenBucket } from '../lib/token-bucket.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { RoomRequest, echoableId, errorEvent, type PresenceEvent, type SequencedEvent } from '../lib/wire.js';
 import { History } from './history.js';
@@ -19,6 +20,9 @@ import { Outbox, type Transport } from './outbox.js';
 import { ROOM_HANDLERS } from './handlers/index.js';
 
 export type RoomStatus = 'running' | 'stopping' | 'stopped';
+
+/** RATE_LIMITED replies one member may get per second; the rest of a flood is dropped silently. */
+const LIMITED_REPLIES_PER_SEC = 5;
 
 export interface RoomDeps {
   name: string;
@@ -221,6 +225,7 @@ export class Room {
     }
     const parsed = RoomRequest.parse(v);
     if (!parsed.ok) return this.replyError(m, errorInfo(parsed.code, parsed.message), reqId);
+    if (!this.admit(m, parsed.value.type, reqId)) return;
     try {
       dispatch(this, m, parsed.value);
     } catch (err) {
@@ -230,6 +235,25 @@ export class Room {
       this.log.error({ event: 'handler_failed', type: parsed.value.type, member: m.member, err }, 'room handler failed');
       this.replyError(m, errorInfo('INTERNAL'), reqId);
     }
+  }
+
+  /**
+   * Per-member rate limits (protocol precedence: after field errors). A
+   * refused request is not remembered, so a `say` retried with the same id
+   * later is evaluated afresh. `leave` is never limited.
+   */
+  private admit(m: Member, type: RoomRequest['type'], reqId: string | undefined): boolean {
+    if (type === 'leave') return true;
+    const now = this.clock.now();
+    const c = this.config;
+    const bucket =
+      type === 'say'
+        ? (m.says ??= new TokenBucket(c.sayRatePerSec, c.sayBurst, now))
+        : (m.requests ??= new TokenBucket(c.requestRatePerSec, c.requestBurst, now));
+    if (bucket.take(now)) return true;
+    m.limitedReplies ??= new TokenBucket(LIMITED_REPLIES_PER_SEC, LIMITED_REPLIES_PER_SEC, now);
+    if (m.limitedReplies.take(now)) this.replyError(m, errorInfo('RATE_LIMITED', `over ${type === 'say' ? c.sayRatePerSec : c.requestRatePerSec}/s`), reqId);
+    return false;
   }
 
   /** Sends to a member through its queue, keeping order with events. */

@@ -14,7 +14,8 @@ const MAX_MESSAGES_PER_SENDER = 1_000;
 const PACE_MS = 5;
 
 t.test('acknowledged messages survive repeated SIGKILLs of room processes', async (t) => {
-  const d = await startChatd(t, { restartMaxRestarts: 100, logLevel: 'info' });
+  // rate limits raised: this test is about restarts, and its senders chat fast
+  const d = await startChatd(t, { restartMaxRestarts: 100, logLevel: 'info', sayRatePerSec: 10_000, sayBurst: 10_000 });
   const clients: ChatClient[] = [];
   // received[client][room] = msgs in delivery order
   const received: Array<Map<string, MsgEvent[]>> = [];
@@ -57,10 +58,11 @@ t.test('acknowledged messages survive repeated SIGKILLs of room processes', asyn
   const killer = (async () => {
     for (let k = 0; k < KILLS; k++) {
       const room = ROOMS[k % ROOMS.length]!;
-      const inc = d.logs.filter((l) => l.event === 'room_started' && l['room'] === room).length;
       const last = d.logs.filter((l) => l.event === 'room_started' && l['room'] === room).at(-1)!;
+      const inc = last['incarnation'] as number;
       process.kill(last['pid'] as number, 'SIGKILL');
-      await d.waitLog((l) => l.event === 'room_started' && l['room'] === room && l['incarnation'] === inc + 1, 15_000, `restart of ${room}`);
+      // `>`: on a loaded machine a start can time out and be retried as a further incarnation
+      await d.waitLog((l) => l.event === 'room_started' && l['room'] === room && (l['incarnation'] as number) > inc, 30_000, `restart of ${room}`);
     }
     killsDone = true;
   })();
@@ -91,7 +93,8 @@ t.test('acknowledged messages survive repeated SIGKILLs of room processes', asyn
     const starts = d.logs.filter((l) => l.event === 'room_started' && l['room'] === room);
     t.ok(starts.every((l) => l['port'] === ports.get(room)), `${room}: the port never changed over ${starts.length} incarnations`);
   }
-  t.equal(d.logs.filter((l) => l.event === 'room_exit' && l['decision'] === 'restart').length, KILLS, 'every kill was a restart');
+  t.ok(d.logs.filter((l) => l.event === 'room_exit' && l['decision'] === 'restart').length >= KILLS, 'every kill was a restart');
+  t.notOk(d.logs.some((l) => l.event === 'room_exit' && l['decision'] === 'give-up'), 'no room was given up');
   const total = [...acked.values()].reduce((n, v) => n + v.length, 0);
   t.ok(total > ROOMS.length * CLIENTS * MESSAGES_PER_SENDER, `chatting went on through the kills (${total} messages acknowledged)`);
   t.comment(`acknowledged ${total} messages across ${KILLS} kills`);

@@ -86,7 +86,7 @@ t.test('messages sent while a room restarts are acknowledged and delivered once,
   }
   const msgs = await got;
   t.same(msgs.map((m) => m.text), Array.from({ length: 20 }, (_, i) => `m${i}`), 'every acknowledged message, once, in order');
-  t.ok(d.logs.some((l) => l.event === 'room_started' && l['room'] === 'crashy' && l['incarnation'] === 2), 'the room was restarted');
+  t.ok(d.logs.some((l) => l.event === 'room_started' && l['room'] === 'crashy' && (l['incarnation'] as number) >= 2), 'the room was restarted');
   t.same(a.joinedRooms(), ['crashy'], 'no re-join was needed');
 });
 

@@ -37,7 +37,7 @@ t.test('a room process killed with SIGKILL comes back on the same port and membe
   const before = await b.next((o) => o['type'] === 'msg' && o['id'] === 'before');
   const first = await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'phoenix');
   process.kill(first['pid'] as number, 'SIGKILL');
-  const second = await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'phoenix' && l['incarnation'] === 2, 10_000, 'restart');
+  const second = await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'phoenix' && (l['incarnation'] as number) >= 2, 30_000, 'restart');
   t.not(second['pid'], first['pid'], 'a new process');
   t.equal(second['port'], ma.port, 'on the same port');
   t.ok(await waitGone(first['pid'] as number), 'the old one is gone');
@@ -110,6 +110,6 @@ t.test('a room-endpoint leave retried after a restart still gets left', async (t
   t.match(await a.request({ type: 'leave', token: ma.token, id: 'L1' }, ma.port), { type: 'left' });
   await d.waitLog((l) => l.event === 'member_left' && l['member'] === ma.member);
   process.kill(await d.roomPid('again'), 'SIGKILL');
-  await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'again' && l['incarnation'] === 2, 10_000, 'restart');
+  await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'again' && (l['incarnation'] as number) >= 2, 30_000, 'restart');
   t.same(await a.request({ type: 'leave', token: ma.token, id: 'L1' }, ma.port), { type: 'left', id: 'L1', room: 'again', fromPort: ma.port });
 });

@@ -43,7 +43,7 @@ t.test('a room that crashes on start is restarted with growing delays, then give
 });
 
 t.test('a busy-looping room is detected by the IPC probe, killed and restarted; members keep chatting', async (t) => {
-  const probe = { probeIntervalMs: 100, probeTimeoutMs: 400 };
+  const probe = { probeIntervalMs: 100, probeTimeoutMs: 1_500 };
   const d = await startChatd(t, probe, { CHATD_TEST_FAULT: 'hang-on-sigusr2' });
   const a = await RawClient.open(t);
   const b = await RawClient.open(t);
@@ -58,7 +58,7 @@ t.test('a busy-looping room is detected by the IPC probe, killed and restarted; 
   // generous margin: the machines are shared; this guards "detected at all, and not minutes later"
   t.ok(detectedMs <= probe.probeIntervalMs + probe.probeTimeoutMs + 2_000, `detected in ${detectedMs} ms`);
   t.ok(await waitGone(pid), 'the hung process was killed');
-  const restarted = await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'busy' && l['incarnation'] === 2, 10_000, 'restart');
+  const restarted = await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'busy' && (l['incarnation'] as number) >= 2, 30_000, 'restart');
   t.equal(restarted['port'], ma.port, 'same port');
   a.send({ type: 'say', token: ma.token, id: 'alive', text: 'still here' }, ma.port);
   t.match(await b.next((o) => o['type'] === 'msg' && o['id'] === 'alive', 5_000), { text: 'still here' });

@@ -135,7 +135,7 @@ t.test('fetch answers gap, held events, then fetched, with clamping', async (t) 
 });
 
 t.test('fetch answers at most 256 events per request', async (t) => {
-  const f = makeRoom({ historySize: 1000 });
+  const f = makeRoom({ historySize: 1000, sayBurst: 1000 });
   f.join(1);
   for (let i = 0; i < 300; i++) {
     f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id: `s${i}`, text: 'x' }), f.from(1));
@@ -321,4 +321,33 @@ t.test('a transport that throws for a stranger does not take the room down', asy
     throw new Error('ERR_SOCKET_BAD_PORT');
   };
   t.doesNotThrow(() => f.room.handleDatagram(f.dgram({ type: 'hb', token: 'y'.repeat(40) }), f.from(9)));
+});
+
+t.test('a member over its say rate gets RATE_LIMITED, takes no seq, and may retry the same id later', async (t) => {
+  const f = makeRoom({ sayRatePerSec: 10, sayBurst: 3 });
+  f.join(1);
+  const say = (id: string) => f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id, text: id }), f.from(1));
+  for (const id of ['a', 'b', 'c', 'd']) say(id);
+  const got = f.take(40001);
+  t.same(got.map((o) => o['type']), ['msg', 'msg', 'msg', 'error'], 'the burst passes, the next is refused');
+  t.match(got[3], { code: 'RATE_LIMITED', id: 'd' });
+  t.equal(f.room.seq, 4, 'the refused say took no seq');
+  f.clock.advance(100); // one token back at 10/s
+  say('d');
+  t.match(f.take(40001), [{ type: 'msg', id: 'd', seq: 5 }], 'the same id is accepted once there is room');
+});
+
+t.test('a flooding member gets a bounded number of RATE_LIMITED replies and others are unaffected', async (t) => {
+  const f = makeRoom({ sayRatePerSec: 1, sayBurst: 1, requestRatePerSec: 1, requestBurst: 1 });
+  f.join(1);
+  f.join(2);
+  f.settle();
+  for (let i = 0; i < 1_000; i++) f.room.handleDatagram(f.dgram({ type: 'hb', token: f.record(1).token }), f.from(1));
+  const replies = f.take(40001);
+  t.ok(replies.filter((o) => o['code'] === 'RATE_LIMITED').length <= 5, 'at most a few RATE_LIMITED replies per second');
+  t.ok(replies.filter((o) => o['type'] === 'hb').length <= 1, 'the flood got at most its burst of answers');
+  f.clock.advance(1_000); // member 2 spent its burst of 1 on its first hb
+  f.room.handleDatagram(f.dgram({ type: 'hb', token: f.record(2).token }), f.from(2));
+  t.match(f.take(40002), [{ type: 'hb' }], 'another member is served');
+  t.equal(f.room.roster.size, 2, 'the flooder is limited, not evicted');
 });

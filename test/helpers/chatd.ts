@@ -35,7 +35,10 @@ export interface Chatd {
 export async function startChatd(t: Teardown, overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<Chatd> {
   const dir = mkdtempSync(join(tmpdir(), 'chatd-test-'));
   const configPath = join(dir, 'config.json');
-  writeFileSync(configPath, JSON.stringify({ dataDir: join(dir, 'data'), logLevel: 'debug', ...overrides }));
+  // Timeouts are generous: the suite runs on shared 2-core machines, and under
+  // load a fork can take seconds (tests about timing set their own values).
+  const config = { dataDir: join(dir, 'data'), logLevel: 'debug', roomStartTimeoutMs: 30_000, ipcTimeoutMs: 15_000, probeTimeoutMs: 15_000, ...overrides };
+  writeFileSync(configPath, JSON.stringify(config));
   const proc = spawn(process.execPath, [CHATD_MAIN, '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },

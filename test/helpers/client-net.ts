@@ -73,7 +73,10 @@ export type Recorded =
   | { kind: 'message' | 'presence'; seq: number; text?: string }
   | { kind: 'gap'; from: number; to: number }
   | { kind: 'closed'; room: string; reason: string }
-  | { kind: 'evicted' | 'membership-lost'; room: string };
+  | { kind: 'evicted' | 'membership-lost'; room: string }
+  | { kind: 'rejoining'; room: string; reason: string; attempt: number; delayMs: number }
+  | { kind: 'rejoined'; room: string; seq: number; previousSeq: number }
+  | { kind: 'rejoin-failed'; room: string; code: string };
 
 export interface Harness {
   client: ChatClient;
@@ -95,6 +98,9 @@ export function makeClient(opts: Partial<ChatClientOptions> = {}): Harness {
   client.on('closed', (c) => events.push({ kind: 'closed', ...c }));
   client.on('evicted', (e) => events.push({ kind: 'evicted', ...e }));
   client.on('membership-lost', (e) => events.push({ kind: 'membership-lost', ...e }));
+  client.on('rejoining', (r) => events.push({ kind: 'rejoining', ...r }));
+  client.on('rejoined', (r) => events.push({ kind: 'rejoined', ...r }));
+  client.on('rejoin-failed', (f) => events.push({ kind: 'rejoin-failed', room: f.room, code: f.error.code }));
   const seqs = () => events.flatMap((e) => (e.kind === 'message' || e.kind === 'presence' ? [e.seq] : []));
   return { client, clock, net, events, seqs };
 }

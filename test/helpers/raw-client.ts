@@ -42,7 +42,7 @@ export class RawClient {
   }
 
   /** Removes and returns the first received object matching pred, waiting up to timeoutMs. */
-  next(pred: (o: Obj) => boolean, timeoutMs = 5_000, what = 'a matching datagram'): Promise<Obj & { fromPort: number }> {
+  next(pred: (o: Obj) => boolean, timeoutMs = 15_000, what = 'a matching datagram'): Promise<Obj & { fromPort: number }> {
     return new Promise((resolve, reject) => {
       const check = () => {
         const i = this.received.findIndex(pred);
@@ -64,7 +64,7 @@ export class RawClient {
   }
 
   /** Sends and waits for the reply carrying the same id. */
-  async request(msg: Obj & { id: string }, port: number, timeoutMs = 5_000): Promise<Obj> {
+  async request(msg: Obj & { id: string }, port: number, timeoutMs = 15_000): Promise<Obj> {
     this.send(msg, port);
     return this.next((o) => o['id'] === msg.id, timeoutMs, `reply to ${msg.id}`);
   }
@@ -74,7 +74,7 @@ export class RawClient {
     const j = await this.request({ type: 'join', id, room, nick }, port);
     if (j['type'] !== 'joined') throw new Error(`join failed: ${JSON.stringify(j)}`);
     this.send({ type: 'hb', token: j['token'] }, j['port'] as number);
-    await this.next((o) => o['type'] === 'hb' && o['room'] === room, 5_000, `hb reply in ${room}`);
+    await this.next((o) => o['type'] === 'hb' && o['room'] === room, 15_000, `hb reply in ${room}`);
     return { room, token: j['token'] as string, port: j['port'] as number, member: j['member'] as string, seq: j['seq'] as number };
   }
 

@@ -1,0 +1,191 @@
+// Delivery across real network paths: chatd in one network namespace, two
+// clients in two others (test/helpers/netns.ts), UDP loss made by nftables
+// in the server's namespace. The guarantee under test: a say acknowledged to
+// its sender is delivered to every member that stays in the room, exactly
+// once and in room (seq) order — at 0 %, 5 % and 20 % loss, and on a slow,
+// queueing link (tc tbf). Skipped, with the reason, where namespaces cannot
+// be made (not root, no iproute2/nftables, a container without the rights).
+import t from 'tap';
+import { canRun, createTopology, startChatter, type ChatterResult, type RateLimit, type Topology, type ChatdInNs } from './helpers/netns.js';
+
+const SENDS = 60; // per client and case
+const RATE_MS = 50;
+const CASE_DURATION_MS = 60_000; // the fixtures' own bound
+const HEARTBEAT_MS = 1_000;
+const MISSES = 3;
+
+interface Figures {
+  expected: number;
+  delivered: number;
+  missing: number;
+  duplicates: number;
+  outOfOrder: number;
+  gaps: number;
+  failedSays: number;
+  maxDelayMs: number;
+  p50DelayMs: number;
+  maxAckMs: number;
+  lost: number;
+}
+
+/**
+ * Checks every receiver against every sender's acknowledged messages
+ * (those sequenced after the receiver joined). Problems are described one
+ * per string so a failure says exactly what went wrong.
+ */
+function analyse(results: ChatterResult[]): { figures: Figures; problems: string[] } {
+  const problems: string[] = [];
+  let expected = 0;
+  let delivered = 0;
+  let missing = 0;
+  let duplicates = 0;
+  let outOfOrder = 0;
+  const delays: number[] = [];
+  for (const r of results) {
+    const bySeq = new Map<number, number>();
+    const byText = new Map<string, Set<number>>();
+    for (let i = 0; i < r.received.length; i++) {
+      const m = r.received[i]!;
+      bySeq.set(m.seq, (bySeq.get(m.seq) ?? 0) + 1);
+      const seqs = byText.get(m.text) ?? new Set<number>();
+      seqs.add(m.seq);
+      byText.set(m.text, seqs);
+      if (i > 0 && m.seq <= r.received[i - 1]!.seq) {
+        outOfOrder++;
+        problems.push(`${r.nick}: seq ${m.seq} delivered after seq ${r.received[i - 1]!.seq}`);
+      }
+      if (m.member !== r.member) {
+        const sentAt = Number(m.text.split('|')[2]);
+        if (Number.isFinite(sentAt)) delays.push(m.at - sentAt);
+      }
+    }
+    for (const [seq, n] of bySeq) {
+      if (n > 1) {
+        duplicates += n - 1;
+        problems.push(`${r.nick}: seq ${seq} delivered ${n} times`);
+      }
+    }
+    for (const [text, seqs] of byText) {
+      if (seqs.size > 1) {
+        duplicates += seqs.size - 1;
+        problems.push(`${r.nick}: "${text}" sequenced ${seqs.size} times (${[...seqs].join(', ')})`);
+      }
+    }
+    for (const s of results) {
+      for (const a of s.acked) {
+        if (a.seq <= r.joinedSeq) continue; // before the receiver joined: not owed to it
+        expected++;
+        const got = r.received.filter((m) => m.seq === a.seq);
+        if (got.length === 0) {
+          missing++;
+          problems.push(`${r.nick}: never got ${s.nick}'s acknowledged seq ${a.seq} ("${a.text}")`);
+        } else if (got[0]!.text !== a.text) {
+          missing++;
+          problems.push(`${r.nick}: seq ${a.seq} is "${got[0]!.text}", acknowledged to ${s.nick} as "${a.text}"`);
+        } else delivered++;
+      }
+    }
+    for (const g of r.gaps) problems.push(`${r.nick}: gap ${g.from}..${g.to}`);
+    for (const l of r.lost) problems.push(`${r.nick}: ${l.event}${l.detail ? ` (${l.detail})` : ''}`);
+    for (const f of r.failed) problems.push(`${r.nick}: say ${f.i} failed: ${f.code}`);
+    if (r.why !== 'peers done') problems.push(`${r.nick}: stopped waiting because: ${r.why}`);
+  }
+  delays.sort((x, y) => x - y);
+  const acks = results.flatMap((r) => r.acked.map((a) => a.ackedAt - a.sentAt));
+  return {
+    figures: {
+      expected,
+      delivered,
+      missing,
+      duplicates,
+      outOfOrder,
+      gaps: results.reduce((n, r) => n + r.gaps.length, 0),
+      failedSays: results.reduce((n, r) => n + r.failed.length, 0),
+      maxDelayMs: delays.at(-1) ?? 0,
+      p50DelayMs: delays[Math.floor(delays.length / 2)] ?? 0,
+      maxAckMs: Math.max(0, ...acks),
+      lost: results.reduce((n, r) => n + r.lost.length, 0),
+    },
+    problems,
+  };
+}
+
+interface Case {
+  name: string;
+  room: string;
+  lossPercent: number;
+  rateLimit?: RateLimit;
+}
+
+const CASES: Case[] = [
+  { name: '0 % loss', room: 'loss0', lossPercent: 0 },
+  { name: '5 % loss', room: 'loss5', lossPercent: 5 },
+  { name: '20 % loss', room: 'loss20', lossPercent: 20 },
+  { name: '5 % loss, server link 96 kbit/s tbf', room: 'slow', lossPercent: 5, rateLimit: { rateKbit: 96, burstBytes: 4096, latencyMs: 300 } },
+];
+
+/** The assertions runCase uses (a tap Test). */
+interface Asserts {
+  comment(msg: string): void;
+  ok(v: unknown, msg: string): boolean;
+  same(found: unknown, wanted: unknown, msg: string): boolean;
+  equal(found: unknown, wanted: unknown, msg: string): boolean;
+}
+
+async function runCase(t: Asserts, topo: Topology, d: ChatdInNs, c: Case): Promise<Figures> {
+  topo.setLoss(topo.server.ns, c.lossPercent);
+  topo.setRateLimit(topo.server.ns, topo.server.iface, c.rateLimit);
+  const common = { server: { host: d.host, port: d.port }, room: c.room, send: SENDS, rateMs: RATE_MS, durationMs: CASE_DURATION_MS, maxAttempts: 20, waitGo: true };
+  const started = Date.now();
+  const alice = startChatter(topo, topo.a, { ...common, nick: 'alice', peers: ['bob'] });
+  // One after the other, so the room exists before the second join (either order is fine for the protocol).
+  await alice.joined();
+  const bob = startChatter(topo, topo.b, { ...common, nick: 'bob', peers: ['alice'] });
+  await bob.joined();
+  alice.go();
+  bob.go();
+  const results = await Promise.all([alice.result(CASE_DURATION_MS + 15_000), bob.result(CASE_DURATION_MS + 15_000)]);
+  const elapsedMs = Date.now() - started;
+  const { figures: f, problems } = analyse(results);
+  const pct = f.expected === 0 ? 0 : (100 * f.delivered) / f.expected;
+  t.comment(
+    `${c.name}: delivered ${f.delivered}/${f.expected} (${pct.toFixed(1)} %), duplicates ${f.duplicates}, out-of-order ${f.outOfOrder}, ` +
+      `gaps ${f.gaps}, max delivery delay ${f.maxDelayMs} ms (median ${f.p50DelayMs} ms), slowest ack ${f.maxAckMs} ms, ` +
+      `failed says ${f.failedSays}, lost memberships ${f.lost}, run ${(elapsedMs / 1000).toFixed(1)} s`,
+  );
+  t.ok(f.expected >= 2 * 2 * (SENDS + 1), `every say acknowledged is owed to both members (${f.expected})`);
+  t.same(problems, [], 'acknowledged says reach every member exactly once, in seq order, with no gap or eviction');
+  t.equal(f.delivered, f.expected, 'delivered 100 %');
+  t.equal(f.duplicates, 0, 'no duplicates');
+  t.equal(f.outOfOrder, 0, 'nothing out of order');
+  const exits = await Promise.all([alice.exited, bob.exited]);
+  t.same(exits.map((e) => e.code), [0, 0], 'both clients left and exited 0');
+  return f;
+}
+
+const can = canRun();
+if (!can.ok) {
+  t.plan(0, `network namespace tests skipped: ${can.reason}`);
+} else {
+  t.test('acknowledged says reach every member exactly once and in order across namespaces', async (t) => {
+    const topo = createTopology(t);
+    t.comment(`topology ${topo.prefix}: server ${topo.server.address} (${topo.server.ns}), clients ${topo.a.address} (${topo.a.ns}), ${topo.b.address} (${topo.b.ns}), bridge in ${topo.switchNs}`);
+    const d = await topo.startChatd({ heartbeatMs: HEARTBEAT_MS, heartbeatMisses: MISSES });
+    const rows: string[] = [];
+    for (const c of CASES) {
+      await t.test(c.name, async (t) => {
+        const f = await runCase(t, topo, d, c);
+        rows.push(
+          `| ${c.name} | ${((100 * f.delivered) / Math.max(1, f.expected)).toFixed(1)} % of ${f.expected} | ${f.duplicates} | ${f.outOfOrder} | ${f.maxDelayMs} ms | ${f.lost} |`,
+        );
+      });
+    }
+    topo.setLoss(topo.server.ns, 0);
+    topo.setRateLimit(topo.server.ns, topo.server.iface, undefined);
+    const evicted = d.logs.filter((l) => l.event === 'member_evicted' && l['component'] === 'room');
+    t.equal(evicted.length, 0, 'no member was evicted in any case');
+    t.comment('| case | delivered | duplicates | out-of-order | max delivery delay | lost memberships |');
+    t.comment('| --- | --- | --- | --- | --- | --- |');
+    for (const r of rows) t.comment(r);
+  });
+}
