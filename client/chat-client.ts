@@ -72,6 +72,10 @@ export interface ChatClientEvents {
    */
   evicted: [{ room: string }];
   'membership-lost': [{ room: string }];
+  /** No hb reply for 3 heartbeat periods: the room process or its host may be dead or unreachable. */
+  unresponsive: [{ room: string }];
+  /** An unresponsive room answers again. */
+  responsive: [{ room: string }];
   /**
    * autoRejoin: the membership was lost (`reason`), and join attempt
    * `attempt` follows after delayMs. Emitted at once on the loss (attempt 1)
@@ -480,6 +484,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       send: (obj) => this.transport.send(encode(obj), joined.port, this.opts.host),
       deliver: (e) => (e.type === 'msg' ? this.fire('message', e) : this.fire('presence', e)),
       gap: (g) => this.fire('gap', g),
+      unresponsive: (on) => this.fire(on ? 'unresponsive' : 'responsive', { room: joined.room }),
     });
     this.sessions.set(s.room, s);
     this.byPort.set(s.port, s);

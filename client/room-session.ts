@@ -4,8 +4,12 @@
 // Contract:
 // - After `joined` the session sends `hb` at once (protocol
 //   "Anti-amplification": the room sends nothing before our first datagram)
-//   and then every heartbeatMs. Until the room answers the first hb, hb is
-//   resent on the request backoff, so one lost hb does not cost a period.
+//   and then every heartbeatMs. Every hb waits for its reply: an hb not
+//   answered is resent on the request backoff (capped at heartbeatMs / 2),
+//   so on a lossy link the room still hears from us well within
+//   heartbeatMs x misses and does not evict a live member. After
+//   UNRESPONSIVE_PERIODS periods without any reply the room (or its
+//   host) is reported unresponsive, once, until it answers again.
 // - `delivered` is the highest seq handed to the listener in order; it starts
 //   at joined.seq (our own `presence join`). Events at or below it, and
 //   events already buffered, are duplicates and are dropped.
@@ -21,6 +25,8 @@ import { RETRY_CAP_MS } from './requests.js';
 
 /** The room answers at most this many seqs per fetch (protocol "Details: Fetch"). */
 export const MAX_FETCH = 256;
+/** Periods without any hb reply before the room is reported unresponsive. */
+export const UNRESPONSIVE_PERIODS = 3;
 /** Events buffered ahead of a hole; beyond this they are dropped and fetched later. */
 const MAX_BUFFERED = 8_192;
 
@@ -36,6 +42,8 @@ export interface SessionDeps {
   send(obj: Record<string, unknown>): void;
   deliver(e: SequencedEvent): void;
   gap(g: GapInfo): void;
+  /** No hb reply for a while (true), or replies again after that (false). */
+  unresponsive?(on: boolean): void;
   reorderWaitMs: number;
   retryInitialMs: number;
   maxAttempts: number;
@@ -64,9 +72,12 @@ export class RoomSession {
   latest: number;
   private readonly buffer = new Map<number, Slot>();
   private hbTimer: Timer | undefined;
-  private hbAnswered = false;
-  private hbSent = 0;
   private heartbeating = false;
+  /** hb sent in the current round without a reply yet (0: the round was answered). */
+  private hbUnanswered = 0;
+  private roundStart = 0;
+  private lastReply: number;
+  private silent = false;
   private holeTimer: Timer | undefined;
   private fetching: Fetch | undefined;
   private disposed = false;
@@ -84,6 +95,7 @@ export class RoomSession {
     this.joinedSeq = joined.seq;
     this.delivered = joined.seq;
     this.latest = joined.seq;
+    this.lastReply = d.clock.now();
   }
 
   /** Sends the first hb now and keeps heartbeating. */
@@ -131,10 +143,16 @@ export class RoomSession {
 
   onHb(r: HbReply): void {
     if (this.disposed) return;
-    if (!this.hbAnswered) {
-      this.hbAnswered = true;
-      // From now on the regular period applies.
-      if (this.heartbeating) this.schedule(this.heartbeatMs);
+    const now = this.d.clock.now();
+    this.lastReply = now;
+    if (this.silent) {
+      this.silent = false;
+      this.d.unresponsive?.(false);
+    }
+    if (this.hbUnanswered > 0) {
+      // The round is answered: the next hb is due one period after the round began.
+      this.hbUnanswered = 0;
+      if (this.heartbeating) this.schedule(Math.max(0, this.roundStart + this.heartbeatMs - now));
     }
     if (r.seq > this.latest) this.latest = r.seq;
     // Events up to r.seq were queued before this reply: any still missing are lost or never sent.
@@ -262,11 +280,16 @@ export class RoomSession {
 
   private heartbeat(): void {
     if (this.disposed || !this.heartbeating) return;
-    this.hbSent++;
-    // Until the room has answered, resend on the request backoff (bounded).
-    const proving = !this.hbAnswered && this.hbSent < this.d.maxAttempts;
-    const backoff = Math.min(this.d.retryInitialMs * 2 ** (this.hbSent - 1), Math.max(RETRY_CAP_MS, this.d.retryInitialMs));
-    this.schedule(proving ? Math.min(backoff, this.heartbeatMs) : this.heartbeatMs);
+    const now = this.d.clock.now();
+    if (this.hbUnanswered === 0) this.roundStart = now;
+    this.hbUnanswered++;
+    // Resend on the request backoff until answered; never slower than twice a period.
+    const backoff = Math.min(this.d.retryInitialMs * 2 ** (this.hbUnanswered - 1), RETRY_CAP_MS);
+    this.schedule(Math.max(1, Math.min(backoff, this.heartbeatMs / 2)));
+    if (!this.silent && now - this.lastReply >= UNRESPONSIVE_PERIODS * this.heartbeatMs) {
+      this.silent = true;
+      this.d.unresponsive?.(true);
+    }
     this.send({ type: 'hb' });
   }
 

@@ -5,18 +5,42 @@ import { CONTROL_PORT, ROOM_PORT, TOKEN, joinedClient, joinedReply, makeClient, 
 
 t.test('the first hb goes out right after joined, then one per heartbeatMs once answered', async (t) => {
   const { net, clock } = await joinedClient();
-  // joinedClient cleared the log after the first hb; look at what follows.
+  // joinedClient cleared the log after the first hb (sent at t=0); look at what follows.
   t.equal(net.of('hb').length, 0);
   clock.advance(250);
   t.same(net.of('hb', ROOM_PORT), [{ type: 'hb', token: TOKEN }], 'unanswered first hb is resent on the request backoff');
   net.deliver(ROOM_PORT, { type: 'hb', room: 'lobby', seq: 3 });
   net.clear();
-  clock.advance(999);
-  t.equal(net.of('hb').length, 0, 'no hb before heartbeatMs');
+  clock.advance(749);
+  t.equal(net.of('hb').length, 0, 'no hb before the period (from the round start) is over');
   clock.advance(1);
   t.equal(net.of('hb').length, 1, 'one hb at heartbeatMs');
-  clock.advance(3_000);
-  t.equal(net.of('hb').length, 4);
+  for (let i = 0; i < 3; i++) {
+    net.deliver(ROOM_PORT, { type: 'hb', room: 'lobby', seq: 3 }); // answered at once
+    clock.advance(1_000);
+  }
+  t.equal(net.of('hb').length, 4, 'answered hbs: exactly one per period');
+});
+
+t.test('unanswered hbs are resent within the period, and a silent room is reported once', async (t) => {
+  const { client, net, clock } = await joinedClient();
+  const events: string[] = [];
+  client.on('unresponsive', ({ room }) => events.push(`unresponsive ${room}`));
+  client.on('responsive', ({ room }) => events.push(`responsive ${room}`));
+  clock.advance(1_000);
+  const inFirstPeriod = net.of('hb').length;
+  t.ok(inFirstPeriod >= 2, `a lost hb is retried before the next period (${inFirstPeriod} sent)`);
+  t.ok(inFirstPeriod <= 4, 'on the request backoff, not a flood');
+  clock.advance(1_999);
+  t.same(events, [], 'not before 3 periods without a reply');
+  clock.advance(501); // the next resend after the 3 periods notices
+  t.same(events, ['unresponsive lobby'], 'reported after 3 periods without a reply');
+  const sent = net.of('hb').length;
+  clock.advance(10_000);
+  t.ok(net.of('hb').length - sent <= 10_000 / 500 + 1, 'while silent, at most one hb per half period');
+  t.same(events, ['unresponsive lobby'], 'reported once');
+  net.deliver(ROOM_PORT, { type: 'hb', room: 'lobby', seq: 3 });
+  t.same(events, ['unresponsive lobby', 'responsive lobby'], 'and again when it answers');
 });
 
 t.test('the first hb is sent as soon as the join is answered', async (t) => {

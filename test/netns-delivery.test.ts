@@ -13,6 +13,8 @@ const RATE_MS = 50;
 const CASE_DURATION_MS = 60_000; // the fixtures' own bound
 const HEARTBEAT_MS = 1_000;
 const MISSES = 3;
+// The client's retry timings scaled like the heartbeat (5 s -> 1 s): 250 ms -> 50 ms.
+const RETRY_MS = 50;
 
 interface Figures {
   expected: number;
@@ -135,7 +137,7 @@ interface Asserts {
 async function runCase(t: Asserts, topo: Topology, d: ChatdInNs, c: Case): Promise<Figures> {
   topo.setLoss(topo.server.ns, c.lossPercent);
   topo.setRateLimit(topo.server.ns, topo.server.iface, c.rateLimit);
-  const common = { server: { host: d.host, port: d.port }, room: c.room, send: SENDS, rateMs: RATE_MS, durationMs: CASE_DURATION_MS, maxAttempts: 20, waitGo: true };
+  const common = { server: { host: d.host, port: d.port }, room: c.room, send: SENDS, rateMs: RATE_MS, durationMs: CASE_DURATION_MS, maxAttempts: 20, retryMs: RETRY_MS, waitGo: true };
   const started = Date.now();
   const alice = startChatter(topo, topo.a, { ...common, nick: 'alice', peers: ['bob'] });
   // One after the other, so the room exists before the second join (either order is fine for the protocol).
@@ -147,6 +149,15 @@ async function runCase(t: Asserts, topo: Topology, d: ChatdInNs, c: Case): Promi
   const results = await Promise.all([alice.result(CASE_DURATION_MS + 15_000), bob.result(CASE_DURATION_MS + 15_000)]);
   const elapsedMs = Date.now() - started;
   const { figures: f, problems } = analyse(results);
+  if (c.rateLimit) {
+    const q = topo.qdiscStats(topo.server.ns, topo.server.iface);
+    if (q) {
+      t.comment(
+        `${c.name}: tbf ${c.rateLimit.rateKbit} kbit/s sent ${q.sentPackets} datagrams (${q.sentBytes} bytes), ` +
+          `held back over the rate ${q.overlimits} times, dropped ${q.dropped} (queue over ${c.rateLimit.latencyMs ?? 400} ms)`,
+      );
+    }
+  }
   const pct = f.expected === 0 ? 0 : (100 * f.delivered) / f.expected;
   t.comment(
     `${c.name}: delivered ${f.delivered}/${f.expected} (${pct.toFixed(1)} %), duplicates ${f.duplicates}, out-of-order ${f.outOfOrder}, ` +

@@ -292,6 +292,18 @@ export class Topology {
     run(['ip', 'netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', iface, 'root', 'tbf', 'rate', `${rateKbit}kbit`, 'burst', `${burstBytes}`, 'latency', `${latencyMs}ms`]);
   }
 
+  /** Counters of the interface's root qdisc (tc -s): what a rate limit did. */
+  qdiscStats(ns: string, iface: string): { sentBytes: number; sentPackets: number; dropped: number; overlimits: number } | undefined {
+    let out: string;
+    try {
+      out = run(['ip', 'netns', 'exec', ns, 'tc', '-s', 'qdisc', 'show', 'dev', iface, 'root']);
+    } catch {
+      return undefined;
+    }
+    const m = /Sent (\d+) bytes (\d+) pkt \(dropped (\d+), overlimits (\d+)/.exec(out);
+    return m ? { sentBytes: Number(m[1]), sentPackets: Number(m[2]), dropped: Number(m[3]), overlimits: Number(m[4]) } : undefined;
+  }
+
   /** Spawns argv inside the namespace (`ip netns exec` execs it: the child's pid is the program's own). */
   execIn(ns: string, argv: string[], opts: SpawnOptions = {}): ChildProcess {
     if (this.destroyed) throw new Error('topology destroyed');
