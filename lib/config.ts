@@ -35,6 +35,23 @@ const TABLE = {
   idempotenceWindowMs: 60_000,
   /** Bound on remembered outcomes per process, so an id flood costs bounded memory. */
   idempotenceMaxEntries: 100_000,
+  /** All control requests per source address; beyond it they are dropped unanswered (a flood gets nothing). */
+  controlRatePerSec: 100,
+  controlBurst: 200,
+  /** Joins per source address; beyond it, RATE_LIMITED. */
+  joinRatePerSec: 5,
+  joinBurst: 20,
+  /** Joins that create a room (a process each) per source address; beyond it, RATE_LIMITED. */
+  roomCreateRatePerSec: 1,
+  roomCreateBurst: 10,
+  /** Wrong room keys per source address; past the burst, joins to keyed rooms from it are dropped unevaluated (no guessing). */
+  badKeyRatePerSec: 0.2,
+  badKeyBurst: 5,
+  /** Joins and leaves one endpoint may have in progress at once; beyond it, RATE_LIMITED. */
+  maxPendingPerEndpoint: 8,
+  /** Error replies to endpoints that have not proven their address, per source address; the rest are dropped. */
+  errorReplyRatePerSec: 20,
+  errorReplyBurst: 40,
   /** `say` per member: a sustained rate and a burst (token bucket); beyond it, RATE_LIMITED. */
   sayRatePerSec: 20,
   sayBurst: 40,
@@ -133,6 +150,17 @@ const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
   whoPageSize: int(1, 1_000),
   idempotenceWindowMs: int(30_000, 3_600_000),
   idempotenceMaxEntries: int(1_000, 10_000_000),
+  controlRatePerSec: num(0.1, 1_000_000),
+  controlBurst: int(1, 1_000_000),
+  joinRatePerSec: num(0.01, 1_000_000),
+  joinBurst: int(1, 1_000_000),
+  roomCreateRatePerSec: num(0.01, 1_000_000),
+  roomCreateBurst: int(1, 1_000_000),
+  badKeyRatePerSec: num(0.001, 1_000_000),
+  badKeyBurst: int(1, 1_000_000),
+  maxPendingPerEndpoint: int(1, 10_000),
+  errorReplyRatePerSec: num(0.1, 1_000_000),
+  errorReplyBurst: int(1, 1_000_000),
   sayRatePerSec: num(0.1, 1_000_000),
   sayBurst: int(1, 1_000_000),
   requestRatePerSec: num(0.1, 1_000_000),

@@ -11,6 +11,9 @@ import type { FromRoom, LeaveRecord, MemberRecord } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
 import { ReplayCache } from '../lib/replay-cache.js';
 import { TokenBucket } from '../lib/token-bucket.js';
+import { KeyedBuckets } from '../lib/keyed-buckets.js';
+import { LogLimiter } from '../lib/log-limiter.js';
+import { tokensEqual } from '../lib/tokens.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { RoomRequest, echoableId, errorEvent, type PresenceEvent, type SequencedEvent } from '../lib/wire.js';
 import { History } from './history.js';
@@ -53,6 +56,8 @@ export class Room {
   readonly leaves: ReplayCache<Buffer>;
   private readonly journal: Journal;
   private readonly transport: Transport;
+  private readonly limitedLog: LogLimiter;
+  private readonly errorReplies: KeyedBuckets;
   private readonly notifySupervisor: (msg: FromRoom) => void;
   private sweepTimer: Timer | undefined;
 
@@ -63,6 +68,8 @@ export class Room {
     this.log = d.log;
     this.journal = d.journal;
     this.transport = d.transport;
+    this.limitedLog = new LogLimiter(d.log, d.clock);
+    this.errorReplies = new KeyedBuckets(d.clock, d.config.errorReplyRatePerSec, d.config.errorReplyBurst);
     this.notifySupervisor = d.notify;
     this.history = new History(d.config.historySize);
     this.outbox = new Outbox(d.transport, d.config.maxDatagramBytes, d.config.sendQueueMaxBytes, () => this.journal.flush(), d.schedule);
@@ -208,13 +215,16 @@ export class Room {
     const reqId = echoableId(v['id']);
     const token = v['token'];
     if (typeof token !== 'string') return this.reject(from, budget, errorInfo('BAD_REQUEST', 'missing string field "token"'), reqId, 'no-token');
-    const m = this.roster.byTokenOf(token);
-    if (!m || m.endpoint !== key) {
+    // Authenticate by endpoint, then compare the token in constant time.
+    const at = this.roster.atEndpoint(key);
+    const m = at && tokensEqual(at.token, token) ? at : undefined;
+    if (!m) {
       if (v['type'] === 'leave' && reqId !== undefined) {
         const replay = this.leaves.get(leaveKey(token, key, reqId));
         if (replay) return this.sendDirect(replay, from, budget);
       }
-      if (m) this.log.warn({ event: 'token_wrong_endpoint', member: m.member, from: key }, 'token used from another endpoint (possible spoof)');
+      const owner = this.roster.byTokenOf(token);
+      if (owner) this.limitedLog.warn('token_wrong_endpoint', { member: owner.member, from: key }, 'token used from another endpoint (possible spoof)');
       return this.reject(from, budget, errorInfo('NOT_MEMBER'), reqId, 'not-member');
     }
     // A valid token from its own endpoint: a sign of life and proof of address.
@@ -266,7 +276,9 @@ export class Room {
   }
 
   private reject(to: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined, reason: string): void {
-    this.log.debug({ event: 'datagram_dropped', reason, code: e.code, from: endpointKey(to) }, 'bad datagram');
+    this.limitedLog.debug('datagram_dropped', { reason, code: e.code, from: endpointKey(to) }, 'bad datagram');
+    // Error replies to unproven sources are bounded per source address.
+    if (budget.remaining !== Number.POSITIVE_INFINITY && !this.errorReplies.take(to.address)) return;
     const encoded = fitError(budget, e, reqId);
     if (encoded) this.sendTo(encoded, to);
   }

@@ -4,6 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { endpointKey } from '../lib/endpoint.js';
 import type { LeaveRecord, MemberRecord } from '../lib/ipc.js';
+import { tokensEqual } from '../lib/tokens.js';
 import type { RoomProcess } from './room-process.js';
 
 export interface SupMember {
@@ -43,6 +44,10 @@ export class RoomEntry {
     this.keyHash = key === undefined ? undefined : hashKey(key);
   }
 
+  get hasKey(): boolean {
+    return this.keyHash !== undefined;
+  }
+
   /** Room keys (protocol "Room keys"): a key must match exactly, and a key given to a keyless room is refused too. */
   keyMatches(key: string | undefined): boolean {
     if (this.keyHash === undefined || key === undefined) return this.keyHash === undefined && key === undefined;
@@ -59,6 +64,12 @@ export class RoomEntry {
 
   byTokenOf(token: string): SupMember | undefined {
     return this.byToken.get(token);
+  }
+
+  /** The member at this endpoint if the token is its own, compared in constant time. */
+  authenticate(endpoint: string, token: string): SupMember | undefined {
+    const m = this.byEndpoint.get(endpoint);
+    return m && tokensEqual(m.token, token) ? m : undefined;
   }
 
   add(m: SupMember): void {

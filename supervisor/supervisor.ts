@@ -15,6 +15,8 @@ import { endpointKey, type Endpoint } from '../lib/endpoint.js';
 import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
 import type { FromRoom } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
+import { KeyedBuckets } from '../lib/keyed-buckets.js';
+import { LogLimiter } from '../lib/log-limiter.js';
 import { ReplayCache } from '../lib/replay-cache.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { ControlRequest, echoableId } from '../lib/wire.js';
@@ -25,6 +27,16 @@ import { RoomEntry } from './room-entry.js';
 import { RoomProcess, type Unsolicited } from './room-process.js';
 
 const ROOM_PORT_ATTEMPTS = 5;
+
+/** A request dropped on purpose, unanswered (a flood, a key guesser); logged at a bounded rate. */
+export class SilentDrop extends Error {
+  constructor(
+    readonly event: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export type SupervisorStatus = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -58,6 +70,17 @@ export class Supervisor {
   readonly endpointRooms = new Map<string, number>();
   /** Successful join/leave outcomes replayed to retries (protocol "Requests and idempotence"). */
   readonly replay: ReplayCache<Buffer>;
+  /** Control-plane limits, by source address (see lib/config.ts). */
+  readonly limits: {
+    control: KeyedBuckets;
+    join: KeyedBuckets;
+    create: KeyedBuckets;
+    badKey: KeyedBuckets;
+    errorReply: KeyedBuckets;
+  };
+  /** Joins and leaves in progress per endpoint (maxPendingPerEndpoint). */
+  private readonly pending = new Map<string, number>();
+  readonly limitedLog: LogLimiter;
   private readonly logSink: LineSink;
   private readonly roomEnv: NodeJS.ProcessEnv;
   private readonly random: () => number;
@@ -75,6 +98,15 @@ export class Supervisor {
     this.roomEnv = o.roomEnv ?? process.env;
     this.random = o.random ?? Math.random;
     this.replay = new ReplayCache(this.clock, o.config.idempotenceWindowMs, o.config.idempotenceMaxEntries);
+    const c = o.config;
+    this.limits = {
+      control: new KeyedBuckets(this.clock, c.controlRatePerSec, c.controlBurst),
+      join: new KeyedBuckets(this.clock, c.joinRatePerSec, c.joinBurst),
+      create: new KeyedBuckets(this.clock, c.roomCreateRatePerSec, c.roomCreateBurst),
+      badKey: new KeyedBuckets(this.clock, c.badKeyRatePerSec, c.badKeyBurst),
+      errorReply: new KeyedBuckets(this.clock, c.errorReplyRatePerSec, c.errorReplyBurst),
+    };
+    this.limitedLog = new LogLimiter(o.log, this.clock);
     this.portCursor = o.config.roomPortMin;
   }
 
@@ -113,6 +145,9 @@ export class Supervisor {
   private onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
     // Port 0 cannot be answered (a forged source): drop before any work.
     if (rinfo.port === 0) return;
+    if (!this.limits.control.take(rinfo.address)) {
+      return this.limitedLog.warn('control_flood', { from: rinfo.address }, 'control requests over the rate: dropped');
+    }
     const from = { address: rinfo.address, port: rinfo.port };
     const budget = new ReplyBudget(buf.length, false);
     const decoded = decodeDatagram(buf, this.config.maxDatagramBytes);
@@ -125,6 +160,7 @@ export class Supervisor {
     const req = parsed.value;
     const failed = (err: unknown) => {
       if (err instanceof ChatError) return this.replyError(ctx, err.toInfo());
+      if (err instanceof SilentDrop) return this.limitedLog.warn(err.event, { from: ctx.endpoint }, err.message);
       this.log.error({ event: 'handler_failed', type: req.type, err }, 'control handler failed');
       this.replyError(ctx, errorInfo('INTERNAL'));
     };
@@ -137,7 +173,7 @@ export class Supervisor {
   }
 
   private drop(from: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
-    this.log.debug({ event: 'datagram_dropped', code: e.code, reason: e.message, from: endpointKey(from) }, 'bad control datagram');
+    this.limitedLog.debug('datagram_dropped', { code: e.code, reason: e.message, from: endpointKey(from) }, 'bad control datagram');
     this.sendError(from, budget, e, reqId);
   }
 
@@ -146,6 +182,8 @@ export class Supervisor {
   }
 
   private sendError(to: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
+    // Errors go to endpoints that have not proven their address: bounded per source.
+    if (!this.limits.errorReply.take(to.address)) return;
     const encoded = fitError(budget, e, reqId);
     if (encoded) this.send(to, encoded);
   }
@@ -164,6 +202,24 @@ export class Supervisor {
     } catch (err) {
       // A bad destination or a closed socket must never take the supervisor down.
       this.log.debug({ event: 'send_failed', to: endpointKey(to), err }, 'send failed');
+    }
+  }
+
+  /**
+   * Runs a join or leave of one endpoint, bounded in number per endpoint:
+   * past maxPendingPerEndpoint the request is dropped (a retry flood; the
+   * requests in progress will answer).
+   */
+  async withPending<T>(endpoint: string, fn: () => Promise<T>): Promise<T> {
+    const n = this.pending.get(endpoint) ?? 0;
+    if (n >= this.config.maxPendingPerEndpoint) throw new SilentDrop('pending_limit', 'too many requests in progress from one endpoint: dropped');
+    this.pending.set(endpoint, n + 1);
+    try {
+      return await fn();
+    } finally {
+      const left = (this.pending.get(endpoint) ?? 1) - 1;
+      if (left <= 0) this.pending.delete(endpoint);
+      else this.pending.set(endpoint, left);
     }
   }
 

@@ -7,7 +7,7 @@ import { ChatError } from '../../lib/errors.js';
 import { isValidRoomName, nickKey, normalizeNick } from '../../lib/names.js';
 import type { JoinedReply, JoinRequest } from '../../lib/wire.js';
 import type { RoomEntry, SupMember } from '../room-entry.js';
-import { joinReplayKey, type ControlContext, type Supervisor } from '../supervisor.js';
+import { joinReplayKey, SilentDrop, type ControlContext, type Supervisor } from '../supervisor.js';
 
 /** 126+ bits (protocol: tokens are nanoids of at least 21 characters). */
 const TOKEN_CHARS = 24;
@@ -25,7 +25,7 @@ export async function join(sup: Supervisor, req: JoinRequest, ctx: ControlContex
   if (sup.status !== 'running') throw new ChatError('SHUTTING_DOWN');
   if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
   try {
-    const reply = await sup.serialize(req.room, () => admit(sup, req, nick, ctx));
+    const reply = await sup.withPending(ctx.endpoint, () => sup.serialize(req.room, () => admit(sup, req, nick, ctx)));
     sup.replay.set(key, reply);
     sendJoined(sup, ctx, reply);
   } finally {
@@ -38,9 +38,15 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
   const c = sup.config;
   const existing = sup.rooms.get(req.room);
   const nk = nickKey(nick);
+  const ip = ctx.from.address;
   if (existing) {
     if (existing.atEndpoint(ctx.endpoint)) throw new ChatError('ALREADY_JOINED');
-    if (!existing.keyMatches(req.key)) throw new ChatError('BAD_KEY');
+    // A source that gave wrong keys too often gets no more guesses evaluated.
+    if (existing.hasKey && !sup.limits.badKey.has(ip)) throw new SilentDrop('key_guessing', 'too many wrong room keys: join dropped');
+    if (!existing.keyMatches(req.key)) {
+      if (existing.hasKey) sup.limits.badKey.take(ip);
+      throw new ChatError('BAD_KEY');
+    }
     if (existing.hasNick(nk)) throw new ChatError('NICK_TAKEN');
     if (existing.members.size >= c.maxMembersPerRoom) throw new ChatError('ROOM_FULL');
   } else if (sup.rooms.size >= c.maxRooms) {
@@ -49,6 +55,12 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
   if ((sup.endpointRooms.get(ctx.endpoint) ?? 0) >= c.maxRoomsPerEndpoint) {
     throw new ChatError('TOO_MANY_ROOMS', `an endpoint may be in at most ${c.maxRoomsPerEndpoint} rooms`);
   }
+  // RATE_LIMITED comes last in the contract's precedence.
+  // A refused join spends no tokens.
+  if (!sup.limits.join.has(ip)) throw new ChatError('RATE_LIMITED', `over ${c.joinRatePerSec} joins/s`);
+  if (!existing && !sup.limits.create.has(ip)) throw new ChatError('RATE_LIMITED', `over ${c.roomCreateRatePerSec} new rooms/s`);
+  sup.limits.join.take(ip);
+  if (!existing) sup.limits.create.take(ip);
   const entry = existing ?? (await createOrRefuse(sup, req));
   const m: SupMember = {
     member: newMemberId(entry),

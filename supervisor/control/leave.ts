@@ -13,14 +13,14 @@ export async function leave(sup: Supervisor, req: ControlLeaveRequest, ctx: Cont
   if (replay) return void sup.sendWithin(ctx.from, ctx.budget, replay);
   if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
   try {
-    const reply = await sup.serialize(req.room, async () => {
+    const reply = await sup.withPending(ctx.endpoint, () => sup.serialize(req.room, async () => {
       // A room-endpoint leave of this id may have been applied while we
       // waited in the mailbox: its `left` is the outcome to replay.
       const done = sup.replay.get(key);
       if (done) return done;
       const entry = sup.rooms.get(req.room);
-      const m = entry?.byTokenOf(req.token);
-      if (!entry || !m || m.endpoint !== ctx.endpoint) throw new ChatError('NOT_MEMBER');
+      const m = entry?.authenticate(ctx.endpoint, req.token);
+      if (!entry || !m) throw new ChatError('NOT_MEMBER');
       try {
         await entry.proc?.request({ type: 'remove', member: m.member });
       } catch (err) {
@@ -31,7 +31,7 @@ export async function leave(sup: Supervisor, req: ControlLeaveRequest, ctx: Cont
       sup.log.info({ event: 'member_left', room: entry.name, member: m.member, via: 'control' }, 'member left');
       if (entry.members.size === 0) await sup.deleteRoom(entry, 'empty');
       return encode({ type: 'left', id: req.id, room: req.room });
-    });
+    }));
     sup.replay.set(key, reply);
     // A valid token proves the address: `left` is not held to the budget.
     sup.send(ctx.from, reply);

@@ -24,9 +24,10 @@ export class RawClient {
     });
   }
 
-  static async open(t: Teardown): Promise<RawClient> {
+  /** Binds an ephemeral port on a loopback address (127.0.0.2 etc. act as other hosts for per-address limits). */
+  static async open(t: Teardown, address = '127.0.0.1'): Promise<RawClient> {
     const sock = createSocket('udp4');
-    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => sock.bind(0, address, resolve));
     const c = new RawClient(sock);
     t.teardown(() => c.close());
     return c;

@@ -1,0 +1,44 @@
+// Token buckets by key (a source address), bounded in number: past maxKeys
+// the least recently used bucket is forgotten, so a spoofed-address flood
+// costs bounded memory (a forgotten bucket starts full again: the price of
+// the bound).
+import type { Clock } from './clock.js';
+import { TokenBucket } from './token-bucket.js';
+
+export class KeyedBuckets {
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly ratePerSec: number,
+    private readonly burst: number,
+    private readonly maxKeys = 10_000,
+  ) {}
+
+  take(key: string): boolean {
+    return this.bucket(key).take(this.clock.now());
+  }
+
+  /** Whether the key has a token, without taking it (an unknown key has a full bucket). */
+  has(key: string): boolean {
+    const b = this.buckets.get(key);
+    return b === undefined || b.has(this.clock.now());
+  }
+
+  private bucket(key: string): TokenBucket {
+    const now = this.clock.now();
+    let b = this.buckets.get(key);
+    if (b) {
+      this.buckets.delete(key); // re-insert: Map order is recency
+    } else {
+      b = new TokenBucket(this.ratePerSec, this.burst, now);
+      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
+    }
+    this.buckets.set(key, b);
+    return b;
+  }
+
+  get size(): number {
+    return this.buckets.size;
+  }
+}
