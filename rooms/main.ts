@@ -143,16 +143,24 @@ async function start(init: InitMsg): Promise<void> {
  * and never reachable from the protocol or the config file. They let the
  * end-to-end tests produce the faults the supervisor must survive:
  * - `crash-on-start:N`: incarnations N and later exit(70) before binding;
- * - `hang-on-sigusr2`: SIGUSR2 sends the event loop into a busy loop.
+ * - `hang-on-sigusr2`: SIGUSR2 sends the event loop into a busy loop;
+ * - `bad-ipc-on-sigusr1`: SIGUSR1 makes the room send a malformed IPC message.
+ * Several may be given, separated by commas.
  */
 function testFaults(incarnation: number): void {
-  const fault = process.env['CHATD_TEST_FAULT'];
-  if (!fault) return;
+  for (const fault of (process.env['CHATD_TEST_FAULT'] ?? '').split(',')) if (fault) testFault(fault, incarnation);
+}
+
+
+function testFault(fault: string, incarnation: number): void {
   const crash = /^crash-on-start:(\d+)$/.exec(fault);
   if (crash && incarnation >= Number(crash[1])) {
     log.warn({ event: 'test_fault', fault, incarnation }, 'test fault: crashing on start');
     log.flush();
     process.exit(70);
+  }
+  if (fault === 'bad-ipc-on-sigusr1') {
+    process.on('SIGUSR1', () => process.send?.({ type: 'evicted', member: 42, seq: 'x' }));
   }
   if (fault === 'hang-on-sigusr2') {
     process.on('SIGUSR2', () => {

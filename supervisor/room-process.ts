@@ -164,8 +164,11 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
   private onMessage(raw: unknown): void {
     const parsed = FromRoom.parse(raw);
     if (!parsed.ok) {
-      // IPC is trusted but checked: a room that says nonsense is not believed.
-      this.log.error({ event: 'ipc_rejected', pid: this.pid, reason: parsed.message }, 'malformed IPC message from room');
+      // IPC is trusted but checked: a room that says nonsense is not
+      // believed, and its state is suspect, so it is killed and restarted
+      // from the journal and the supervisor's roster (the restart policy applies).
+      this.log.error({ event: 'ipc_rejected', pid: this.pid, reason: parsed.message }, 'malformed IPC message from room; killing it');
+      this.kill();
       return;
     }
     const m = parsed.value;

@@ -63,3 +63,19 @@ t.test('a busy-looping room is detected by the IPC probe, killed and restarted; 
   a.send({ type: 'say', token: ma.token, id: 'alive', text: 'still here' }, ma.port);
   t.match(await b.next((o) => o['type'] === 'msg' && o['id'] === 'alive', 5_000), { text: 'still here' });
 });
+
+t.test('a room that sends a malformed IPC message is not believed: it is killed and restarted', async (t) => {
+  const d = await startChatd(t, {}, { CHATD_TEST_FAULT: 'bad-ipc-on-sigusr1' });
+  const a = await RawClient.open(t);
+  const b = await RawClient.open(t);
+  const ma = await a.join(d.port, 'liar', 'ann');
+  await b.join(d.port, 'liar', 'bob');
+  const pid = await d.roomPid('liar');
+  process.kill(pid, 'SIGUSR1');
+  const rejected = await d.waitLog((l) => l.event === 'ipc_rejected', 10_000, 'ipc_rejected');
+  t.equal(rejected['pid'], pid);
+  t.ok(await waitGone(pid), 'the lying process was killed');
+  await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'liar' && (l['incarnation'] as number) >= 2, 30_000, 'restart');
+  a.send({ type: 'say', token: ma.token, id: 'ok', text: 'members were kept' }, ma.port);
+  t.match(await b.next((o) => o['type'] === 'msg' && o['id'] === 'ok'), { text: 'members were kept' }, 'the roster came from the supervisor, not the liar');
+});

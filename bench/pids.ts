@@ -1,0 +1,55 @@
+// Every process the bench starts is registered here by pid, so that a
+// failure or Ctrl-C still kills all of them (and nothing else).
+import { readFileSync } from 'node:fs';
+
+const started = new Map<number, string>();
+
+export function track(pid: number, what: string): void {
+  started.set(pid, what);
+}
+
+/** The process state letter from /proc/PID/stat ('Z' = exited, not yet reaped), or undefined if gone. */
+function procState(pid: number): string | undefined {
+  try {
+    const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return t.charAt(t.lastIndexOf(')') + 2);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while the process exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  const s = procState(pid);
+  return s !== undefined && s !== 'Z' && s !== 'X';
+}
+
+/** Polls (bounded) until the pid is gone; true if it went. */
+export async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (!isAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return !isAlive(pid);
+}
+
+export function sigkill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
+/** Registered processes still alive, as "what (pid N)". */
+export function stillRunning(): string[] {
+  return [...started].filter(([pid]) => isAlive(pid)).map(([pid, what]) => `${what} (pid ${pid})`);
+}
+
+/** SIGKILLs every registered process still alive; returns what was still running. */
+export function killAllStarted(): string[] {
+  const survivors = stillRunning();
+  for (const [pid] of started) if (isAlive(pid)) sigkill(pid);
+  return survivors;
+}

@@ -1,0 +1,136 @@
+// A bare UDP peer speaking chatd's JSON (protocol-v1), used by the load
+// driver and the member workers: one socket per member, as real clients
+// have. Server datagrams may hold several objects separated by "\n".
+import { createSocket, type Socket } from 'node:dgram';
+
+export type Obj = Record<string, unknown>;
+
+const HOST = '127.0.0.1';
+
+/** Microseconds on the system-wide monotonic clock: comparable across processes of one machine. */
+export function nowUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface Membership {
+  room: string;
+  port: number;
+  token: string;
+  member: string;
+  heartbeatMs: number;
+}
+
+export class UdpPeer {
+  /** Called with the objects of every datagram received and its arrival time (µs). */
+  onDatagram: ((objs: Obj[], atUs: number) => void) | undefined;
+  private readonly waiters = new Set<(o: Obj) => boolean>();
+  private hbTimer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly sock: Socket) {
+    sock.on('message', (buf) => {
+      const at = nowUs();
+      const objs: Obj[] = [];
+      for (const line of buf.toString('utf8').split('\n')) {
+        if (line === '') continue;
+        try {
+          objs.push(JSON.parse(line) as Obj);
+        } catch {
+          /* not ours to judge here */
+        }
+      }
+      if (this.waiters.size > 0) for (const o of objs) for (const w of this.waiters) if (w(o)) break;
+      this.onDatagram?.(objs, at);
+    });
+    sock.on('error', () => {
+      /* a bench peer never fails the run on a socket error; missing replies time out */
+    });
+  }
+
+  static async open(bufferBytes = 1 << 20): Promise<UdpPeer> {
+    const sock = createSocket('udp4');
+    await new Promise<void>((resolve) => sock.bind(0, HOST, resolve));
+    sock.setRecvBufferSize(bufferBytes);
+    sock.setSendBufferSize(bufferBytes);
+    return new UdpPeer(sock);
+  }
+
+  send(msg: Obj | Buffer, port: number): void {
+    this.sock.send(Buffer.isBuffer(msg) ? msg : Buffer.from(JSON.stringify(msg)), port, HOST);
+  }
+
+  /** Resolves with the first object received from now on that matches, or rejects after timeoutMs. */
+  next(pred: (o: Obj) => boolean, timeoutMs: number, what: string): Promise<Obj> {
+    return new Promise((resolve, reject) => {
+      const w = (o: Obj) => {
+        if (!pred(o)) return false;
+        clearTimeout(timer);
+        this.waiters.delete(w);
+        resolve(o);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(w);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      this.waiters.add(w);
+    });
+  }
+
+  /** Sends a request and awaits the reply with its id, resending the same request (same id: idempotent) on silence. */
+  async request(msg: Obj & { id: string }, port: number, timeoutMs = 2_000, attempts = 3): Promise<Obj> {
+    for (let i = 1; ; i++) {
+      const reply = this.next((o) => o['id'] === msg.id, timeoutMs, `the reply to ${String(msg['type'])} ${msg.id}`);
+      this.send(msg, port);
+      try {
+        return await reply;
+      } catch (err) {
+        if (i >= attempts) throw err;
+      }
+    }
+  }
+
+  /** Joins (creating the room if new) without proving the address; throws on a refusal. */
+  async joinOnly(controlPort: number, room: string, nick: string, id = `j-${room}-${nick}`): Promise<Membership> {
+    const j = await this.request({ type: 'join', id, room, nick }, controlPort, 6_000);
+    if (j['type'] !== 'joined') throw new Error(`join ${room} as ${nick} refused: ${JSON.stringify(j)}`);
+    return { room, port: j['port'] as number, token: j['token'] as string, member: j['member'] as string, heartbeatMs: j['heartbeatMs'] as number };
+  }
+
+  /**
+   * Joins, then sends hb at once (the room sends a member nothing before its
+   * first datagram) and every heartbeatMs after, as clients must.
+   */
+  async join(controlPort: number, room: string, nick: string): Promise<Membership> {
+    const m = await this.joinOnly(controlPort, room, nick);
+    const hbReply = this.next((o) => o['type'] === 'hb' && o['room'] === room, 2_000, `the hb reply in ${room}`);
+    this.send({ type: 'hb', token: m.token }, m.port);
+    await hbReply;
+    this.hbTimer = setInterval(() => this.send({ type: 'hb', token: m.token }, m.port), m.heartbeatMs);
+    return m;
+  }
+
+  close(): void {
+    if (this.hbTimer) clearInterval(this.hbTimer);
+    try {
+      this.sock.close();
+    } catch {
+      /* closed */
+    }
+  }
+}
+
+/** Runs fn over items with at most `limit` in flight; rejects on the first failure. */
+export async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
