@@ -8,7 +8,7 @@ import { benchText, parseBenchText } from './members-ipc.js';
 import { cpuSeconds, hostBusySeconds, runQueueWaitSeconds, selfCpuSeconds, udpDrops } from './proc-stat.js';
 import { LogHistogram } from './stats.js';
 import { fmt } from './table.js';
-import { nowUs, sleep, UdpPeer, type Membership, type Obj } from './udp.js';
+import { clientAddress, nowUs, sleep, UdpPeer, type Membership, type Obj } from './udp.js';
 
 export interface FanoutOptions {
   members: number;
@@ -137,14 +137,14 @@ async function sendPaced(peer: UdpPeer, m: Membership, rate: number, durationMs:
 
 export async function runFanout(chatd: Chatd, o: FanoutOptions, onRow: (r: FanoutRow) => void): Promise<FanoutRow[]> {
   const room = `fanout-${o.members}`;
-  const sender = await UdpPeer.open(4 << 20);
+  const sender = await UdpPeer.open(clientAddress(10, 0), 4 << 20);
   const pool = MemberPool.start(o.workers);
   const rows: FanoutRow[] = [];
   try {
     const sm = await sender.join(chatd.port, room, 'sender');
     const roomPid = await chatd.roomPid(room);
     const nicks = Array.from({ length: o.members - 1 }, (_, i) => `m${i}`);
-    await pool.join(chatd.port, room, nicks);
+    await pool.join(chatd.port, room, nicks, 20);
 
     const step = async (rate: number, durationMs: number, tag: string): Promise<FanoutRow> => {
       const self = new SelfCounter(tag);

@@ -1,10 +1,11 @@
 // Scenario 2, join latency: join -> joined, one join at a time, each from a
-// fresh socket (a new client): into an existing room, and joins that create
-// a room (the supervisor forks a room process before it can answer).
+// fresh socket on its own address (a new client): into an existing room,
+// and joins that create a room (the supervisor forks a room process before
+// it can answer).
 import type { Chatd } from './chatd-process.js';
 import { percentile } from './stats.js';
 import { fmt } from './table.js';
-import { nowUs, UdpPeer } from './udp.js';
+import { clientAddress, nowUs, UdpPeer } from './udp.js';
 
 export interface JoinRow {
   what: string;
@@ -28,7 +29,7 @@ function row(what: string, ms: number[]): JoinRow {
 export async function runJoinLatency(chatd: Chatd, existingJoins = 50, creatingJoins = 10): Promise<{ rows: JoinRow[]; forkMs: number[] }> {
   const peers: UdpPeer[] = [];
   const open = async () => {
-    const p = await UdpPeer.open();
+    const p = await UdpPeer.open(clientAddress(30, peers.length));
     peers.push(p);
     return p;
   };

@@ -39,12 +39,15 @@ export class MemberPool {
     return this.pids.reduce((s, p) => s + (cpuSeconds(p) || 0), 0);
   }
 
-  /** Joins `nicks` into the room, spread evenly over the workers. */
-  async join(controlPort: number, room: string, nicks: string[], timeoutMs = 30_000): Promise<void> {
+  /**
+   * Joins `nicks` into the room, spread evenly over the workers; worker i's
+   * members get source addresses from block firstBlock + i (see clientAddress).
+   */
+  async join(controlPort: number, room: string, nicks: string[], firstBlock: number, timeoutMs = 30_000): Promise<void> {
     const n = this.workers.length;
     await Promise.all(
       this.workers.map((w, i) =>
-        this.ask(w, { type: 'join', controlPort, room, nicks: nicks.filter((_, k) => k % n === i) }, 'joined', timeoutMs),
+        this.ask(w, { type: 'join', controlPort, room, nicks: nicks.filter((_, k) => k % n === i), addressBlock: firstBlock + i }, 'joined', timeoutMs),
       ),
     );
   }

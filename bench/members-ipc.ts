@@ -2,7 +2,7 @@
 import type { HistogramData } from './stats.js';
 
 export type ToWorker =
-  | { type: 'join'; controlPort: number; room: string; nicks: string[] }
+  | { type: 'join'; controlPort: number; room: string; nicks: string[]; addressBlock: number }
   | { type: 'report'; tag: string }
   | { type: 'quit' };
 

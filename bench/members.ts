@@ -4,7 +4,7 @@
 // its own process so that receiving is not the load driver's bottleneck.
 import { LogHistogram } from './stats.js';
 import { parseBenchText, type FromWorker, type TagReport, type ToWorker } from './members-ipc.js';
-import { inParallel, UdpPeer, type Obj } from './udp.js';
+import { clientAddress, inParallel, UdpPeer, type Obj } from './udp.js';
 
 interface Counter {
   msgs: number;
@@ -57,8 +57,8 @@ process.on('message', (raw: unknown) => {
   const msg = raw as ToWorker;
   switch (msg.type) {
     case 'join':
-      void inParallel(msg.nicks, 8, async (nick) => {
-        const p = await UdpPeer.open(2 << 20);
+      void inParallel(msg.nicks, 8, async (nick, i) => {
+        const p = await UdpPeer.open(clientAddress(msg.addressBlock, i), 2 << 20);
         peers.push(p);
         p.onDatagram = onDatagram;
         await p.join(msg.controlPort, msg.room, nick);

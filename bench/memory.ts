@@ -5,7 +5,7 @@ import type { Chatd } from './chatd-process.js';
 import { pssBytes, rssBytes } from './proc-stat.js';
 import { median } from './stats.js';
 import { mb } from './table.js';
-import { sleep, UdpPeer } from './udp.js';
+import { clientAddress, sleep, UdpPeer } from './udp.js';
 
 export interface MemoryRow {
   what: string;
@@ -26,7 +26,7 @@ export async function runMemory(chatd: Chatd, rooms = 20, settleMs = 1_000): Pro
     const rows: MemoryRow[] = [{ what: 'supervisor, no rooms', rssBytes: rssBytes(chatd.pid), pssBytes: pssBytes(chatd.pid) }];
     const pids: number[] = [];
     for (let i = 0; i < rooms; i++) {
-      const p = await UdpPeer.open(1 << 16);
+      const p = await UdpPeer.open(clientAddress(50, i), 1 << 16);
       peers.push(p);
       await p.join(chatd.port, `idle-${i}`, 'solo');
       pids.push(await chatd.roomPid(`idle-${i}`));

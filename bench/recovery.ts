@@ -8,7 +8,7 @@ import { benchText, parseBenchText } from './members-ipc.js';
 import { sigkill } from './pids.js';
 import { median } from './stats.js';
 import { fmt } from './table.js';
-import { nowUs, sleep, UdpPeer } from './udp.js';
+import { clientAddress, nowUs, sleep, UdpPeer } from './udp.js';
 
 export interface RecoveryRow {
   rep: number;
@@ -30,8 +30,8 @@ export function recoveryMedianCells(rows: RecoveryRow[]): string[] {
 
 export async function runRecovery(chatd: Chatd, reps = 3, periodMs = 5): Promise<RecoveryRow[]> {
   const room = 'phoenix';
-  const a = await UdpPeer.open();
-  const b = await UdpPeer.open();
+  const a = await UdpPeer.open(clientAddress(40, 0));
+  const b = await UdpPeer.open(clientAddress(40, 1));
   let timer: NodeJS.Timeout | undefined;
   try {
     const am = await a.join(chatd.port, room, 'alice');

@@ -23,7 +23,7 @@ const TABLE = {
   /** Largest `say` text in code points; the msg event must also fit maxDatagramBytes. */
   maxTextChars: 500,
   maxMembersPerRoom: 256,
-  /** Each room is a process (~40 MB): this bounds the service's memory. */
+  /** Each room is a process (~50 MB RSS, ~15-25 MB PSS): this bounds the service's memory. */
   maxRooms: 200,
   /** Rooms one client endpoint may be in at once. */
   maxRoomsPerEndpoint: 32,
