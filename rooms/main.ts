@@ -12,23 +12,18 @@ import { Room } from './room.js';
 
 let room: Room | undefined;
 let socket: Socket | undefined;
-// Datagrams handed to the kernel but not yet sent: closing the socket would
-// cancel them, so shutdown waits for this to reach 0 (members must get `closed`).
-let inFlight = 0;
-let drained: (() => void) | undefined;
-const onSent = () => {
-  if (--inFlight === 0) drained?.();
-};
 
-function whenDrained(timeoutMs: number): Promise<void> {
-  if (inFlight === 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    drained = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-  });
+/**
+ * Closing a socket cancels the datagrams libuv still queues for it, so
+ * shutdown waits (bounded) until the queue is empty: members must get
+ * `closed`. Polled rather than counted with a callback per send, which would
+ * cost on the fan-out path.
+ */
+async function whenDrained(timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (socket && socket.getSendQueueCount() > 0 && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 let log: Logger = createLogger('info', 'stdout', { component: 'room', pid: process.pid });
 
@@ -103,15 +98,8 @@ async function start(init: InitMsg): Promise<void> {
     config,
     clock: systemClock,
     transport: {
-      send: (datagram, port, address) => {
-        inFlight++;
-        try {
-          sock.send(datagram, port, address, onSent);
-        } catch (err) {
-          inFlight--;
-          throw err; // counted by the Outbox (sendErrors)
-        }
-      },
+      // Throws on a closed socket: the Outbox counts it (sendErrors).
+      send: (datagram, port, address) => sock.send(datagram, port, address),
     },
     journal: new FileJournal(init.journalPath, 2 * config.historySize, { mode: config.journalFsync, intervalMs: config.journalFsyncIntervalMs }),
     notify: send,

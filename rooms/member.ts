@@ -26,6 +26,10 @@ export class Member {
   dropped = 0;
   /** Datagrams the transport refused (socket closed). */
   sendErrors = 0;
+  /** The Outbox turn this member's queue belongs to. */
+  turn = 0;
+  /** While >= 0, the member's queue is the turn's shared batch from this index (see Outbox). */
+  sharedFrom = -1;
   present = true;
   /** Rate limits (protocol: RATE_LIMITED), created by the room with its config. */
   says: TokenBucket | undefined;

@@ -1,23 +1,38 @@
 // Queued fan-out. Contract:
-// - push() MUST NOT block or reorder: objects for one member leave in push order.
-// - Each member's queued room events (push) are bounded by bytes; over the
-//   bound the OLDEST queued events are dropped (the member sees a seq hole
-//   and fetches it). Replies to the member's own requests (pushReply: hb,
-//   who, fetch results, errors) are never dropped: a fetch is answered in
-//   full (protocol "Details: Fetch"), and they are bounded by the requests.
-// - Everything pushed in one event-loop turn is flushed at the end of that
+// - push()/pushReply()/pushShared() MUST NOT block or reorder: objects for
+//   one member leave in the order they were queued.
+// - Each member's queued room events are bounded by bytes; over the bound the
+//   OLDEST queued events are dropped (the member sees a seq hole and fetches
+//   it). Replies to the member's own requests (pushReply: hb, who, fetch
+//   results, errors) are never dropped: a fetch is answered in full
+//   (protocol "Details: Fetch"), and they are bounded by the requests.
+// - Everything queued in one event-loop turn is flushed at the end of that
 //   turn, coalesced into datagrams of at most maxDatagramBytes (protocol
 //   "Transport": NDJSON), so a lone message is never delayed.
 // - beforeFlush runs first: the journal is written before anything is sent.
+//
+// The fast path: a room event goes to every proven member, so within one
+// turn most members' queues are the same list of events. Those members stay
+// "shared": they only remember where in the turn's batch their queue starts,
+// nothing is copied per member, and the batch is packed into datagrams once
+// and the same buffers are sent to each of them. A member leaves the shared
+// path (its queue is materialized) as soon as something else is queued for
+// it or it leaves the roster.
 import { pack } from '../lib/codec.js';
 import type { Member } from './member.js';
 
 export interface Transport {
-  send(datagram: Buffer[], port: number, address: string): void;
+  send(datagram: Buffer, port: number, address: string): void;
 }
+
+const NOT_SHARED = -1;
 
 export class Outbox {
   private dirty: Member[] = [];
+  /** Room events broadcast this turn, in order. */
+  private batch: Buffer[] = [];
+  /** Numbers turns, so a member knows whether its queue belongs to this one. */
+  private turn = 1;
   private scheduled = false;
   private readonly flushBound = () => this.flush();
 
@@ -29,26 +44,112 @@ export class Outbox {
     private readonly schedule: (fn: () => void) => void = setImmediate,
   ) {}
 
-  /** Queues a room event (droppable under the bound). */
+  /** Adds a room event to this turn's batch; then pushShared() it to each recipient. */
+  share(encoded: Buffer): void {
+    this.batch.push(encoded);
+  }
+
+  /** Queues the event just shared for this member (O(1): no copy while the member stays shared). */
+  pushShared(m: Member): void {
+    if (m.turn !== this.turn) {
+      this.begin(m);
+      m.sharedFrom = this.batch.length - 1;
+    } else if (m.sharedFrom === NOT_SHARED) {
+      this.enqueue(m, this.batch[this.batch.length - 1]!, true);
+    }
+    // else: a shared member's slice of the batch grows by itself.
+  }
+
+  /** Queues a room event for one member only (droppable under the bound). */
   push(m: Member, encoded: Buffer): void {
+    this.ownQueue(m);
     this.enqueue(m, encoded, true);
-    m.eventBytes += encoded.length;
-    if (m.eventBytes > this.maxQueueBytes) this.dropOldestEvents(m);
   }
 
   /** Queues a reply to the member's own request (never dropped). */
   pushReply(m: Member, encoded: Buffer): void {
+    this.ownQueue(m);
     this.enqueue(m, encoded, false);
   }
 
-  private enqueue(m: Member, encoded: Buffer, droppable: boolean): void {
-    if (m.queue.length === 0) this.dirty.push(m);
-    m.queue.push(encoded);
-    m.droppable.push(droppable);
+  /** The member leaves the roster: what it was due so far is kept, later shared events are not its own. */
+  detach(m: Member): void {
+    if (m.turn === this.turn) this.ownQueue(m);
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    this.beforeFlush();
+    const dirty = this.dirty;
+    const batch = this.batch;
+    this.dirty = [];
+    this.batch = [];
+    this.turn++;
+    // Packed datagrams of the batch from a given start index (almost always 0), built once.
+    const packed = new Map<number, { datagrams: Buffer[]; dropped: number }>();
+    for (const m of dirty) {
+      let datagrams: Buffer[];
+      if (m.sharedFrom !== NOT_SHARED) {
+        let p = packed.get(m.sharedFrom);
+        if (!p) {
+          p = this.packBatch(batch, m.sharedFrom);
+          packed.set(m.sharedFrom, p);
+        }
+        datagrams = p.datagrams;
+        m.dropped += p.dropped;
+      } else {
+        datagrams = pack(m.queue, this.maxDatagramBytes).map((d) => (d.length === 1 ? d[0]! : Buffer.concat(d)));
+      }
+      m.queue = [];
+      m.droppable = [];
+      m.eventBytes = 0;
+      m.sharedFrom = NOT_SHARED;
+      for (const d of datagrams) {
+        try {
+          this.transport.send(d, m.port, m.address);
+        } catch {
+          // A closed socket (shutdown) must not strand the other members' queues.
+          m.sendErrors++;
+        }
+      }
+    }
+  }
+
+  /** The batch from `start`, oldest events dropped past the bound (the newest is always kept). */
+  private packBatch(batch: Buffer[], start: number): { datagrams: Buffer[]; dropped: number } {
+    let from = start;
+    let bytes = 0;
+    for (let i = start; i < batch.length; i++) bytes += batch[i]!.length;
+    while (bytes > this.maxQueueBytes && from < batch.length - 1) bytes -= batch[from++]!.length;
+    const slice = from === 0 ? batch : batch.slice(from);
+    return { datagrams: pack(slice, this.maxDatagramBytes).map((d) => (d.length === 1 ? d[0]! : Buffer.concat(d))), dropped: from - start };
+  }
+
+  /** Makes the member's queue its own list (leaving the shared path), starting its turn if needed. */
+  private ownQueue(m: Member): void {
+    if (m.turn !== this.turn) return this.begin(m);
+    if (m.sharedFrom === NOT_SHARED) return;
+    const from = m.sharedFrom;
+    m.sharedFrom = NOT_SHARED;
+    for (let i = from; i < this.batch.length; i++) this.enqueue(m, this.batch[i]!, true);
+  }
+
+  private begin(m: Member): void {
+    m.turn = this.turn;
+    m.sharedFrom = NOT_SHARED;
+    this.dirty.push(m);
     if (!this.scheduled) {
       this.scheduled = true;
       this.schedule(this.flushBound);
     }
+  }
+
+  private enqueue(m: Member, encoded: Buffer, droppable: boolean): void {
+    m.queue.push(encoded);
+    m.droppable.push(droppable);
+    if (!droppable) return;
+    m.eventBytes += encoded.length;
+    if (m.eventBytes > this.maxQueueBytes) this.dropOldestEvents(m);
   }
 
   private dropOldestEvents(m: Member): void {
@@ -69,26 +170,5 @@ export class Outbox {
     }
     m.queue = keepQ;
     m.droppable = keepD;
-  }
-
-  flush(): void {
-    this.scheduled = false;
-    this.beforeFlush();
-    const dirty = this.dirty;
-    this.dirty = [];
-    for (const m of dirty) {
-      const queue = m.queue;
-      m.queue = [];
-      m.droppable = [];
-      m.eventBytes = 0;
-      for (const datagram of pack(queue, this.maxDatagramBytes)) {
-        try {
-          this.transport.send(datagram, m.port, m.address);
-        } catch {
-          // A closed socket (shutdown) must not strand the other members' queues.
-          m.sendErrors++;
-        }
-      }
-    }
   }
 }

@@ -147,7 +147,7 @@ export class Room {
   removeMember(memberId: string): { seq?: number; members: number } {
     const m = this.roster.get(memberId);
     if (!m) return { members: this.roster.size };
-    this.roster.remove(m);
+    this.removeFromRoster(m);
     const seq = this.sequence(presence(this.name, 0, 'leave', m));
     this.journal.flush();
     return { seq, members: this.roster.size };
@@ -155,7 +155,7 @@ export class Room {
 
   /** Leave through the room endpoint: the room applies it and tells the supervisor. */
   leaveFromRoom(m: Member, reqId: string): void {
-    this.roster.remove(m);
+    this.removeFromRoster(m);
     const seq = this.sequence(presence(this.name, 0, 'leave', m));
     const reply = encode({ type: 'left', id: reqId, room: this.name });
     this.leaves.set(leaveKey(m.token, m.endpoint, reqId), reply);
@@ -168,7 +168,7 @@ export class Room {
     const deadline = this.clock.now() - this.config.heartbeatMs * this.config.heartbeatMisses;
     for (const m of [...this.roster]) {
       if (m.lastSeen > deadline) continue;
-      this.roster.remove(m);
+      this.removeFromRoster(m);
       const seq = this.sequence(presence(this.name, 0, 'evict', m));
       this.log.info({ event: 'member_evicted', member: m.member, silentMs: this.clock.now() - m.lastSeen }, 'member evicted');
       this.notifySupervisor({ type: 'evicted', member: m.member, seq, members: this.roster.size });
@@ -198,7 +198,13 @@ export class Room {
 
   /** Room traffic goes only to members that proved their address (protocol "Anti-amplification"). */
   broadcast(encoded: Buffer): void {
-    for (const m of this.roster) if (m.proven) this.outbox.push(m, encoded);
+    this.outbox.share(encoded);
+    for (const m of this.roster) if (m.proven) this.outbox.pushShared(m);
+  }
+
+  private removeFromRoster(m: Member): void {
+    this.roster.remove(m);
+    this.outbox.detach(m);
   }
 
   // ---- datagrams ----------------------------------------------------------------
@@ -293,7 +299,7 @@ export class Room {
     if (m) this.outbox.pushReply(m, encoded);
     else {
       try {
-        this.transport.send([encoded], to.port, to.address);
+        this.transport.send(encoded, to.port, to.address);
       } catch {
         // an unanswerable address: nothing to do (errors are best effort)
       }

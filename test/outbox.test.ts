@@ -15,8 +15,8 @@ interface Sent {
 class FakeTransport implements Transport {
   sent: Sent[] = [];
   log: string[] = [];
-  send(datagram: Buffer[], port: number, address: string): void {
-    this.sent.push({ bytes: Buffer.concat(datagram), port, address });
+  send(datagram: Buffer, port: number, address: string): void {
+    this.sent.push({ bytes: Buffer.from(datagram), port, address });
     this.log.push('send');
   }
   to(m: Member): Sent[] {
@@ -237,3 +237,61 @@ t.test(
     t.same(sent, [b.port, b.port], 'and on the next turn');
   },
 );
+
+t.test('shared fan-out: one batch, packed once, the same buffers sent to every shared member', async (t) => {
+  const seen: Array<{ buf: Buffer; port: number }> = [];
+  const schedule = new ManualSchedule();
+  const outbox = new Outbox({ send: (buf, port) => seen.push({ buf, port }) }, MAX, 1 << 20, () => {}, schedule.fn);
+  const ms = [member(1), member(2), member(3)];
+  for (let s = 1; s <= 20; s++) {
+    outbox.share(msg(s));
+    for (const m of ms) outbox.pushShared(m);
+  }
+  t.equal(schedule.calls, 1, 'one flush scheduled');
+  schedule.tick();
+  const per = (port: number) => seen.filter((x) => x.port === port).map((x) => x.buf);
+  t.ok(per(50001).length >= 2, 'more than one datagram for 20 events');
+  t.same(received(per(50001).map((bytes) => ({ bytes, port: 0, address: '' }))), Array.from({ length: 20 }, (_, i) => String(msg(i + 1))));
+  for (let i = 0; i < per(50001).length; i++) {
+    t.equal(per(50002)[i], per(50001)[i], `datagram ${i} is the same buffer for member 2`);
+    t.equal(per(50003)[i], per(50001)[i], `datagram ${i} is the same buffer for member 3`);
+  }
+});
+
+t.test('shared fan-out keeps each member\'s order when a reply, a late joiner or a leave splits the batch', async (t) => {
+  const { transport, schedule, outbox } = setup();
+  const [a, b, c] = [member(1), member(2), member(3)];
+  const event = (s: number, who: Member[]) => {
+    outbox.share(msg(s));
+    for (const m of who) outbox.pushShared(m);
+  };
+  event(1, [a, b]);
+  outbox.pushReply(a, Buffer.from('{"type":"hb","room":"lobby","seq":1}'));
+  event(2, [a, b, c]); // c is proven from here on
+  outbox.detach(b); // b leaves: it keeps what it was due, not what follows
+  event(3, [a, c]);
+  schedule.tick();
+  t.same(received(transport.to(a)), [String(msg(1)), '{"type":"hb","room":"lobby","seq":1}', String(msg(2)), String(msg(3))], 'a: events and its reply in order');
+  t.same(received(transport.to(b)), [String(msg(1)), String(msg(2))], 'b: nothing after it left');
+  t.same(received(transport.to(c)), [String(msg(2)), String(msg(3))], 'c: from its first event on');
+  event(4, [a, b, c]);
+  schedule.tick();
+  t.same(received(transport.to(b)).slice(2), [String(msg(4))], 'the next turn starts afresh');
+});
+
+t.test('a shared batch over the bound drops its oldest events for every member and counts them', async (t) => {
+  const { transport, schedule, outbox } = setup(1_000);
+  const [a, b] = [member(1), member(2)];
+  const big = (s: number) => msg(s, 'x'.repeat(300));
+  for (let s = 1; s <= 10; s++) {
+    outbox.share(big(s));
+    outbox.pushShared(a);
+    outbox.pushShared(b);
+  }
+  schedule.tick();
+  const got = received(transport.to(a)).map((l) => JSON.parse(l).seq as number);
+  t.ok(got.length < 10 && got.length >= 1, `kept ${got.length}`);
+  t.same(got, Array.from({ length: got.length }, (_, i) => 11 - got.length + i), 'the newest are kept, in order');
+  t.equal(a.dropped, 10 - got.length);
+  t.equal(b.dropped, 10 - got.length);
+});

@@ -428,6 +428,8 @@ export interface ChatterResult {
   member: string;
   joinedSeq: number;
   joinedAt: number;
+  /** When `go` came (0: it did not, or no --wait-go). */
+  goAt: number;
   /** When it began to leave (0: never got that far). */
   leavingAt: number;
   /** How the leave went: `left`, an error code, `timeout`, or `not tried`. */
@@ -440,6 +442,10 @@ export interface ChatterResult {
   gaps: Array<{ from: number; to: number }>;
   lost: Array<{ event: string; at: number; detail?: string }>;
   errors: string[];
+  /** Sends refused with EPERM (our own namespace's nftables dropped them). */
+  sendsRefused: number;
+  /** 'unresponsive' events (no hb reply for 3 periods). */
+  unresponsive: number;
   peersDone: string[];
 }
 

@@ -32,7 +32,7 @@ export function makeRoom(overrides: Record<string, unknown> = {}) {
     },
     transport: {
       send: (datagram, port, address) => {
-        const buf = Buffer.concat(datagram);
+        const buf = datagram;
         sent.push({
           to: `${address}:${port}`,
           bytes: buf.length,
