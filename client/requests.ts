@@ -35,6 +35,8 @@ interface Pending {
   attempts: number;
   maxAttempts: number;
   timer: Timer | undefined;
+  /** A RATE_LIMITED answer: the request is retried on its schedule and fails with this only when attempts run out. */
+  limited: ClientError | undefined;
   resolve(v: unknown): void;
   reject(e: Error): void;
 }
@@ -57,6 +59,7 @@ export class Requests {
         attempts: 0,
         maxAttempts: Math.max(1, spec.maxAttempts ?? this.maxAttempts),
         timer: undefined,
+        limited: undefined,
         resolve: resolve as (v: unknown) => void,
         reject,
       };
@@ -73,6 +76,12 @@ export class Requests {
     if (!p || !p.spec.ports.includes(fromPort)) return;
     if (msg.type === 'error') {
       if (p.spec.ignoreCodes?.includes(msg.code)) return;
+      // Refusals are not remembered by the server, so the same id may be
+      // retried: back off on the request schedule instead of failing.
+      if (msg.code === 'RATE_LIMITED') {
+        p.limited = new ClientError(msg.code, msg.message);
+        return;
+      }
       return this.settle(p, () => p.reject(new ClientError(msg.code, msg.message)));
     }
     const value = p.spec.accept(msg);
@@ -110,7 +119,7 @@ export class Requests {
 
   private attempt(p: Pending): void {
     if (p.attempts >= p.maxAttempts) {
-      return this.settle(p, () => p.reject(clientError('TIMEOUT', `${p.attempts} attempts of request ${p.spec.id}`)));
+      return this.settle(p, () => p.reject(p.limited ?? clientError('TIMEOUT', `${p.attempts} attempts of request ${p.spec.id}`)));
     }
     const delay = Math.min(this.retryInitialMs * 2 ** p.attempts, Math.max(RETRY_CAP_MS, this.retryInitialMs));
     p.attempts++;

@@ -47,7 +47,7 @@ const TABLE = {
   /** Wrong room keys per source address; past the burst, joins to keyed rooms from it are dropped unevaluated (no guessing). */
   badKeyRatePerSec: 0.2,
   badKeyBurst: 5,
-  /** Joins and leaves one endpoint may have in progress at once; beyond it, RATE_LIMITED. */
+  /** Joins and leaves one endpoint may have in progress at once; beyond it, further ones are dropped unanswered. */
   maxPendingPerEndpoint: 8,
   /** Error replies to endpoints that have not proven their address, per source address; the rest are dropped. */
   errorReplyRatePerSec: 20,

@@ -34,6 +34,8 @@ export interface ObjectSchema<S extends Shape> {
 export type Infer<O> = O extends ObjectSchema<infer S> ? Simplify<InferShape<S>> : never;
 
 /** Unicode code points in s (protocol: "characters means code points"). */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
 export function codePoints(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++) {
@@ -58,6 +60,11 @@ export function str(minChars = 0, maxChars = Number.MAX_SAFE_INTEGER, code: Erro
       if (typeof v !== 'string') return false;
       // Cheap bounds first: UTF-16 length is >= code points and <= 2x them.
       if (v.length < minChars || v.length > 2 * maxChars) return false;
+      // JSON can carry lone surrogates ("\ud800"): not Unicode text. Two
+      // such keys would hash alike as UTF-8 (both U+FFFD), and strict JSON
+      // decoders in other languages reject them, so one hostile member could
+      // break other members' clients.
+      if (LONE_SURROGATE.test(v)) return false;
       const n = codePoints(v);
       return n >= minChars && n <= maxChars;
     },

@@ -1,7 +1,7 @@
 // Supervision as a pure decision (after OTP's supervisor): given how a room
 // exited, its restart type, its restart history, the clock and a random
-// source, say what to do. The process handling in supervisor.ts only carries
-// the decision out.
+// source, say what to do. The process handling in room-lifecycle.ts only
+// carries the decision out.
 import type { RestartType } from '../lib/config.js';
 
 export interface ExitInfo {

@@ -1,6 +1,6 @@
 // One incarnation of a room actor: the forked child process, its typed IPC
 // (requests matched by rid, each with a deadline) and its exit. Restarts
-// create a new RoomProcess on the same port; see supervisor.ts.
+// create a new RoomProcess on the same port; see room-lifecycle.ts.
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';

@@ -50,9 +50,33 @@ t.test('a request is rejected with ClientError by an error reply with its id', a
 
 t.test('a say refused by the room rejects with its code', async (t) => {
   const { client, net } = await joinedClient();
+  const p = client.say('lobby', 'x'.repeat(10));
+  net.deliver(ROOM_PORT, { type: 'error', code: 'TOO_LARGE', message: 'too large', id: net.last('say')['id'] });
+  await t.rejects(p, { code: 'TOO_LARGE' });
+});
+
+t.test('a RATE_LIMITED say is retried with the same id on the backoff, and succeeds when the room has room', async (t) => {
+  const { client, net, clock } = await joinedClient();
+  const p = client.say('lobby', 'patience');
+  const id = net.last('say')['id'];
+  net.deliver(ROOM_PORT, { type: 'error', code: 'RATE_LIMITED', message: 'slow down', id });
+  net.clear();
+  clock.advance(250);
+  t.equal(net.last('say')['id'], id, 'resent with the same id');
+  net.deliver(ROOM_PORT, { type: 'msg', room: 'lobby', seq: 4, member: MEMBER, nick: 'me', text: 'patience', ts: 1, id });
+  t.match(await p, { id, seq: 4 });
+});
+
+t.test('a say still RATE_LIMITED when its attempts run out fails with RATE_LIMITED, not TIMEOUT', async (t) => {
+  const { client, net, clock } = await joinedClient();
   const p = client.say('lobby', 'spam');
-  net.deliver(ROOM_PORT, { type: 'error', code: 'RATE_LIMITED', message: 'slow down', id: net.last('say')['id'] });
-  await t.rejects(p, { code: 'RATE_LIMITED' });
+  const rejected = t.rejects(p, { code: 'RATE_LIMITED' });
+  for (let i = 0; i < 20; i++) {
+    const last = net.last('say');
+    if (last) net.deliver(ROOM_PORT, { type: 'error', code: 'RATE_LIMITED', message: 'slow down', id: last['id'] });
+    clock.advance(2_000);
+  }
+  await rejected;
 });
 
 t.test('a request with no answer fails with TIMEOUT after maxAttempts', async (t) => {

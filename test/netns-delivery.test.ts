@@ -141,11 +141,10 @@ async function runCase(t: Asserts, topo: Topology, d: ChatdInNs, c: Case): Promi
   topo.setRateLimit(topo.server.ns, topo.server.iface, c.rateLimit);
   const common = { server: { host: d.host, port: d.port }, room: c.room, send: SENDS, rateMs: RATE_MS, durationMs: CASE_DURATION_MS, maxAttempts: 20, retryMs: RETRY_MS, waitGo: true };
   const started = Date.now();
+  // Both join at once (the supervisor orders joins to one room); nobody speaks before both are in.
   const alice = startChatter(topo, topo.a, { ...common, nick: 'alice', peers: ['bob'] });
-  // One after the other, so the room exists before the second join (either order is fine for the protocol).
-  await alice.joined();
   const bob = startChatter(topo, topo.b, { ...common, nick: 'bob', peers: ['alice'] });
-  await bob.joined();
+  await Promise.all([alice.joined(), bob.joined()]);
   alice.go();
   bob.go();
   const results = await Promise.all([alice.result(CASE_DURATION_MS + 15_000), bob.result(CASE_DURATION_MS + 15_000)]);

@@ -6,8 +6,11 @@ import { encode } from '../../lib/codec.js';
 import { ChatError } from '../../lib/errors.js';
 import { isValidRoomName, nickKey, normalizeNick } from '../../lib/names.js';
 import type { JoinedReply, JoinRequest } from '../../lib/wire.js';
+import { SilentDrop } from '../control-limits.js';
+import type { ControlContext } from '../control-socket.js';
+import { joinReplayKey } from '../replay-keys.js';
 import type { RoomEntry, SupMember } from '../room-entry.js';
-import { joinReplayKey, SilentDrop, type ControlContext, type Supervisor } from '../supervisor.js';
+import type { Supervisor } from '../supervisor.js';
 
 /** 126+ bits (protocol: tokens are nanoids of at least 21 characters). */
 const TOKEN_CHARS = 24;
@@ -25,7 +28,7 @@ export async function join(sup: Supervisor, req: JoinRequest, ctx: ControlContex
   if (sup.status !== 'running') throw new ChatError('SHUTTING_DOWN');
   if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
   try {
-    const reply = await sup.withPending(ctx.endpoint, () => sup.serialize(req.room, () => admit(sup, req, nick, ctx)));
+    const reply = await sup.pending.run(ctx.endpoint, () => sup.mailboxes.serialize(req.room, () => admit(sup, req, nick, ctx)));
     sup.replay.set(key, reply);
     sendJoined(sup, ctx, reply);
   } finally {
@@ -82,7 +85,7 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
     // The room may have added the member and answered too late: take it out
     // again so no ghost holds the nick or the endpoint until eviction.
     entry.proc?.request({ type: 'remove', member: m.member }).catch(() => {});
-    if (entry.members.size === 0) await sup.deleteRoom(entry, 'empty');
+    if (entry.members.size === 0) await sup.lifecycle.deleteRoom(entry, 'empty');
     throw err;
   }
   if (added.type !== 'added') throw new ChatError('INTERNAL', 'unexpected reply from room');
@@ -112,7 +115,7 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
 
 async function createOrRefuse(sup: Supervisor, req: JoinRequest): Promise<RoomEntry> {
   try {
-    return await sup.createRoom(req.room, req.key);
+    return await sup.lifecycle.createRoom(req.room, req.key);
   } catch (err) {
     throw sup.status === 'running' ? err : new ChatError('SHUTTING_DOWN');
   }
@@ -122,7 +125,7 @@ function sendJoined(sup: Supervisor, ctx: ControlContext, reply: Buffer): void {
   // joined is exempt from the 3x rule up to 512 bytes; our joined replies
   // stay under that for every valid join (test/join-size.test.ts).
   if (reply.length > JOINED_ALLOWANCE && !ctx.budget.take(reply.length)) return;
-  sup.send(ctx.from, reply);
+  sup.control.send(ctx.from, reply);
 }
 
 function newMemberId(entry: RoomEntry): string {

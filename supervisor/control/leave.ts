@@ -4,16 +4,18 @@ import { encode } from '../../lib/codec.js';
 import { ChatError } from '../../lib/errors.js';
 import { isValidRoomName } from '../../lib/names.js';
 import type { ControlLeaveRequest } from '../../lib/wire.js';
-import { leaveReplayKey, type ControlContext, type Supervisor } from '../supervisor.js';
+import type { ControlContext } from '../control-socket.js';
+import { leaveReplayKey } from '../replay-keys.js';
+import type { Supervisor } from '../supervisor.js';
 
 export async function leave(sup: Supervisor, req: ControlLeaveRequest, ctx: ControlContext): Promise<void> {
   if (!isValidRoomName(req.room)) throw new ChatError('BAD_ROOM_NAME');
   const key = leaveReplayKey(ctx.endpoint, req.room, req.id);
   const replay = sup.replay.get(key);
-  if (replay) return void sup.sendWithin(ctx.from, ctx.budget, replay);
+  if (replay) return void sup.control.sendWithin(ctx.from, ctx.budget, replay);
   if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
   try {
-    const reply = await sup.withPending(ctx.endpoint, () => sup.serialize(req.room, async () => {
+    const reply = await sup.pending.run(ctx.endpoint, () => sup.mailboxes.serialize(req.room, async () => {
       // A room-endpoint leave of this id may have been applied while we
       // waited in the mailbox: its `left` is the outcome to replay.
       const done = sup.replay.get(key);
@@ -29,12 +31,12 @@ export async function leave(sup: Supervisor, req: ControlLeaveRequest, ctx: Cont
       }
       sup.removeMember(entry, m);
       sup.log.info({ event: 'member_left', room: entry.name, member: m.member, via: 'control' }, 'member left');
-      if (entry.members.size === 0) await sup.deleteRoom(entry, 'empty');
+      if (entry.members.size === 0) await sup.lifecycle.deleteRoom(entry, 'empty');
       return encode({ type: 'left', id: req.id, room: req.room });
     }));
     sup.replay.set(key, reply);
     // A valid token proves the address: `left` is not held to the budget.
-    sup.send(ctx.from, reply);
+    sup.control.send(ctx.from, reply);
   } finally {
     sup.replay.end(key);
   }

@@ -4,7 +4,8 @@
 import { encode } from '../../lib/codec.js';
 import { ChatError } from '../../lib/errors.js';
 import type { RoomEntry as WireRoomEntry, RoomsRequest } from '../../lib/wire.js';
-import type { ControlContext, Supervisor } from '../supervisor.js';
+import type { ControlContext } from '../control-socket.js';
+import type { Supervisor } from '../supervisor.js';
 
 export function rooms(sup: Supervisor, req: RoomsRequest, ctx: ControlContext): void {
   const after = req.after;
@@ -31,5 +32,5 @@ export function rooms(sup: Supervisor, req: RoomsRequest, ctx: ControlContext): 
     // tell it to pad instead (protocol "Anti-amplification").
     throw new ChatError('BAD_REQUEST', 'page too small: pad the request');
   }
-  sup.sendWithin(ctx.from, ctx.budget, encode(reply));
+  sup.control.sendWithin(ctx.from, ctx.budget, encode(reply));
 }

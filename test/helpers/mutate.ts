@@ -593,6 +593,7 @@ export class Fuzzer {
   private readonly member: Socket;
   private readonly stranger: Socket;
   private readonly waiters = new Set<(o: Record<string, unknown>) => void>();
+  private closed = false;
 
   private constructor(
     private readonly o: FuzzerOptions,
@@ -679,7 +680,7 @@ export class Fuzzer {
     let sent = 0;
     let lastHb = t0;
     let lastProgress = t0;
-    while (sent < count) {
+    while (sent < count && !this.closed) {
       const now = performance.now();
       const due = Math.min(count, Math.floor(((now - t0) / 1000) * ratePerSec) + 1);
       const n = Math.min(batch, due - sent);
@@ -701,7 +702,9 @@ export class Fuzzer {
     return this.stats;
   }
 
+  /** Closes both sockets; a run in progress stops. */
   close(): void {
+    this.closed = true;
     for (const s of [this.member, this.stranger]) {
       try {
         s.close();

@@ -262,7 +262,8 @@ export class Topology {
     if (!Number.isInteger(percent) || percent < 0 || percent > 100) throw new RangeError(`loss must be an integer percentage, got ${percent}`);
     tryRun(['ip', 'netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', NFT_TABLE]);
     if (percent === 0) return;
-    const rule = `meta l4proto udp numgen random mod 100 < ${percent} drop`;
+    // numgen's range is 0..99, so `< 100` does not parse: 100 % is a plain drop.
+    const rule = percent === 100 ? 'meta l4proto udp drop' : `meta l4proto udp numgen random mod 100 < ${percent} drop`;
     run(
       ['ip', 'netns', 'exec', ns, 'nft', '-f', '-'],
       `table inet ${NFT_TABLE} {

@@ -1,0 +1,134 @@
+// The control endpoint's UDP socket: each datagram is checked against the
+// source's flood limit, decoded and schema-checked once, then handed to its
+// handler (control/); what a handler throws becomes an error reply. Replies
+// to endpoints that have not proven their address are held to the reply
+// budget (protocol "Anti-amplification").
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { decodeDatagram } from '../lib/codec.js';
+import type { Config } from '../lib/config.js';
+import { endpointKey, type Endpoint } from '../lib/endpoint.js';
+import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
+import type { LogLimiter } from '../lib/log-limiter.js';
+import type { Logger } from '../lib/logger.js';
+import { fitError, ReplyBudget } from '../lib/reply-budget.js';
+import { ControlRequest, echoableId } from '../lib/wire.js';
+import { SilentDrop, type ControlLimits } from './control-limits.js';
+
+/** What a control handler needs to answer one request. */
+export interface ControlContext {
+  readonly from: Endpoint;
+  readonly endpoint: string;
+  readonly budget: ReplyBudget;
+  readonly reqId: string | undefined;
+}
+
+export interface ControlSocketOptions {
+  config: Config;
+  log: Logger;
+  limits: ControlLimits;
+  limitedLog: LogLimiter;
+  /** Runs the handler of one valid request. */
+  dispatch: (req: ControlRequest, ctx: ControlContext) => Promise<void> | void;
+}
+
+export class ControlSocket {
+  private readonly config: Config;
+  private readonly log: Logger;
+  private readonly limits: ControlLimits;
+  private readonly limitedLog: LogLimiter;
+  private readonly dispatch: ControlSocketOptions['dispatch'];
+  private socket: Socket | undefined;
+
+  constructor(o: ControlSocketOptions) {
+    this.config = o.config;
+    this.log = o.log;
+    this.limits = o.limits;
+    this.limitedLog = o.limitedLog;
+    this.dispatch = o.dispatch;
+  }
+
+  /** Binds the control port; resolves with the port bound. */
+  async listen(): Promise<number> {
+    const sock = createSocket({ type: this.config.host.includes(':') ? 'udp6' : 'udp4' });
+    sock.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo));
+    sock.on('error', (err) => this.log.error({ event: 'socket_error', err }, 'control socket error'));
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind({ port: this.config.port, address: this.config.host, exclusive: true }, () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
+    sock.setRecvBufferSize(this.config.socketBufferBytes);
+    sock.setSendBufferSize(this.config.socketBufferBytes);
+    this.socket = sock;
+    return sock.address().port;
+  }
+
+  close(): void {
+    this.socket?.close();
+  }
+
+  private onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
+    // Port 0 cannot be answered (a forged source): drop before any work.
+    if (rinfo.port === 0) return;
+    if (!this.limits.control.take(rinfo.address)) {
+      return this.limitedLog.warn('control_flood', { from: rinfo.address }, 'control requests over the rate: dropped');
+    }
+    const from = { address: rinfo.address, port: rinfo.port };
+    const budget = new ReplyBudget(buf.length, false);
+    const decoded = decodeDatagram(buf, this.config.maxDatagramBytes);
+    if (!decoded.ok) return this.drop(from, budget, decoded.error, undefined);
+    const v = decoded.value;
+    const reqId = echoableId(v['id']);
+    const parsed = ControlRequest.parse(v);
+    if (!parsed.ok) return this.drop(from, budget, errorInfo(parsed.code, parsed.message), reqId);
+    const ctx: ControlContext = { from, endpoint: endpointKey(from), budget, reqId };
+    const req = parsed.value;
+    const failed = (err: unknown) => {
+      if (err instanceof ChatError) return this.replyError(ctx, err.toInfo());
+      if (err instanceof SilentDrop) return this.limitedLog.warn(err.event, { from: ctx.endpoint }, err.message);
+      this.log.error({ event: 'handler_failed', type: req.type, err }, 'control handler failed');
+      this.replyError(ctx, errorInfo('INTERNAL'));
+    };
+    try {
+      // Handlers may throw (sync) or reject (async): both become error replies.
+      void this.dispatch(req, ctx)?.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  private drop(from: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
+    this.limitedLog.debug('datagram_dropped', { code: e.code, reason: e.message, from: endpointKey(from) }, 'bad control datagram');
+    this.sendError(from, budget, e, reqId);
+  }
+
+  private replyError(ctx: ControlContext, e: ErrorInfo): void {
+    this.sendError(ctx.from, ctx.budget, e, ctx.reqId);
+  }
+
+  private sendError(to: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
+    // Errors go to endpoints that have not proven their address: bounded per source.
+    if (!this.limits.errorReply.take(to.address)) return;
+    const encoded = fitError(budget, e, reqId);
+    if (encoded) this.send(to, encoded);
+  }
+
+  /** Sends if the reply budget allows (protocol "Anti-amplification": errors that do not fit are dropped). */
+  sendWithin(to: Endpoint, budget: ReplyBudget, encoded: Buffer): boolean {
+    if (!budget.take(encoded.length)) return false;
+    this.send(to, encoded);
+    return true;
+  }
+
+  /** Sends to an endpoint that proved its address (or a reply the protocol exempts). */
+  send(to: Endpoint, encoded: Buffer): void {
+    try {
+      this.socket?.send(encoded, to.port, to.address);
+    } catch (err) {
+      // A bad destination or a closed socket must never take the supervisor down.
+      this.log.debug({ event: 'send_failed', to: endpointKey(to), err }, 'send failed');
+    }
+  }
+}

@@ -1,0 +1,181 @@
+// A room's life: created on its first join, run as a series of incarnations
+// (room processes) on one port, restarted or given up when a process dies
+// (restart-policy.ts decides; this carries the decision out), deleted when
+// empty. Call createRoom and deleteRoom inside the room's mailbox; exits
+// enter the mailbox themselves.
+import { encode } from '../lib/codec.js';
+import { restartPolicyOf } from '../lib/config.js';
+import { ChatError } from '../lib/errors.js';
+import { dropJournal, newJournalPath } from './journals.js';
+import type { LineSink } from './log-relay.js';
+import { decideRestart, isAbnormal, type ExitInfo } from './restart-policy.js';
+import { RoomEntry } from './room-entry.js';
+import { applyNotice } from './room-notices.js';
+import { RoomProcess } from './room-process.js';
+import type { Supervisor } from './supervisor.js';
+
+const ROOM_PORT_ATTEMPTS = 5;
+
+export interface RoomLifecycleOptions {
+  /** Where room log lines are relayed (the supervisor's own destination). */
+  logSink: LineSink;
+  /** Environment for room processes. */
+  roomEnv: NodeJS.ProcessEnv;
+  /** Jitter source for restart backoff. */
+  random: () => number;
+}
+
+export class RoomLifecycle {
+  /** Every room process not yet exited, including those of rooms being deleted. */
+  private readonly live = new Set<RoomProcess>();
+  private portCursor: number;
+
+  constructor(
+    private readonly sup: Supervisor,
+    private readonly o: RoomLifecycleOptions,
+  ) {
+    this.portCursor = sup.config.roomPortMin;
+  }
+
+  async createRoom(name: string, key: string | undefined): Promise<RoomEntry> {
+    const { sup } = this;
+    const entry = new RoomEntry(name, key, newJournalPath(sup.config, name));
+    sup.rooms.set(name, entry);
+    // With a configured port range, try a few free ports in turn: another
+    // program may hold one (the room then fails to bind and says so).
+    const candidates = sup.config.roomPortMax === 0 ? [0] : this.freeRoomPorts(ROOM_PORT_ATTEMPTS);
+    let lastErr: unknown = new ChatError('ROOM_UNAVAILABLE', 'no free room port in the configured range');
+    for (const port of candidates) {
+      entry.port = port;
+      try {
+        await this.startIncarnation(entry);
+        return entry;
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    sup.rooms.delete(name);
+    dropJournal(sup.config, entry.journalPath);
+    throw lastErr;
+  }
+
+  /** Deletes an empty room: its process exits and its port is released. */
+  async deleteRoom(entry: RoomEntry, reason: string): Promise<void> {
+    const { sup } = this;
+    entry.status = 'deleting';
+    if (sup.rooms.get(entry.name) === entry) sup.rooms.delete(entry.name);
+    const exit = await entry.proc?.stop(reason, sup.config.shutdownTimeoutMs);
+    this.forget(entry);
+    sup.log.info({ event: 'room_stopped', room: entry.name, reason, code: exit?.code, signal: exit?.signal }, 'room stopped');
+  }
+
+  /** Kills every room process not yet exited, without waiting. */
+  killAll(): void {
+    for (const p of this.live) p.kill();
+  }
+
+  /** Up to n ports of [roomPortMin, roomPortMax] that no room holds, starting after the last one handed out. */
+  private freeRoomPorts(n: number): number[] {
+    const { roomPortMin: lo, roomPortMax: hi } = this.sup.config;
+    const used = new Set([...this.sup.rooms.values()].map((e) => e.port));
+    const out: number[] = [];
+    const span = hi - lo + 1;
+    for (let i = 0; i < span && out.length < n; i++) {
+      const p = lo + ((this.portCursor - lo + i + span) % span);
+      if (!used.has(p)) out.push(p);
+    }
+    if (out.length > 0) this.portCursor = out[0]! + 1 > hi ? lo : out[0]! + 1;
+    return out;
+  }
+
+  private async startIncarnation(entry: RoomEntry): Promise<void> {
+    const { sup } = this;
+    entry.incarnation++;
+    const proc = new RoomProcess(sup.config, sup.log, this.o.logSink, this.o.roomEnv);
+    entry.proc = proc;
+    this.live.add(proc);
+    proc.on('notice', (m) => applyNotice(sup, entry, m));
+    proc.on('hung', () => {
+      // A busy loop cannot answer IPC: kill it and let the restart policy decide.
+      sup.log.error(
+        { event: 'room_hung', room: entry.name, pid: proc.pid, probeTimeoutMs: sup.config.probeTimeoutMs },
+        'room stopped answering; killing it',
+      );
+      proc.kill();
+    });
+    proc.on('exit', (exit) => {
+      this.live.delete(proc);
+      if (!exit.expected && entry.proc === proc && sup.status === 'running') {
+        void sup.mailboxes.serialize(entry.name, () => this.recover(entry, proc, exit));
+      }
+    });
+    const t0 = sup.clock.now();
+    entry.port = await proc.start({
+      room: entry.name,
+      port: entry.port,
+      members: entry.records(),
+      leaves: entry.recentLeaves,
+      journalPath: entry.journalPath,
+      incarnation: entry.incarnation,
+    });
+    entry.status = 'running';
+    proc.startProbing();
+    sup.log.info(
+      { event: 'room_started', room: entry.name, pid: proc.pid, port: entry.port, incarnation: entry.incarnation, startMs: sup.clock.now() - t0 },
+      'room started',
+    );
+  }
+
+  /** Carries out the restart decision for a room whose process died unexpectedly. */
+  private async recover(entry: RoomEntry, proc: RoomProcess, exit: ExitInfo): Promise<void> {
+    const { sup } = this;
+    for (;;) {
+      if (entry.proc !== proc || sup.rooms.get(entry.name) !== entry || sup.status !== 'running') return;
+      const now = sup.clock.now();
+      const d = decideRestart(exit, entry.restarts, now, restartPolicyOf(sup.config, entry.name), this.o.random);
+      entry.restarts = d.history;
+      sup.log[d.action === 'restart' ? 'warn' : 'error'](
+        {
+          event: 'room_exit',
+          room: entry.name,
+          pid: proc.pid,
+          code: exit.code,
+          signal: exit.signal,
+          restartsInWindow: d.history.length,
+          decision: d.action,
+          delayMs: d.action === 'restart' ? d.delayMs : undefined,
+          reason: d.action === 'give-up' ? d.reason : undefined,
+        },
+        d.action === 'restart' ? 'room crashed; restarting' : 'room crashed; giving up',
+      );
+      if (d.action === 'give-up') return this.giveUp(entry, isAbnormal(exit) ? 'crashed' : 'stopped');
+      if (d.delayMs > 0) await new Promise<void>((resolve) => sup.clock.setTimeout(resolve, d.delayMs));
+      if (sup.rooms.get(entry.name) !== entry || sup.status !== 'running') return;
+      try {
+        await this.startIncarnation(entry);
+        return;
+      } catch (err) {
+        sup.log.error({ event: 'room_restart_failed', room: entry.name, err }, 'room restart failed');
+        proc = entry.proc!; // the failed incarnation: the loop goes on for it
+        exit = await proc.whenExited();
+      }
+    }
+  }
+
+  /** The room cannot be kept: members hear `closed` from the control endpoint (the room process is dead). */
+  private giveUp(entry: RoomEntry, reason: string): void {
+    const closed = encode({ type: 'closed', room: entry.name, reason });
+    for (const m of entry.members.values()) {
+      if (m.proven) this.sup.control.send(m, closed);
+    }
+    this.forget(entry);
+  }
+
+  /** Removes a room from the registry and its members from the endpoint counts. */
+  private forget(entry: RoomEntry): void {
+    const { sup } = this;
+    for (const m of [...entry.members.values()]) sup.removeMember(entry, m);
+    if (sup.rooms.get(entry.name) === entry) sup.rooms.delete(entry.name);
+    dropJournal(sup.config, entry.journalPath);
+  }
+}

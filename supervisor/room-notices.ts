@@ -1,0 +1,44 @@
+// What a room tells the supervisor unasked (room-process.ts `Unsolicited`):
+// `proven` marks the member's endpoint proven (kept for restarts); `left`,
+// `evicted` and `departed` take the member out of the registry, inside the
+// room's mailbox, and delete the room once it is empty.
+import { encode } from '../lib/codec.js';
+import { leaveReplayKey } from './replay-keys.js';
+import type { RoomEntry } from './room-entry.js';
+import type { Unsolicited } from './room-process.js';
+import type { Supervisor } from './supervisor.js';
+
+export function applyNotice(sup: Supervisor, entry: RoomEntry, m: Unsolicited): void {
+  const sm = entry.members.get(m.member);
+  if (m.type === 'proven') {
+    if (sm) sm.proven = true;
+    return;
+  }
+  void sup.mailboxes.serialize(entry.name, async () => {
+    // A notice from an earlier incarnation still tells the truth about
+    // its member (the exit can overtake the last IPC message).
+    if (sup.rooms.get(entry.name) !== entry) return;
+    const cur = entry.members.get(m.member);
+    if (!cur) return;
+    sup.removeMember(entry, cur);
+    switch (m.type) {
+      case 'left':
+        // A lost `left` from the room endpoint is retried at the control endpoint (protocol "Leave after the room is gone").
+        sup.replay.set(leaveReplayKey(cur.endpoint, entry.name, m.reqId), encode({ type: 'left', id: m.reqId, room: entry.name }));
+        entry.rememberLeave({ token: cur.token, address: cur.address, port: cur.port, id: m.reqId, at: sup.clock.now() }, sup.config.idempotenceWindowMs);
+        sup.log.info({ event: 'member_left', room: entry.name, member: cur.member, via: 'room' }, 'member left');
+        break;
+      case 'evicted':
+        sup.log.info({ event: 'member_evicted', room: entry.name, member: cur.member }, 'member evicted');
+        break;
+      case 'departed':
+        sup.log.info({ event: 'member_departed', room: entry.name, member: cur.member }, 'member had left before the room restarted');
+        break;
+      default: {
+        const never: never = m;
+        throw new Error(`unhandled notice ${JSON.stringify(never)}`);
+      }
+    }
+    if (entry.members.size === 0) await sup.lifecycle.deleteRoom(entry, 'empty');
+  }).catch((err: unknown) => sup.log.error({ event: 'notice_failed', room: entry.name, err }, 'failed to apply room notice'));
+}
