@@ -234,3 +234,10 @@ t.test('union passes a member schema failure through', async (t) => {
   t.same(Shapes.parse({ type: 'circle', r: -1 }), { ok: false, code: 'BAD_REQUEST', message: '"r" must be an integer in 0..9007199254740991' });
   t.same(Shapes.parse({ type: 'circle' }), { ok: false, code: 'BAD_REQUEST', message: 'missing field "r"' });
 });
+
+t.test('strings with lone surrogates are refused: they are not Unicode text', async (t) => {
+  const s = str(1, 64);
+  t.notOk(s.check(JSON.parse('"\\ud800"')), 'a lone high surrogate');
+  t.notOk(s.check(JSON.parse('"a\\udfffb"')), 'a lone low surrogate');
+  t.ok(s.check(JSON.parse('"\\ud83d\\ude00"')), 'a surrogate pair (an emoji) is fine');
+});
