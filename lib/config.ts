@@ -62,6 +62,8 @@ const TABLE = {
   sendQueueMaxBytes: 262_144,
   /** Kernel socket buffer size for room and control sockets; bursts of fan-out need room. */
   socketBufferBytes: 1_048_576,
+  /** Room processes forked ahead and kept idle, so a new room or a restart does not wait for a fork (each ~50 MB RSS). */
+  roomPoolSize: 1,
   /** A forked room that has not bound its port by then is killed. */
   roomStartTimeoutMs: 5_000,
   /** Deadline for a room to answer a membership request over IPC. */
@@ -167,6 +169,7 @@ const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
   requestBurst: int(1, 1_000_000),
   sendQueueMaxBytes: int(1_200, 1 << 30),
   socketBufferBytes: int(65_536, 1 << 30),
+  roomPoolSize: int(0, 64),
   roomStartTimeoutMs: int(100, 600_000),
   ipcTimeoutMs: int(100, 600_000),
   shutdownTimeoutMs: int(100, 600_000),

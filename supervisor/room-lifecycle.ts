@@ -26,8 +26,13 @@ export interface RoomLifecycleOptions {
 }
 
 export class RoomLifecycle {
-  /** Every room process not yet exited, including those of rooms being deleted. */
+  /** Every room process not yet exited, including those of rooms being deleted and idle pooled ones. */
   private readonly live = new Set<RoomProcess>();
+  /**
+   * Forked room processes waiting for their `init` (roomPoolSize): a new room
+   * or a restart takes one instead of waiting for a fork (~100-200 ms).
+   */
+  private pool: RoomProcess[] = [];
   private portCursor: number;
 
   constructor(
@@ -69,9 +74,38 @@ export class RoomLifecycle {
     sup.log.info({ event: 'room_stopped', room: entry.name, reason, code: exit?.code, signal: exit?.signal }, 'room stopped');
   }
 
-  /** Kills every room process not yet exited, without waiting. */
+  /** Kills every room process not yet exited (pooled ones too), without waiting. */
   killAll(): void {
+    this.pool = [];
     for (const p of this.live) p.kill();
+  }
+
+  /** Tops the pool up to roomPoolSize (called at start and after each take). */
+  fillPool(): void {
+    const { sup } = this;
+    while (sup.status === 'running' && this.pool.length < sup.config.roomPoolSize) {
+      const proc = this.fork();
+      this.pool.push(proc);
+      // An idle process that dies is just dropped; the next take refills.
+      proc.once('exit', () => {
+        this.pool = this.pool.filter((p) => p !== proc);
+      });
+      sup.log.debug({ event: 'pool_process_forked', pid: proc.pid }, 'room process forked for the pool');
+    }
+  }
+
+  /** A pooled process if there is one, else a fresh fork; the pool refills in the background. */
+  private takeProcess(): RoomProcess {
+    const pooled = this.pool.shift();
+    if (pooled) setImmediate(() => this.fillPool());
+    return pooled ?? this.fork();
+  }
+
+  private fork(): RoomProcess {
+    const proc = new RoomProcess(this.sup.config, this.sup.log, this.o.logSink, this.o.roomEnv);
+    this.live.add(proc);
+    proc.once('exit', () => this.live.delete(proc));
+    return proc;
   }
 
   /** Up to n ports of [roomPortMin, roomPortMax] that no room holds, starting after the last one handed out. */
@@ -91,9 +125,8 @@ export class RoomLifecycle {
   private async startIncarnation(entry: RoomEntry): Promise<void> {
     const { sup } = this;
     entry.incarnation++;
-    const proc = new RoomProcess(sup.config, sup.log, this.o.logSink, this.o.roomEnv);
+    const proc = this.takeProcess();
     entry.proc = proc;
-    this.live.add(proc);
     proc.on('notice', (m) => applyNotice(sup, entry, m));
     proc.on('hung', () => {
       // A busy loop cannot answer IPC: kill it and let the restart policy decide.
@@ -104,7 +137,6 @@ export class RoomLifecycle {
       proc.kill();
     });
     proc.on('exit', (exit) => {
-      this.live.delete(proc);
       if (!exit.expected && entry.proc === proc && sup.status === 'running') {
         void sup.mailboxes.serialize(entry.name, () => this.recover(entry, proc, exit));
       }

@@ -77,6 +77,7 @@ export class Supervisor {
     dropStaleJournals(this.config);
     const port = await this.control.listen();
     this.status = 'running';
+    this.lifecycle.fillPool();
     this.log.info({ event: 'listening', host: this.config.host, port, pid: process.pid }, `chatd listening on ${this.config.host}:${port}`);
     return port;
   }

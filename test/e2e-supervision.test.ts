@@ -79,3 +79,14 @@ t.test('a room that sends a malformed IPC message is not believed: it is killed 
   a.send({ type: 'say', token: ma.token, id: 'ok', text: 'members were kept' }, ma.port);
   t.match(await b.next((o) => o['type'] === 'msg' && o['id'] === 'ok'), { text: 'members were kept' }, 'the roster came from the supervisor, not the liar');
 });
+
+t.test('a new room takes a pre-forked process from the pool, and the pool refills', async (t) => {
+  const d = await startChatd(t, { roomPoolSize: 1 });
+  const pooled = await d.waitLog((l) => l.event === 'pool_process_forked', 10_000, 'pool fill');
+  const a = await RawClient.open(t);
+  await a.join(d.port, 'quick', 'ann');
+  t.equal(await d.roomPid('quick'), pooled['pid'], 'the room runs in the process forked before the join');
+  await d.waitLog((l) => l.event === 'pool_process_forked' && l['pid'] !== pooled['pid'], 10_000, 'refill');
+  d.proc.kill('SIGTERM');
+  t.same(await d.exited, { code: 0, signal: null }, 'idle pooled processes do not hold up shutdown');
+});
