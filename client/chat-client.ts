@@ -2,9 +2,12 @@
 // retried with the same id (client/requests.ts); incoming datagrams are
 // routed by client/inbound.ts; each membership delivers its room's events in
 // seq order exactly once (client/room-session.ts); with autoRejoin, a lost
-// membership is joined again by itself (client/rejoin.ts). Nothing thrown in
-// a socket handler escapes: it becomes an 'error' event, and only when
-// someone listens for it.
+// membership is joined again by itself (client/rejoin.ts), and a room that
+// stops answering is probed at the control endpoint (client/probe.ts).
+// Retries start after max(retryInitialMs, RTO) (client/rtt.ts). Nothing
+// thrown in a socket handler escapes: it becomes an 'error' event, and only
+// when someone listens for it; a datagram the OS refused to send is counted
+// as lost (stats().sendErrors), not reported.
 import { EventEmitter } from 'node:events';
 import { nanoid } from 'nanoid';
 import { systemClock, type Clock, type Timer } from '../lib/clock.js';
@@ -24,16 +27,20 @@ import { resolveOptions, type ChatClientOptions, type ResolvedOptions } from './
 import { handleDatagram, serverAddressOf, type Routes } from './inbound.js';
 import { leaveRoom } from './leave.js';
 import { collectPages, encodePadded } from './paging.js';
+import { Probe } from './probe.js';
 import { Rejoin, type LossReason, type RejoinDeps, type RejoiningInfo } from './rejoin.js';
 import { Requests } from './requests.js';
-import { RoomSession, type GapInfo } from './room-session.js';
-import { UdpTransport, type ClientTransport, type RemoteInfo } from './transport.js';
+import { RoomSession, UNRESPONSIVE_PERIODS, type GapInfo } from './room-session.js';
+import { RttEstimator } from './rtt.js';
+import { newCounters, type ClientStats, type Counters } from './stats.js';
+import { UdpTransport, isLostDatagram, type ClientTransport, type RemoteInfo } from './transport.js';
 
 export { ClientError } from './client-error.js';
 export type { ChatClientOptions, RejoinPolicy } from './options.js';
 export type { LossReason, RejoiningInfo } from './rejoin.js';
 export type { ClientTransport, RemoteInfo } from './transport.js';
 export type { GapInfo } from './room-session.js';
+export type { ClientStats } from './stats.js';
 export type { MsgEvent, PresenceEvent, RoomEntry, MemberEntry };
 
 export interface JoinInfo {
@@ -72,7 +79,12 @@ export interface ChatClientEvents {
    */
   evicted: [{ room: string }];
   'membership-lost': [{ room: string }];
-  /** No hb reply for 3 heartbeat periods: the room process or its host may be dead or unreachable. */
+  /**
+   * No hb reply for 3 heartbeat periods: the room process or its host may be
+   * dead or unreachable. With autoRejoin the client then probes the control
+   * endpoint with a join: if the membership turns out to be gone (a lone
+   * member evicted, its room deleted), 'rejoined' follows.
+   */
   unresponsive: [{ room: string }];
   /** An unresponsive room answers again. */
   responsive: [{ room: string }];
@@ -85,7 +97,9 @@ export interface ChatClientEvents {
   rejoining: [RejoiningInfo];
   /**
    * autoRejoin: a new membership holds the room; events flow from its own
-   * joined.seq (`seq`). Anything the room sequenced after previousSeq and up
+   * joined.seq (`seq`). Follows 'rejoining', or, without it, a probe of an
+   * unresponsive room that found the old membership gone. Anything the room
+   * sequenced after previousSeq and up
    * to `seq` may be lost to the application: it is not fetched, because a
    * room that was given up and created again restarts its seq at 1, so old
    * seqs could name other events. No 'gap' is made up for it: this event is
@@ -96,7 +110,8 @@ export interface ChatClientEvents {
   rejoined: [RejoinedInfo];
   /**
    * autoRejoin gave up (a final refusal such as BAD_KEY, or maxAttempts
-   * spent): the room is dropped locally, waiting say()s fail with NOT_JOINED.
+   * spent, by a rejoin or by the probes of an unresponsive room): the room
+   * is dropped locally, waiting say()s fail with NOT_JOINED.
    */
   'rejoin-failed': [RejoinFailedInfo];
   error: [Error];
@@ -119,6 +134,10 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   private readonly credentials = new Map<string, { nick: string; key: string | undefined }>();
   /** The tokens each room request in flight was sent with: tells a stale NOT_MEMBER from a fresh one. */
   private readonly sentWith = new Map<string, Set<string>>();
+  /** Unresponsive memberships being probed (autoRejoin), or spent probes until the room answers again. */
+  private readonly probes = new Map<RoomSession, Probe>();
+  private readonly rtt: RttEstimator;
+  private readonly counters: Counters = newCounters();
   private state: State = 'open';
   private closing: Promise<void> | undefined;
 
@@ -127,7 +146,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     this.opts = resolveOptions(options);
     this.clock = options.clock ?? systemClock;
     this.transport = options.transport ?? new UdpTransport(this.opts.host);
-    this.requests = new Requests(this.clock, this.opts.retryInitialMs, this.opts.maxAttempts);
+    this.rtt = new RttEstimator(this.opts.retryInitialMs);
+    this.requests = new Requests(this.clock, this.opts.retryInitialMs, this.opts.maxAttempts, { rtt: this.rtt, counters: this.counters });
     const routes: Routes = {
       controlPort: this.opts.port,
       serverAddress: serverAddressOf(this.opts.host),
@@ -151,7 +171,23 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         this.report(err); // never throw from a socket handler
       }
     });
-    this.transport.onError?.((err) => this.report(err));
+    this.transport.onError?.((err) => this.sendFailed(err));
+  }
+
+  /**
+   * Counters and the round-trip estimate: datagrams sent, sends the OS
+   * refused (sendErrors: counted as lost datagrams, never 'error'), resends
+   * (retries), probes of unresponsive rooms, srtt/rttvar and the first retry
+   * delay in use.
+   */
+  stats(): ClientStats {
+    return {
+      ...this.counters,
+      srttMs: this.rtt.srttMs,
+      rttvarMs: this.rtt.rttvarMs,
+      rttSamples: this.rtt.samples,
+      retryDelayMs: this.rtt.firstDelayMs(),
+    };
   }
 
   /** Resolves once the socket is bound, so address() works. Every request waits for it implicitly. */
@@ -294,8 +330,9 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   private async shutdown(leave: boolean): Promise<void> {
     this.state = 'closing';
-    // Rejoins stop; a join attempt on the wire is abandoned like any request.
+    // Rejoins and probes stop; a join attempt on the wire is abandoned like any request.
     for (const r of [...this.rejoins.values()]) this.stopRejoin(r);
+    for (const s of [...this.probes.keys()]) this.stopProbe(s);
     // Requests in flight are abandoned; only the leaves below still run.
     this.requests.failAll(clientError('CLOSED'));
     if (leave && this.sessions.size > 0) {
@@ -322,6 +359,9 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     // membership is gone too, the NOT_MEMBER to its next hb tells.
     const tokens = id === undefined ? undefined : this.sentWith.get(id);
     if (tokens && [...tokens].some((tok) => tok !== s.token)) return;
+    // Just after a probe switched memberships on the same port, a NOT_MEMBER
+    // without id may answer an hb of the old one: the new one's next hb tells.
+    if (id === undefined && this.clock.now() < s.notMemberGraceUntil) return;
     if (this.beginRejoin(s, 'evicted')) return;
     this.dropSession(s, new ClientError('NOT_MEMBER', `no longer a member of ${s.room}`));
     this.fire('evicted', { room: s.room });
@@ -350,13 +390,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       random: this.opts.random,
       join: (r) => this.sendJoin(r.room, r.nick, r.key),
       rejoining: (info) => this.fire('rejoining', info),
-      succeeded: (r, joined) => {
-        if (this.rejoins.get(r.room) === r) this.rejoins.delete(r.room);
-        if (this.state !== 'open') return this.giveBack(joined);
-        this.startSession(joined);
-        this.requests.resendRoom(joined.room); // waiting say()s go out now, under the new token
-        this.fire('rejoined', { room: joined.room, seq: joined.seq, previousSeq: r.previousSeq });
-      },
+      succeeded: (r, joined) => this.rejoinSucceeded(r, joined),
       failed: (r, error) => {
         if (this.rejoins.get(r.room) === r) this.rejoins.delete(r.room);
         this.credentials.delete(r.room);
@@ -364,6 +398,14 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         this.fire('rejoin-failed', { room: r.room, error });
       },
     };
+  }
+
+  private rejoinSucceeded(r: Rejoin, joined: JoinedReply): void {
+    if (this.rejoins.get(r.room) === r) this.rejoins.delete(r.room);
+    if (this.state !== 'open') return this.giveBack(joined);
+    this.startSession(joined);
+    this.requests.resendRoom(joined.room); // waiting say()s go out now, under the new token
+    this.fire('rejoined', { room: joined.room, seq: joined.seq, previousSeq: r.previousSeq });
   }
 
   private stopRejoin(r: Rejoin): void {
@@ -388,6 +430,82 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     await this.leaveSession(this.startSession(joined, false));
   }
 
+  // ---- probing an unresponsive room (client/probe.ts) -----------------------------
+
+  /** autoRejoin: asks the control endpoint whether a silent room still holds our membership. */
+  private beginProbe(s: RoomSession): void {
+    const policy = this.opts.autoRejoin;
+    const cred = this.credentials.get(s.room);
+    if (!policy || !cred || this.state !== 'open' || this.leaving.has(s.room)) return;
+    if (this.sessions.get(s.room) !== s || this.probes.has(s)) return;
+    const p = new Probe(s.room, {
+      clock: this.clock,
+      intervalMs: UNRESPONSIVE_PERIODS * s.heartbeatMs,
+      maxProbes: policy.maxAttempts,
+      join: () => {
+        this.counters.probes++;
+        return this.sendJoin(s.room, cred.nick, cred.key);
+      },
+      joined: (p, joined) => {
+        if (this.probes.get(s) === p) this.probes.delete(s);
+        this.probeJoined(s, joined);
+      },
+      failed: (p, error) => {
+        if (this.probes.get(s) === p) this.probes.delete(s);
+        if (this.state !== 'open' || this.sessions.get(s.room) !== s || this.leaving.has(s.room)) return;
+        this.dropSession(s, clientError('NOT_JOINED', `could not rejoin ${s.room} (${error.code})`));
+        this.fire('rejoin-failed', { room: s.room, error });
+      },
+      ended: (p) => {
+        if (this.probes.get(s) !== p) return;
+        this.probes.delete(s);
+        // Stopped because the room answered, and silent again since: probe this spell too.
+        if (s.unresponsive) this.beginProbe(s);
+      },
+    });
+    this.probes.set(s, p);
+    p.start();
+  }
+
+  /** No more probes for this membership; a probe on the wire stays listed until it settles. */
+  private stopProbe(s: RoomSession): void {
+    const p = this.probes.get(s);
+    if (!p) return;
+    p.stop();
+    if (!p.inFlight) this.probes.delete(s);
+  }
+
+  /**
+   * A probe brought a new membership, so the one it probed was gone. The new
+   * membership wins: it replaces the probed session if that is still the
+   * room's, or completes a rejoin that began meanwhile; otherwise nobody
+   * wants it and it is given back.
+   */
+  private probeJoined(s: RoomSession, joined: JoinedReply): void {
+    if (this.state === 'closed') return;
+    const room = s.room;
+    if (this.state !== 'open' || this.leaving.has(room)) return this.giveBack(joined);
+    if (this.sessions.get(room) === s) return this.switchMembership(s, joined);
+    const r = this.rejoins.get(room);
+    if (!r || this.sessions.has(room)) return this.giveBack(joined);
+    // The membership was lost another way while the probe was out: the probe's join wins the rejoin.
+    const attempt = r.inFlight;
+    r.stop();
+    attempt?.then((j) => this.giveBack(j), () => {});
+    this.rejoinSucceeded(r, joined);
+  }
+
+  /** Replaces a membership that turned out to be gone with a new one, as a rejoin does. */
+  private switchMembership(old: RoomSession, joined: JoinedReply): void {
+    const previousSeq = old.delivered;
+    this.dropSession(old, new ClientError('NOT_MEMBER', `no longer a member of ${old.room}`), true);
+    const s = this.startSession(joined, true, old.unresponsive);
+    // The same port: hb of the old membership still on the wire may draw NOT_MEMBER after the switch.
+    if (joined.port === old.port) s.notMemberGraceUntil = this.clock.now() + 2 * this.rtt.firstDelayMs();
+    this.requests.resendRoom(joined.room); // waiting say()s go out now, under the new token
+    this.fire('rejoined', { room: joined.room, seq: joined.seq, previousSeq });
+  }
+
   // ---- sessions --------------------------------------------------------------------
 
   /** One join request (a new id), retried like any request. */
@@ -400,6 +518,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       ports: [this.opts.port],
       send: () => this.sendControl(req),
       accept: (m) => (m.type === 'joined' ? m : undefined),
+      measureRtt: false, // the reply may wait for a room process to start
     });
   }
 
@@ -410,6 +529,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   private leaveSession(s: RoomSession): Promise<void> {
     s.stopHeartbeats();
+    this.stopProbe(s);
     const deps = {
       requests: this.requests,
       id: nanoid(),
@@ -468,7 +588,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       .finally(() => this.sentWith.delete(id));
   }
 
-  private startSession(joined: JoinedReply, heartbeat = true): RoomSession {
+  private startSession(joined: JoinedReply, heartbeat = true, startSilent = false): RoomSession {
     // Live rooms never share a port: a session still on this port belongs to
     // a room that is gone (its `closed` was lost).
     const stale = this.byPort.get(joined.port);
@@ -476,15 +596,21 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       this.dropSession(stale, clientError('CLOSED', `room ${stale.room} is gone`));
       this.fire('closed', { room: stale.room, reason: 'gone' });
     }
-    const s = new RoomSession(joined, {
+    const s: RoomSession = new RoomSession(joined, {
       clock: this.clock,
       reorderWaitMs: this.opts.reorderWaitMs,
-      retryInitialMs: this.opts.retryInitialMs,
+      rtt: this.rtt,
+      counters: this.counters,
       maxAttempts: this.opts.maxAttempts,
-      send: (obj) => this.transport.send(encode(obj), joined.port, this.opts.host),
+      startSilent,
+      send: (obj) => this.sendTo(encode(obj), joined.port),
       deliver: (e) => (e.type === 'msg' ? this.fire('message', e) : this.fire('presence', e)),
       gap: (g) => this.fire('gap', g),
-      unresponsive: (on) => this.fire(on ? 'unresponsive' : 'responsive', { room: joined.room }),
+      unresponsive: (on) => {
+        this.fire(on ? 'unresponsive' : 'responsive', { room: joined.room });
+        if (on) this.beginProbe(s);
+        else this.stopProbe(s);
+      },
     });
     this.sessions.set(s.room, s);
     this.byPort.set(s.port, s);
@@ -498,6 +624,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
    */
   private dropSession(s: RoomSession, err: ClientError = clientError('NOT_JOINED', `left ${s.room}`), rejoining = false): void {
     s.dispose();
+    this.stopProbe(s);
     if (this.sessions.get(s.room) === s) this.sessions.delete(s.room);
     if (this.byPort.get(s.port) === s) this.byPort.delete(s.port);
     if (!rejoining && !this.sessions.has(s.room) && !this.rejoins.has(s.room)) this.credentials.delete(s.room);
@@ -522,7 +649,26 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   // ---- plumbing ---------------------------------------------------------------------
 
   private sendControl(buf: Buffer): void {
-    this.transport.send(buf, this.opts.port, this.opts.host);
+    this.sendTo(buf, this.opts.port);
+  }
+
+  /** Every datagram goes out here: counted, and a send the OS refuses is a lost datagram. */
+  private sendTo(buf: Buffer, port: number): void {
+    this.counters.datagramsSent++;
+    try {
+      this.transport.send(buf, port, this.opts.host);
+    } catch (err) {
+      this.sendFailed(err);
+    }
+  }
+
+  /** A transport failure: a lost datagram is counted; anything else is an 'error'. */
+  private sendFailed(err: unknown): void {
+    if (isLostDatagram(err)) {
+      this.counters.sendErrors++;
+      return;
+    }
+    this.report(err);
   }
 
   private assertOpen(): void {

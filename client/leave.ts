@@ -44,7 +44,8 @@ export async function leaveRoom(d: LeaveDeps, s: RoomSession): Promise<void> {
     } catch (err) {
       if (!(err instanceof ClientError) || err.code !== 'TIMEOUT') throw err;
       const control = encode({ type: 'leave', id, room, token: s.token });
-      await d.requests.start({ id, room, ports, send: () => d.sendControl(control), accept: isLeft });
+      // The same id as the room phase, whose late `left` may answer it: no round-trip sample.
+      await d.requests.start({ id, room, ports, send: () => d.sendControl(control), accept: isLeft, measureRtt: false });
     }
   } catch (err) {
     if (err instanceof ClientError && (err.code === 'NOT_MEMBER' || err.code === 'CLOSED')) return;

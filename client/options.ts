@@ -22,7 +22,12 @@ export interface ChatClientOptions {
   clock?: Clock;
   /** @default one UDP socket (udp6 for an IPv6 host, else udp4) bound to an ephemeral port */
   transport?: ClientTransport;
-  /** First retry delay of a request; doubles per attempt, capped at 2000. @default 250 */
+  /**
+   * The least first retry delay of a request (also of hb resends and fetch
+   * retries): the first retry comes after max(retryInitialMs, RTO), RTO
+   * being measured from answered requests (client/rtt.ts); doubles per
+   * attempt, capped at 2000. @default 250
+   */
   retryInitialMs?: number;
   /** Sends per request before it fails with TIMEOUT. @default 8 */
   maxAttempts?: number;
@@ -34,8 +39,11 @@ export interface ChatClientOptions {
   maxDatagramBytes?: number;
   /**
    * Re-join a room by itself when the membership is lost (the room answered
-   * NOT_MEMBER, or `closed` with reason `crashed`). `true` uses the defaults
-   * (initialMs 250, maxMs 5000, maxAttempts 10); an object overrides some.
+   * NOT_MEMBER, or `closed` with reason `crashed`), and probe a room that
+   * stopped answering with a join at the control endpoint, which finds a
+   * membership lost silently (client/probe.ts; at most maxAttempts probes
+   * per silent spell). `true` uses the defaults (initialMs 250, maxMs 5000,
+   * maxAttempts 10); an object overrides some.
    * @default false
    */
   autoRejoin?: boolean | Partial<RejoinPolicy>;

@@ -1,14 +1,26 @@
 // Requests in flight, matched to replies by `id` and retried with the same
 // `id` until answered (protocol "Requests and idempotence": the server
 // replays the same reply to a retry and never applies it twice). Every
-// request is bounded: maxAttempts sends, with delays doubling from
-// retryInitialMs up to a cap, then it fails with TIMEOUT.
+// request is bounded: maxAttempts sends, with delays doubling from the
+// first retry delay up to a cap, then it fails with TIMEOUT. The first
+// retry delay is max(retryInitialMs, RTO) (client/rtt.ts), taken when the
+// request starts; a request answered on its first send is a round-trip
+// sample (Karn's rule: one that was retried is not). A request answered
+// after a resend is remembered for a while: a second answer means the
+// resend was needless (the first send was answered, late), and backs the
+// first delay off (RttEstimator.backoff).
 import type { Clock, Timer } from '../lib/clock.js';
 import type { ServerMessage } from '../lib/wire.js';
 import { ClientError, clientError } from './client-error.js';
+import { RETRY_CAP_MS, RttEstimator } from './rtt.js';
+import { newCounters, type Counters } from './stats.js';
 
-/** Retry delays double up to this (unless retryInitialMs is larger). */
-export const RETRY_CAP_MS = 2_000;
+export { RETRY_CAP_MS } from './rtt.js';
+
+/** How long a request answered after a resend is remembered, waiting for a second answer. */
+const ANSWERED_KEEP_MS = 2 * RETRY_CAP_MS;
+/** At most this many remembered (the oldest go first). */
+const ANSWERED_MAX = 256;
 
 export interface RequestSpec<T> {
   id: string;
@@ -28,12 +40,34 @@ export interface RequestSpec<T> {
   ignoreCodes?: readonly string[];
   /** Spared by failRoom(room, err, { spareWaiting: true }): the request waits for a new membership. */
   waitsForRejoin?: boolean;
+  /**
+   * Whether an answer to the first send is a round-trip sample (default
+   * true). Off for requests whose answer waits on more than the path: a
+   * join may wait for a room process to start.
+   */
+  measureRtt?: boolean;
+}
+
+/** A request answered after a resend, whose other sends may still be answered. */
+interface Answered {
+  firstDelay: number;
+  ports: readonly number[];
+  accept(msg: ServerMessage): unknown;
+  at: number;
 }
 
 interface Pending {
   spec: RequestSpec<unknown>;
   attempts: number;
   maxAttempts: number;
+  /** The first retry delay, fixed when the request starts. */
+  firstDelay: number;
+  /** When the first attempt went out. */
+  sentAt: number;
+  /** Resent to a new membership (resendRoom): its answer says nothing about the round trip. */
+  resent: boolean;
+  /** Its answer was taken into the round-trip estimate already (a RATE_LIMITED answer, then the reply). */
+  measured: boolean;
   timer: Timer | undefined;
   /** A RATE_LIMITED answer: the request is retried on its schedule and fails with this only when attempts run out. */
   limited: ClientError | undefined;
@@ -43,12 +77,19 @@ interface Pending {
 
 export class Requests {
   private readonly pending = new Map<string, Pending>();
+  private readonly answered = new Map<string, Answered>();
+  readonly rtt: RttEstimator;
+  readonly counters: Counters;
 
   constructor(
     private readonly clock: Clock,
-    private readonly retryInitialMs: number,
+    retryInitialMs: number,
     private readonly maxAttempts: number,
-  ) {}
+    shared: { rtt?: RttEstimator; counters?: Counters } = {},
+  ) {
+    this.rtt = shared.rtt ?? new RttEstimator(retryInitialMs);
+    this.counters = shared.counters ?? newCounters();
+  }
 
   /** Sends the request now and retries it until it is answered or has failed. */
   start<T>(spec: RequestSpec<T>): Promise<T> {
@@ -58,6 +99,10 @@ export class Requests {
         spec: spec as RequestSpec<unknown>,
         attempts: 0,
         maxAttempts: Math.max(1, spec.maxAttempts ?? this.maxAttempts),
+        firstDelay: this.rtt.firstDelayMs(),
+        sentAt: this.clock.now(),
+        resent: false,
+        measured: false,
         timer: undefined,
         limited: undefined,
         resolve: resolve as (v: unknown) => void,
@@ -73,9 +118,11 @@ export class Requests {
     const id = 'id' in msg ? msg.id : undefined;
     if (id === undefined) return;
     const p = this.pending.get(id);
-    if (!p || !p.spec.ports.includes(fromPort)) return;
+    if (!p) return this.secondAnswer(msg, id, fromPort);
+    if (!p.spec.ports.includes(fromPort)) return;
     if (msg.type === 'error') {
       if (p.spec.ignoreCodes?.includes(msg.code)) return;
+      this.measure(p);
       // Refusals are not remembered by the server, so the same id may be
       // retried: back off on the request schedule instead of failing.
       if (msg.code === 'RATE_LIMITED') {
@@ -85,7 +132,39 @@ export class Requests {
       return this.settle(p, () => p.reject(new ClientError(msg.code, msg.message)));
     }
     const value = p.spec.accept(msg);
-    if (value !== undefined) this.settle(p, () => p.resolve(value));
+    if (value === undefined) return;
+    this.measure(p);
+    this.settle(p, () => p.resolve(value));
+  }
+
+  /**
+   * An answer to a request sent once is a round-trip sample; one answered
+   * after a retry is not (Karn's rule), and is remembered in case a second
+   * answer shows the retry was needless. Once per request.
+   */
+  private measure(p: Pending): void {
+    if (p.measured || p.resent || p.spec.measureRtt === false) return;
+    p.measured = true;
+    const now = this.clock.now();
+    if (p.attempts === 1) return this.rtt.sample(now - p.sentAt);
+    for (const [id, a] of this.answered) {
+      if (this.answered.size < ANSWERED_MAX && now - a.at <= ANSWERED_KEEP_MS) break;
+      this.answered.delete(id);
+    }
+    this.answered.set(p.spec.id, { firstDelay: p.firstDelay, ports: [...p.spec.ports], accept: p.spec.accept, at: now });
+  }
+
+  /** An answer for a request already answered after a resend: the resend was needless. */
+  private secondAnswer(msg: ServerMessage, id: string, fromPort: number): void {
+    const a = this.answered.get(id);
+    if (!a || !a.ports.includes(fromPort)) return;
+    if (this.clock.now() - a.at > ANSWERED_KEEP_MS) {
+      this.answered.delete(id);
+      return;
+    }
+    if (msg.type !== 'error' && a.accept(msg) === undefined) return;
+    this.answered.delete(id);
+    this.rtt.backoff(a.firstDelay);
   }
 
   /**
@@ -105,7 +184,12 @@ export class Requests {
    * the bound stay as they were.
    */
   resendRoom(room: string): void {
-    for (const p of [...this.pending.values()]) if (p.spec.room === room) p.spec.send();
+    for (const p of [...this.pending.values()]) {
+      if (p.spec.room !== room) continue;
+      p.resent = true;
+      this.counters.retries++;
+      p.spec.send();
+    }
   }
 
   /** Fails every pending request (the client is closing). */
@@ -121,7 +205,8 @@ export class Requests {
     if (p.attempts >= p.maxAttempts) {
       return this.settle(p, () => p.reject(p.limited ?? clientError('TIMEOUT', `${p.attempts} attempts of request ${p.spec.id}`)));
     }
-    const delay = Math.min(this.retryInitialMs * 2 ** p.attempts, Math.max(RETRY_CAP_MS, this.retryInitialMs));
+    const delay = Math.min(p.firstDelay * 2 ** p.attempts, Math.max(RETRY_CAP_MS, p.firstDelay));
+    if (p.attempts > 0) this.counters.retries++;
     p.attempts++;
     p.timer = this.clock.setTimeout(() => this.attempt(p), delay);
     p.timer.unref?.();

@@ -5,11 +5,16 @@
 // - After `joined` the session sends `hb` at once (protocol
 //   "Anti-amplification": the room sends nothing before our first datagram)
 //   and then every heartbeatMs. Every hb waits for its reply: an hb not
-//   answered is resent on the request backoff (capped at heartbeatMs / 2),
-//   so on a lossy link the room still hears from us well within
-//   heartbeatMs x misses and does not evict a live member. After
+//   answered is resent on the request backoff (from the client's first
+//   retry delay, max(retryInitialMs, RTO), doubling; capped at
+//   heartbeatMs / 2), so on a lossy link the room still hears from us well
+//   within heartbeatMs x misses and does not evict a live member. After
 //   UNRESPONSIVE_PERIODS periods without any reply the room (or its
-//   host) is reported unresponsive, once, until it answers again.
+//   host) is reported unresponsive, once, until it answers again. A round
+//   answered after a single hb is a round-trip sample (Karn's rule), unless
+//   the round before needed resends (a late reply to one of those could
+//   pass for this round's answer); a round answered twice had a needless
+//   resend, and backs the first delay off (RttEstimator.backoff).
 // - `delivered` is the highest seq handed to the listener in order; it starts
 //   at joined.seq (our own `presence join`). Events at or below it, and
 //   events already buffered, are duplicates and are dropped.
@@ -17,11 +22,13 @@
 //   after reorderWaitMs; a hole revealed by an `hb` reply, or left after a
 //   complete `fetched`, is fetched at once. One fetch is in flight at a time,
 //   at most 256 seqs, retried on the request backoff, bounded by maxAttempts;
-//   the next hb reply restarts an abandoned fetch.
+//   the next hb reply restarts an abandoned fetch. Fetches are not
+//   round-trip samples: their answer is up to 256 events, a transfer time.
 // - `gap` marks seqs lost for good: it is reported, in seq order, and skipped.
 import type { Clock, Timer } from '../lib/clock.js';
 import type { FetchedReply, GapEvent, HbReply, JoinedReply, SequencedEvent } from '../lib/wire.js';
-import { RETRY_CAP_MS } from './requests.js';
+import { RETRY_CAP_MS, type RttEstimator } from './rtt.js';
+import type { Counters } from './stats.js';
 
 /** The room answers at most this many seqs per fetch (protocol "Details: Fetch"). */
 export const MAX_FETCH = 256;
@@ -45,8 +52,16 @@ export interface SessionDeps {
   /** No hb reply for a while (true), or replies again after that (false). */
   unresponsive?(on: boolean): void;
   reorderWaitMs: number;
-  retryInitialMs: number;
+  /** The client's round-trip estimate: first retry delays, and hb samples. */
+  rtt: RttEstimator;
   maxAttempts: number;
+  /** Resends are counted here (hb resends, fetch retries). */
+  counters?: Counters;
+  /**
+   * Start as unresponsive (a new membership replacing one whose room went
+   * silent): its first hb reply reports the room responsive again.
+   */
+  startSilent?: boolean;
 }
 
 type Slot = SequencedEvent | { type: 'gap'; to: number };
@@ -55,6 +70,7 @@ interface Fetch {
   from: number;
   to: number;
   attempts: number;
+  firstDelay: number;
   timer: Timer | undefined;
 }
 
@@ -70,12 +86,21 @@ export class RoomSession {
   delivered: number;
   /** Highest seq known to exist in the room. */
   latest: number;
+  /** Until then a NOT_MEMBER without id may be about the membership this one replaced (ChatClient). */
+  notMemberGraceUntil = 0;
   private readonly buffer = new Map<number, Slot>();
   private hbTimer: Timer | undefined;
   private heartbeating = false;
   /** hb sent in the current round without a reply yet (0: the round was answered). */
   private hbUnanswered = 0;
   private roundStart = 0;
+  /** The current round's first resend delay. */
+  private roundDelay = 0;
+  /** hb sent in the last answered round (>1: a late reply to one of them may still come). */
+  private lastRoundSends = 1;
+  private lastRoundDelay = 0;
+  /** The last round was answered twice: its resend was needless (backed off once). */
+  private lastRoundTwice = false;
   private lastReply: number;
   private silent = false;
   private holeTimer: Timer | undefined;
@@ -96,6 +121,12 @@ export class RoomSession {
     this.delivered = joined.seq;
     this.latest = joined.seq;
     this.lastReply = d.clock.now();
+    this.silent = d.startSilent ?? false;
+  }
+
+  /** No hb reply for UNRESPONSIVE_PERIODS periods (reported through unresponsive(true)). */
+  get unresponsive(): boolean {
+    return this.silent;
   }
 
   /** Sends the first hb now and keeps heartbeating. */
@@ -150,9 +181,18 @@ export class RoomSession {
       this.d.unresponsive?.(false);
     }
     if (this.hbUnanswered > 0) {
+      // Karn's rule: only a round of one hb, after a round of one hb, is a clean sample.
+      if (this.hbUnanswered === 1 && this.lastRoundSends === 1) this.d.rtt.sample(now - this.roundStart);
+      this.lastRoundSends = this.hbUnanswered;
+      this.lastRoundDelay = this.roundDelay;
+      this.lastRoundTwice = false;
       // The round is answered: the next hb is due one period after the round began.
       this.hbUnanswered = 0;
       if (this.heartbeating) this.schedule(Math.max(0, this.roundStart + this.heartbeatMs - now));
+    } else if (this.lastRoundSends > 1 && !this.lastRoundTwice) {
+      // A second reply to the last round: its resend was needless (the first hb was answered, late).
+      this.lastRoundTwice = true;
+      this.d.rtt.backoff(this.lastRoundDelay);
     }
     if (r.seq > this.latest) this.latest = r.seq;
     // Events up to r.seq were queued before this reply: any still missing are lost or never sent.
@@ -252,7 +292,7 @@ export class RoomSession {
     for (const s of this.buffer.keys()) if (s > this.delivered && s - 1 < to) to = s - 1;
     to = Math.min(to, from + MAX_FETCH - 1);
     if (to < from) return; // defensive: a buffered event at `from` would have been drained
-    this.fetching = { from, to, attempts: 0, timer: undefined };
+    this.fetching = { from, to, attempts: 0, firstDelay: this.d.rtt.firstDelayMs(), timer: undefined };
     this.sendFetch(this.fetching);
   }
 
@@ -261,7 +301,8 @@ export class RoomSession {
       this.fetching = undefined; // the next hb reply tries again
       return;
     }
-    const delay = Math.min(this.d.retryInitialMs * 2 ** f.attempts, Math.max(RETRY_CAP_MS, this.d.retryInitialMs));
+    const delay = Math.min(f.firstDelay * 2 ** f.attempts, Math.max(RETRY_CAP_MS, f.firstDelay));
+    if (f.attempts > 0 && this.d.counters) this.d.counters.retries++;
     f.attempts++;
     f.timer = this.d.clock.setTimeout(() => {
       if (this.fetching === f && !this.disposed) this.sendFetch(f);
@@ -281,10 +322,15 @@ export class RoomSession {
   private heartbeat(): void {
     if (this.disposed || !this.heartbeating) return;
     const now = this.d.clock.now();
-    if (this.hbUnanswered === 0) this.roundStart = now;
+    if (this.hbUnanswered === 0) {
+      this.roundStart = now;
+      this.roundDelay = this.d.rtt.firstDelayMs();
+    } else if (this.d.counters) {
+      this.d.counters.retries++;
+    }
     this.hbUnanswered++;
     // Resend on the request backoff until answered; never slower than twice a period.
-    const backoff = Math.min(this.d.retryInitialMs * 2 ** (this.hbUnanswered - 1), RETRY_CAP_MS);
+    const backoff = Math.min(this.roundDelay * 2 ** (this.hbUnanswered - 1), RETRY_CAP_MS);
     this.schedule(Math.max(1, Math.min(backoff, this.heartbeatMs / 2)));
     if (!this.silent && now - this.lastReply >= UNRESPONSIVE_PERIODS * this.heartbeatMs) {
       this.silent = true;

@@ -9,8 +9,38 @@ export interface RemoteInfo {
   port: number;
 }
 
+/**
+ * Send failures that mean only "this datagram is lost": a local firewall
+ * dropped it (EPERM), no route or the host is down (ENETUNREACH,
+ * EHOSTUNREACH, ENETDOWN, EHOSTDOWN), an ICMP unreachable came back for an
+ * earlier one (ECONNREFUSED; ECONNRESET on Windows), or the send buffer is
+ * full (ENOBUFS, EAGAIN). The protocol retries what matters, so the client
+ * counts these (stats().sendErrors) instead of reporting them.
+ */
+export const LOST_DATAGRAM_CODES: ReadonlySet<string> = new Set([
+  'EPERM',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'ENOBUFS',
+  'EAGAIN',
+  'EWOULDBLOCK',
+]);
+
+/** True for an error whose code is in LOST_DATAGRAM_CODES. */
+export function isLostDatagram(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && LOST_DATAGRAM_CODES.has(code);
+}
+
 export interface ClientTransport {
-  /** Sends one datagram. MUST NOT throw: failures are reported through onError, if at all. */
+  /**
+   * Sends one datagram. Should not throw: failures are reported through
+   * onError, if at all. (ChatClient treats a throw like a reported failure.)
+   */
   send(buf: Buffer, port: number, host: string): void;
   /** Registers the one receiver of incoming datagrams. */
   onMessage(fn: (buf: Buffer, from: RemoteInfo) => void): void;

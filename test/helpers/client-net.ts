@@ -21,16 +21,35 @@ export interface Sent {
 
 export class MemoryTransport implements ClientTransport {
   readonly sent: Sent[] = [];
+  /** Datagrams the "OS" refused (refuseWith was set): not on the wire. */
+  readonly refused: Sent[] = [];
+  /** When set, send() throws an Error with this code, as a refused sendto does (EPERM from a local firewall). */
+  refuseWith: string | undefined;
   closed = false;
   private receiver: ((buf: Buffer, from: RemoteInfo) => void) | undefined;
+  private errorFn: ((err: Error) => void) | undefined;
 
   send(buf: Buffer, port: number, host: string): void {
     if (this.closed) throw new Error('send after close');
-    this.sent.push({ obj: JSON.parse(buf.toString('utf8')) as Obj, port, host, bytes: buf.length });
+    const s = { obj: JSON.parse(buf.toString('utf8')) as Obj, port, host, bytes: buf.length };
+    if (this.refuseWith !== undefined) {
+      this.refused.push(s);
+      throw Object.assign(new Error(`send ${this.refuseWith}`), { code: this.refuseWith, syscall: 'send' });
+    }
+    this.sent.push(s);
   }
 
   onMessage(fn: (buf: Buffer, from: RemoteInfo) => void): void {
     this.receiver = fn;
+  }
+
+  onError(fn: (err: Error) => void): void {
+    this.errorFn = fn;
+  }
+
+  /** A failure reported later, as a real socket's send callback or 'error' event does. */
+  fail(err: Error): void {
+    this.errorFn?.(err);
   }
 
   address(): RemoteInfo {
