@@ -30,8 +30,9 @@ export interface Chatd {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-export async function startChatd(): Promise<Chatd> {
-  const proc: ChildProcess = spawn(process.execPath, [CHATD_MAIN, '--config', BENCH_CONFIG, '--port', '0', '--host', '127.0.0.1'], {
+/** `nodeArgs` go to node before the script (e.g. --cpu-prof); the room processes inherit them (fork's default execArgv). */
+export async function startChatd(nodeArgs: string[] = []): Promise<Chatd> {
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, CHATD_MAIN, '--config', BENCH_CONFIG, '--port', '0', '--host', '127.0.0.1'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,14 +1,33 @@
 // Scenario 1, fan-out: one room of N members (one of them the sender, whose
-// own copy of each msg is its ack); the sender offers `say`s of ~100
+// own copy of each msg is its ack); the sender offers messages of ~100
 // characters at a fixed rate for a few seconds, per step of a rate ladder;
-// the other members, spread over worker processes, count what arrives.
-import type { Chatd } from './chatd-process.js';
+// the other members, spread over worker processes, count what arrives. The
+// same driver runs against chatd and against the comparison's baselines
+// (targets.ts).
 import { MemberPool } from './member-pool.js';
 import { benchText, parseBenchText } from './members-ipc.js';
-import { cpuSeconds, hostBusySeconds, runQueueWaitSeconds, selfCpuSeconds, udpDrops } from './proc-stat.js';
+import { trackedPids } from './pids.js';
+import { cpuSeconds, hostBusySeconds, peakRssBytes, rssBytes, runQueueWaitSeconds, selfCpuSeconds, udpDrops } from './proc-stat.js';
 import { LogHistogram } from './stats.js';
 import { fmt } from './table.js';
-import { clientAddress, nowUs, sleep, UdpPeer, type Membership, type Obj } from './udp.js';
+import type { FanoutTarget, Sender, TargetKind } from './targets.js';
+import { nowUs, sleep } from './udp.js';
+
+/** A step sustained its rate with at most this loss ... */
+export const SUSTAINED_LOSS_PCT = 1;
+/** ... and deliveries at this share of the rate offered at least. */
+export const KEPT_UP_SHARE = 0.95;
+
+/**
+ * A step sustained its rate if at most SUSTAINED_LOSS_PCT of the deliveries
+ * were missing and they came at KEPT_UP_SHARE of the rate offered at least
+ * (deliveries over the time from the first send to the last arrival): a
+ * server that queues (Socket.IO's TCP buffers, chatd's socket buffer) and
+ * delivers everything within the drain has not sustained the rate.
+ */
+export function sustained(r: FanoutRow): boolean {
+  return r.lossPct <= SUSTAINED_LOSS_PCT && r.deliveriesPerS >= KEPT_UP_SHARE * r.sendRate * r.members;
+}
 
 export interface FanoutOptions {
   members: number;
@@ -17,10 +36,27 @@ export interface FanoutOptions {
   stepMs: number;
   workers: number;
   maxLossPct: number;
+  /**
+   * A rate the ladder reaches even if a lower step failed (the comparison's
+   * reference rate): after a failed step only this one is still run. Without
+   * it the ladder stops after the first step over maxLossPct.
+   */
+  refRate?: number;
+  /**
+   * Runs a step that did not sustain its rate (sustained()) once more if
+   * other work on the host used over CONTENDED_PCT of a core during it,
+   * after waiting (up to 5 s) for the host to be quieter; the second attempt
+   * decides whether the target stays on the ladder. At most this many
+   * retries per ladder (they bound the run time); 0 = none.
+   */
+  retryContended?: number;
 }
 
 export interface FanoutRow {
+  target: TargetKind;
   members: number;
+  /** 1, or 2 for a step run again because the first attempt failed on a busy host (retryContended). */
+  attempt: number;
   offered: number;
   sent: number;
   sendRate: number;
@@ -29,14 +65,22 @@ export interface FanoutRow {
   lossPct: number;
   p50Ms: number;
   p99Ms: number;
+  /** msg events per datagram received; NaN for Socket.IO (websocket messages, one event each). */
   eventsPerDatagram: number;
+  /** The server process: chatd's room, the relay, the Socket.IO server. */
   roomCpuPct: number;
   roomCpuSPerM: number;
   /** Time the room process was runnable but not running (waiting for a core). */
   roomWaitPct: number;
+  /** RSS of the server process at the end of the step, and its peak so far (VmHWM). */
+  serverRssBytes: number;
+  serverPeakRssBytes: number;
+  /** chatd's supervisor; NaN for the baselines. */
   supervisorCpuPct: number;
   senderCpuPct: number;
   membersCpuPct: number;
+  /** The member workers' CPU seconds per million deliveries (the receiving side's cost). */
+  membersCpuSPerM: number;
   rcvbufDrops: number;
   /** Host CPU busy minus the processes above: other work on the machine. */
   otherCpuPct: number;
@@ -89,6 +133,25 @@ export function fanoutCpuCells(r: FanoutRow): string[] {
 /** Other work on the host above this (% of one core) marks a step as contended. */
 export const CONTENDED_PCT = 25;
 
+/**
+ * Waits (at most maxMs) until other work on the host — busy time minus
+ * every process the bench started and the bench itself — stays under
+ * CONTENDED_PCT of a core for a 250 ms sample. Used before a step is run
+ * again, so that the second attempt is not as contended as the first.
+ */
+async function waitForQuiet(maxMs: number): Promise<void> {
+  const until = Date.now() + maxMs;
+  while (Date.now() < until) {
+    const ours = () => trackedPids().reduce((a, p) => a + (cpuSeconds(p) || 0), 0) + selfCpuSeconds();
+    const h0 = hostBusySeconds();
+    const o0 = ours();
+    const t0 = Date.now();
+    await sleep(250);
+    const otherPct = (100 * (hostBusySeconds() - h0 - (ours() - o0))) / ((Date.now() - t0) / 1000);
+    if (otherPct < CONTENDED_PCT) return;
+  }
+}
+
 /** The sender's own copies (acks), counted like a member's deliveries. */
 class SelfCounter {
   msgs = 0;
@@ -98,12 +161,10 @@ class SelfCounter {
   /** Error replies to the sender (e.g. RATE_LIMITED), by code: they would make the figures meaningless. */
   errors = new Map<string, number>();
   constructor(readonly tag: string) {}
-  onDatagram(objs: Obj[], atUs: number): void {
+  onReceive(texts: unknown[], atUs: number): void {
     let any = false;
-    for (const o of objs) {
-      if (o['type'] === 'error') this.errors.set(String(o['code']), (this.errors.get(String(o['code'])) ?? 0) + 1);
-      if (o['type'] !== 'msg') continue;
-      const b = parseBenchText(o['text']);
+    for (const text of texts) {
+      const b = parseBenchText(text);
       if (!b || b.tag !== this.tag) continue;
       this.msgs++;
       this.lastUs = atUs;
@@ -112,22 +173,24 @@ class SelfCounter {
     }
     if (any) this.datagrams++;
   }
+  onError(code: string): void {
+    this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+  }
 }
 
 /**
- * Offers `rate` says per second for durationMs: every ~1 ms timer tick sends
- * the says that are due by then (so at 10k msgs/s they leave in bursts of
- * ~10), which keeps the driver's own CPU low on a 2-core machine.
+ * Offers `rate` messages per second for durationMs: every ~1 ms timer tick
+ * sends the ones that are due by then (so at 10k msgs/s they leave in bursts
+ * of ~10), which keeps the driver's own CPU low on a 2-core machine.
  */
-async function sendPaced(peer: UdpPeer, m: Membership, rate: number, durationMs: number, tag: string): Promise<{ sent: number; startUs: number; endUs: number }> {
+async function sendPaced(sender: Sender, rate: number, durationMs: number, tag: string): Promise<{ sent: number; startUs: number; endUs: number }> {
   const total = Math.round((rate * durationMs) / 1000);
   const startUs = nowUs();
   let sent = 0;
   while (sent < total) {
     const due = Math.min(total, Math.floor(((nowUs() - startUs) * rate) / 1e6) + 1);
     while (sent < due) {
-      const text = benchText(tag, nowUs());
-      peer.send({ type: 'say', token: m.token, id: `${tag}-${sent}`, text }, m.port);
+      sender.say(`${tag}-${sent}`, benchText(tag, nowUs()));
       sent++;
     }
     await sleep(1);
@@ -135,93 +198,176 @@ async function sendPaced(peer: UdpPeer, m: Membership, rate: number, durationMs:
   return { sent, startUs, endUs: nowUs() };
 }
 
-export async function runFanout(chatd: Chatd, o: FanoutOptions, onRow: (r: FanoutRow) => void): Promise<FanoutRow[]> {
-  const room = `fanout-${o.members}`;
-  const sender = await UdpPeer.open(clientAddress(10, 0), 4 << 20);
-  const pool = MemberPool.start(o.workers);
-  const rows: FanoutRow[] = [];
-  try {
-    const sm = await sender.join(chatd.port, room, 'sender');
-    const roomPid = await chatd.roomPid(room);
-    const nicks = Array.from({ length: o.members - 1 }, (_, i) => `m${i}`);
-    await pool.join(chatd.port, room, nicks, 20);
+/**
+ * One target with its member workers joined (N - 1 members; the target's
+ * sender is the N-th), ready to run steps. The target itself is the
+ * caller's to close.
+ */
+export class FanoutSession {
+  private constructor(
+    readonly target: FanoutTarget,
+    readonly members: number,
+    private readonly pool: MemberPool,
+  ) {}
 
-    const step = async (rate: number, durationMs: number, tag: string): Promise<FanoutRow> => {
-      const self = new SelfCounter(tag);
-      sender.onDatagram = (objs, at) => self.onDatagram(objs, at);
-      const snap = () => ({
-        room: cpuSeconds(roomPid),
-        roomWait: runQueueWaitSeconds(roomPid),
-        sup: cpuSeconds(chatd.pid),
-        self: selfCpuSeconds(),
-        members: pool.cpuSeconds(),
-        host: hostBusySeconds(),
-      });
-      const cpu0 = snap();
-      const drops0 = udpDrops();
-      const s = await sendPaced(sender, sm, rate, durationMs, tag);
-      // Drain: until every delivery arrived, or nothing new came for 300 ms (bounded: 3 s).
-      const expected = s.sent * o.members;
-      const drainUntil = Date.now() + 3_000;
-      let last = -1;
-      let quiet = 0;
-      let t = await pool.report(tag);
-      while (Date.now() < drainUntil) {
-        const got = t.msgs + self.msgs;
-        if (got >= expected) break;
-        quiet = got === last ? quiet + 1 : 0;
-        if (quiet >= 3) break;
-        last = got;
-        await sleep(100);
-        t = await pool.report(tag);
-      }
-      const cpu1 = snap();
-      const drops1 = udpDrops();
-      const deliveries = t.msgs + self.msgs;
-      const lastUs = Math.max(t.lastUs, self.lastUs, s.endUs);
-      const activeS = (lastUs - s.startUs) / 1e6;
-      const latency = t.latency;
-      latency.merge(self.latency.toData());
-      const pct = (cpu: number) => (100 * cpu) / activeS;
-      return {
-        members: o.members,
-        offered: rate,
-        sent: s.sent,
-        sendRate: s.sent / ((s.endUs - s.startUs) / 1e6),
-        deliveries,
-        deliveriesPerS: deliveries / activeS,
-        lossPct: expected === 0 ? 0 : (100 * (expected - deliveries)) / expected,
-        p50Ms: latency.percentile(50) / 1000,
-        p99Ms: latency.percentile(99) / 1000,
-        eventsPerDatagram: deliveries / (t.datagrams + self.datagrams),
-        roomCpuPct: pct(cpu1.room - cpu0.room),
-        roomCpuSPerM: deliveries === 0 ? NaN : ((cpu1.room - cpu0.room) / deliveries) * 1e6,
-        supervisorCpuPct: pct(cpu1.sup - cpu0.sup),
-        senderCpuPct: pct(cpu1.self - cpu0.self),
-        membersCpuPct: pct(cpu1.members - cpu0.members),
-        rcvbufDrops: drops1.rcvbuf - drops0.rcvbuf,
-        roomWaitPct: pct(cpu1.roomWait - cpu0.roomWait),
-        senderErrors: Object.fromEntries(self.errors),
-        otherCpuPct: pct(cpu1.host - cpu0.host - (cpu1.room - cpu0.room) - (cpu1.sup - cpu0.sup) - (cpu1.self - cpu0.self) - (cpu1.members - cpu0.members)),
-      };
+  static async open(target: FanoutTarget, members: number, workers: number): Promise<FanoutSession> {
+    const pool = MemberPool.start(workers);
+    try {
+      await pool.join(
+        target.members,
+        Array.from({ length: members - 1 }, (_, i) => `m${i}`),
+        20,
+      );
+    } catch (err) {
+      await pool.stop();
+      throw err;
+    }
+    return new FanoutSession(target, members, pool);
+  }
+
+  /** Offers `rate` msgs/s for durationMs, then waits for the deliveries (drainMs at most) and measures. */
+  async step(rate: number, durationMs: number, tag: string, attempt = 1, drainMs = 3_000): Promise<FanoutRow> {
+    const serverPid = this.target.serverPid;
+    const helperPid = this.target.helperPid;
+    const self = new SelfCounter(tag);
+    this.target.sender.onReceive = (texts, at) => self.onReceive(texts, at);
+    this.target.sender.onError = (code) => self.onError(code);
+    const snap = () => ({
+      room: cpuSeconds(serverPid),
+      roomWait: runQueueWaitSeconds(serverPid),
+      sup: helperPid === undefined ? NaN : cpuSeconds(helperPid),
+      self: selfCpuSeconds(),
+      members: this.pool.cpuSeconds(),
+      host: hostBusySeconds(),
+    });
+    const cpu0 = snap();
+    const drops0 = udpDrops();
+    const s = await sendPaced(this.target.sender, rate, durationMs, tag);
+    // Drain: until every delivery arrived, or nothing new came for 300 ms (bounded: drainMs).
+    const expected = s.sent * this.members;
+    const drainUntil = Date.now() + drainMs;
+    let last = -1;
+    let quiet = 0;
+    let t = await this.pool.report(tag);
+    while (Date.now() < drainUntil) {
+      const got = t.msgs + self.msgs;
+      if (got >= expected) break;
+      quiet = got === last ? quiet + 1 : 0;
+      if (quiet >= 3) break;
+      last = got;
+      await sleep(100);
+      t = await this.pool.report(tag);
+    }
+    const cpu1 = snap();
+    const drops1 = udpDrops();
+    const deliveries = t.msgs + self.msgs;
+    const lastUs = Math.max(t.lastUs, self.lastUs, s.endUs);
+    const activeS = (lastUs - s.startUs) / 1e6;
+    const latency = t.latency;
+    latency.merge(self.latency.toData());
+    const pct = (cpu: number) => (100 * cpu) / activeS;
+    const helperCpu = helperPid === undefined ? 0 : cpu1.sup - cpu0.sup;
+    return {
+      target: this.target.kind,
+      members: this.members,
+      attempt,
+      offered: rate,
+      sent: s.sent,
+      sendRate: s.sent / ((s.endUs - s.startUs) / 1e6),
+      deliveries,
+      deliveriesPerS: deliveries / activeS,
+      lossPct: expected === 0 ? 0 : (100 * (expected - deliveries)) / expected,
+      p50Ms: latency.percentile(50) / 1000,
+      p99Ms: latency.percentile(99) / 1000,
+      eventsPerDatagram: this.target.datagrams ? deliveries / (t.datagrams + self.datagrams) : NaN,
+      roomCpuPct: pct(cpu1.room - cpu0.room),
+      roomCpuSPerM: deliveries === 0 ? NaN : ((cpu1.room - cpu0.room) / deliveries) * 1e6,
+      serverRssBytes: rssBytes(serverPid),
+      serverPeakRssBytes: peakRssBytes(serverPid),
+      supervisorCpuPct: pct(cpu1.sup - cpu0.sup),
+      senderCpuPct: pct(cpu1.self - cpu0.self),
+      membersCpuPct: pct(cpu1.members - cpu0.members),
+      membersCpuSPerM: deliveries === 0 ? NaN : ((cpu1.members - cpu0.members) / deliveries) * 1e6,
+      rcvbufDrops: drops1.rcvbuf - drops0.rcvbuf,
+      roomWaitPct: pct(cpu1.roomWait - cpu0.roomWait),
+      senderErrors: Object.fromEntries(self.errors),
+      otherCpuPct: pct(cpu1.host - cpu0.host - (cpu1.room - cpu0.room) - helperCpu - (cpu1.self - cpu0.self) - (cpu1.members - cpu0.members)),
     };
+  }
 
-    // Warm-up (not reported): the room's JIT and the sockets settle.
-    await step(o.rates[0]!, 1_000, 'warm');
-    for (const rate of o.rates) {
-      const row = await step(rate, o.stepMs, `r${rate}`);
-      // A step is only meaningful if the same chatd and room process served all of it.
-      const exit = chatd.exitInfo();
-      if (exit) throw new Error(`chatd exited during the fan-out (code ${exit.code}, signal ${exit.signal})`);
-      if (chatd.roomPids().length !== 1) throw new Error(`the room process of ${room} was restarted during the fan-out (pids ${chatd.roomPids().join(', ')})`);
+  /** Waits (bounded) until the workers stop receiving messages of a tag (a backlog, e.g. Socket.IO's TCP buffers). */
+  async settle(tag: string, maxMs: number): Promise<void> {
+    const until = Date.now() + maxMs;
+    let last = -1;
+    while (Date.now() < until) {
+      const got = (await this.pool.report(tag)).msgs;
+      if (got === last) return;
+      last = got;
+      await sleep(300);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.stop();
+  }
+}
+
+/**
+ * Runs the rate ladder against one target whose sender is ready: the member
+ * workers join it, then a warm-up step and the ladder.
+ */
+export async function runFanout(target: FanoutTarget, o: FanoutOptions, onRow: (r: FanoutRow) => void): Promise<FanoutRow[]> {
+  const session = await FanoutSession.open(target, o.members, o.workers);
+  try {
+    return await runLadder([session], o, onRow);
+  } finally {
+    await session.close();
+  }
+}
+
+/**
+ * Runs the ladder over several sessions (one room size), interleaved: at
+ * each rate every target still on the ladder runs its step, one after the
+ * other, the order rotated from rate to rate, so that whatever else loads
+ * the machine weighs on all of them alike. A target leaves the ladder after
+ * its first step over maxLossPct; with refRate, a target that failed below
+ * it still runs the refRate step (after its backlog has drained).
+ */
+export async function runLadder(sessions: FanoutSession[], o: FanoutOptions, onRow: (r: FanoutRow) => void): Promise<FanoutRow[]> {
+  const rows: FanoutRow[] = [];
+  const state = sessions.map(() => ({ done: false, failed: false }));
+  let retries = 0;
+  // Warm-up (not reported): the servers' JIT and the sockets settle.
+  for (const s of sessions) await s.step(o.rates[0]!, 1_000, 'warm');
+  for (const [k, rate] of o.rates.entries()) {
+    for (let j = 0; j < sessions.length; j++) {
+      const i = (j + k) % sessions.length;
+      const s = sessions[i]!;
+      const st = state[i]!;
+      if (st.done || (st.failed && rate !== o.refRate)) continue;
+      let row = await s.step(rate, o.stepMs, `r${rate}`);
+      // A step is only meaningful if the same server process served all of it.
+      s.target.check();
       rows.push(row);
       onRow(row);
-      if (row.lossPct > o.maxLossPct) break;
+      if (retries < (o.retryContended ?? 0) && !sustained(row) && row.otherCpuPct > CONTENDED_PCT) {
+        retries++;
+        await s.settle(`r${rate}`, 15_000);
+        await waitForQuiet(5_000);
+        row = await s.step(rate, o.stepMs, `r${rate}b`, 2);
+        s.target.check();
+        rows.push(row);
+        onRow(row);
+      }
+      if (row.lossPct > o.maxLossPct) {
+        if (o.refRate === undefined || rate >= o.refRate) st.done = true;
+        else {
+          st.failed = true;
+          await s.settle(row.attempt === 1 ? `r${rate}` : `r${rate}b`, 15_000);
+        }
+      }
       await sleep(200);
     }
-    return rows;
-  } finally {
-    await pool.stop();
-    sender.close();
   }
+  return rows;
 }

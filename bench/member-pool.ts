@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { cpuSeconds } from './proc-stat.js';
 import { sigkill, track, waitGone } from './pids.js';
 import { LogHistogram } from './stats.js';
-import type { FromWorker, TagReport, ToWorker } from './members-ipc.js';
+import type { FromWorker, TagReport, ToWorker, WorkerTarget } from './members-ipc.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('./members.js', import.meta.url));
 
@@ -40,14 +40,15 @@ export class MemberPool {
   }
 
   /**
-   * Joins `nicks` into the room, spread evenly over the workers; worker i's
-   * members get source addresses from block firstBlock + i (see clientAddress).
+   * Joins `nicks` into the target's room, spread evenly over the workers;
+   * worker i's UDP members get source addresses from block firstBlock + i
+   * (see clientAddress).
    */
-  async join(controlPort: number, room: string, nicks: string[], firstBlock: number, timeoutMs = 30_000): Promise<void> {
+  async join(target: WorkerTarget, nicks: string[], firstBlock: number, timeoutMs = 30_000): Promise<void> {
     const n = this.workers.length;
     await Promise.all(
       this.workers.map((w, i) =>
-        this.ask(w, { type: 'join', controlPort, room, nicks: nicks.filter((_, k) => k % n === i), addressBlock: firstBlock + i }, 'joined', timeoutMs),
+        this.ask(w, { type: 'join', target, nicks: nicks.filter((_, k) => k % n === i), addressBlock: firstBlock + i }, 'joined', timeoutMs),
       ),
     );
   }

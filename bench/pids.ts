@@ -42,6 +42,11 @@ export function sigkill(pid: number): void {
   }
 }
 
+/** Pids of the registered processes still alive. */
+export function trackedPids(): number[] {
+  return [...started.keys()].filter(isAlive);
+}
+
 /** Registered processes still alive, as "what (pid N)". */
 export function stillRunning(): string[] {
   return [...started].filter(([pid]) => isAlive(pid)).map(([pid, what]) => `${what} (pid ${pid})`);

@@ -1,5 +1,6 @@
 // Per-process resource readings from Linux /proc, for processes the bench
-// started (chatd, its rooms, the member workers). Linux only.
+// started (chatd, its rooms, the baseline servers, the member workers).
+// Linux only.
 import { readFileSync } from 'node:fs';
 
 /** USER_HZ: the unit of utime/stime in /proc/PID/stat (100 on every Linux the bench targets). */
@@ -56,6 +57,11 @@ function statusField(pid: number, file: string, field: string): number {
 /** Resident set size in bytes (VmRSS), or NaN if the process is gone. */
 export function rssBytes(pid: number): number {
   return statusField(pid, 'status', 'VmRSS');
+}
+
+/** Peak resident set size in bytes (VmHWM), or NaN if the process is gone. */
+export function peakRssBytes(pid: number): number {
+  return statusField(pid, 'status', 'VmHWM');
 }
 
 /** Proportional set size in bytes (shared pages split among the processes mapping them), or NaN. */

@@ -1,28 +1,87 @@
 // `npm run bench`: starts the compiled chatd (config/bench.json, ephemeral
 // port, loopback only) once per scenario, runs bounded load against it,
-// prints one table per scenario, and kills every process it started.
+// prints one table per scenario, and kills every process it started. The
+// "compare" scenario runs the same fan-out against baselines too.
+//   node build/bench/run.js [--only fanout|compare|join|recovery|memory]
+//                           [--members 100|10] [--cpu-prof DIR]
+// --only runs one scenario; --members limits the fan-out and comparison
+// ladders to one room size; --cpu-prof DIR makes chatd (supervisor and
+// rooms) and the baseline servers write V8 CPU profiles into DIR when they
+// exit (summarize one with build/bench/profile-summary.js).
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { startChatd, type Chatd } from './chatd-process.js';
-import { CONTENDED_PCT, FANOUT_CPU_HEADERS, FANOUT_HEADERS, fanoutCells, fanoutCpuCells, runFanout, type FanoutRow } from './fanout.js';
+import {
+  COMPARE_LADDERS,
+  COMPARE_RATIO_HEADERS,
+  COMPARE_STEP_HEADERS,
+  COMPARE_SUMMARY_HEADERS,
+  COMPARE_TARGETS,
+  compareRatioCells,
+  compareStepCells,
+  compareSummaryCells,
+  P99_LIMIT_MS,
+  REF_DELIVERIES_PER_S,
+  summarize,
+  targetLines,
+} from './compare.js';
+import { CONTENDED_PCT, KEPT_UP_SHARE, SUSTAINED_LOSS_PCT, FANOUT_CPU_HEADERS, FANOUT_HEADERS, FanoutSession, fanoutCells, fanoutCpuCells, runFanout, runLadder, type FanoutRow } from './fanout.js';
 import { JOIN_HEADERS, joinCells, runJoinLatency } from './join-latency.js';
 import { MEMORY_HEADERS, memoryCells, runMemory } from './memory.js';
 import { killAllStarted, stillRunning } from './pids.js';
 import { RECOVERY_HEADERS, recoveryCells, recoveryMedianCells, runRecovery } from './recovery.js';
 import { formatTable, fmt } from './table.js';
+import { chatdTarget, relayTarget, socketIoTarget, type FanoutTarget, type TargetKind } from './targets.js';
 
 const STEP_MS = 3_000;
 const WORKERS = 2;
 const MAX_LOSS_PCT = 1;
+/** Comparison steps that failed on a busy host and are run again, at most, per ladder (see FanoutOptions.retryContended). */
+const RETRIES_PER_LADDER = 10;
 const LADDERS: Array<{ members: number; rates: number[] }> = [
   { members: 10, rates: [1_000, 2_000, 5_000, 10_000, 20_000] },
   { members: 100, rates: [500, 1_000, 2_000, 4_000] },
 ];
 
+const SCENARIOS = ['fanout', 'compare', 'join', 'recovery', 'memory'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+function parseArgs(argv: string[]): { only: Scenario | undefined; members: number | undefined; cpuProfDir: string | undefined } {
+  let only: Scenario | undefined;
+  let members: number | undefined;
+  let cpuProfDir: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--only') {
+      const v = value();
+      if (!(SCENARIOS as readonly string[]).includes(v)) throw new Error(`--only ${v}: expected one of ${SCENARIOS.join(', ')}`);
+      only = v as Scenario;
+    } else if (a === '--members') {
+      members = Number(value());
+      if (!Number.isInteger(members) || members < 2) throw new Error(`--members ${members}: expected an integer >= 2`);
+    } else if (a === '--cpu-prof') cpuProfDir = resolve(value());
+    else throw new Error(`unknown argument ${a} (usage: run.js [--only ${SCENARIOS.join('|')}] [--members N] [--cpu-prof DIR])`);
+  }
+  return { only, members, cpuProfDir };
+}
+
+const args = parseArgs(process.argv.slice(2));
+/** node options of the servers under test. */
+const serverNodeArgs: string[] = args.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProfDir}`] : [];
+const wanted = (s: Scenario) => args.only === undefined || args.only === s;
+const ladderWanted = (members: number) => args.members === undefined || args.members === members;
+
 const print = (s = '') => process.stdout.write(s + '\n');
 
 /** Runs fn against a fresh chatd, always stopping it; then names chatd's warn/error log events, if any. */
 async function withChatd<T>(fn: (c: Chatd) => Promise<T>): Promise<T> {
-  const chatd = await startChatd();
+  const chatd = await startChatd(serverNodeArgs);
   try {
     const out = await fn(chatd);
     const exit = chatd.exitInfo();
@@ -52,18 +111,47 @@ function printNotes(): void {
 async function main(): Promise<void> {
   const t0 = Date.now();
   const cpu = cpus();
+  if (args.cpuProfDir) mkdirSync(args.cpuProfDir, { recursive: true });
   print(
     `chatd bench  ${new Date().toISOString()}  cpu: ${cpu[0]?.model ?? '?'}  cores: ${cpu.length}  node: ${process.version}  ` +
-      `load avg at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `load avg at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}` +
+      (args.only ? `  only: ${args.only}` : '') +
+      (args.members ? `  members: ${args.members}` : '') +
+      (args.cpuProfDir ? `  cpu profiles: ${args.cpuProfDir}` : ''),
   );
   print();
+  if (wanted('fanout')) await fanoutScenario();
+  if (wanted('compare')) await compareScenario();
+  if (wanted('join')) await joinScenario();
+  if (wanted('recovery')) await recoveryScenario();
+  if (wanted('memory')) await memoryScenario();
+  print(`total ${fmt((Date.now() - t0) / 1000, 1)} s; load avg at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
 
-  // 1. fan-out
-  const fanRows: FanoutRow[] = [];
-  for (const l of LADDERS) {
-    await withChatd((c) =>
-      runFanout(c, { members: l.members, rates: l.rates, stepMs: STEP_MS, workers: WORKERS, maxLossPct: MAX_LOSS_PCT }, (r) => fanRows.push(r)),
+function contendedNote(rows: FanoutRow[], what: string): void {
+  if (rows.some((r) => r.otherCpuPct > CONTENDED_PCT)) {
+    notes.push(
+      `* other processes on this host used over ${CONTENDED_PCT} % of a core during the step: ${what}, the driver and the member workers ` +
+        `shared the cores with them ("waiting %" is how long the server was ready to run but had no core), so those figures understate it`,
     );
+  }
+  for (const r of rows) {
+    const errs = Object.entries(r.senderErrors);
+    if (errs.length > 0) notes.push(`the sender got errors at ${r.members} members, ${r.offered} msg/s: ${errs.map(([c, n]) => `${c} x${n}`).join(', ')}`);
+  }
+}
+
+async function fanoutScenario(): Promise<void> {
+  const fanRows: FanoutRow[] = [];
+  for (const l of LADDERS.filter((l) => ladderWanted(l.members))) {
+    await withChatd(async (c) => {
+      const target = await chatdTarget(c, `fanout-${l.members}`);
+      try {
+        await runFanout(target, { members: l.members, rates: l.rates, stepMs: STEP_MS, workers: WORKERS, maxLossPct: MAX_LOSS_PCT }, (r) => fanRows.push(r));
+      } finally {
+        await target.close();
+      }
+    });
   }
   print(
     formatTable(
@@ -80,27 +168,113 @@ async function main(): Promise<void> {
       fanRows.map(fanoutCpuCells),
     ),
   );
-  if (fanRows.some((r) => r.otherCpuPct > CONTENDED_PCT)) {
-    notes.push(
-      `* other processes on this host used over ${CONTENDED_PCT} % of a core during the step: chatd, the driver and the member workers ` +
-        `shared the cores with them ("room waiting %" is how long the room was ready to run but had no core), so those figures understate chatd`,
-    );
+  contendedNote(fanRows, 'chatd');
+  printNotes();
+  print();
+}
+
+/** Starts a baseline target (chatd's is started from the chatd running). */
+function openTarget(kind: TargetKind, chatd: Chatd, room: string): Promise<FanoutTarget> {
+  switch (kind) {
+    case 'chatd':
+      return chatdTarget(chatd, room);
+    case 'relay-on':
+    case 'relay-off':
+      return relayTarget(kind === 'relay-on', room, serverNodeArgs);
+    case 'socketio':
+      return socketIoTarget(room, serverNodeArgs);
   }
-  for (const r of fanRows) {
-    const errs = Object.entries(r.senderErrors);
-    if (errs.length > 0) notes.push(`the sender got errors at ${r.members} members, ${r.offered} msg/s: ${errs.map(([c, n]) => `${c} x${n}`).join(', ')}`);
+}
+
+/** One room size: every target started and joined, then the ladder interleaved over them; everything stopped after. */
+async function compareLadder(members: number, rates: number[], onRow: (r: FanoutRow) => void): Promise<void> {
+  await withChatd(async (chatd) => {
+    const targets: FanoutTarget[] = [];
+    const sessions: FanoutSession[] = [];
+    try {
+      for (const kind of COMPARE_TARGETS) {
+        // The same room name everywhere: the events are the same size.
+        const t = await openTarget(kind, chatd, `fanout-${members}`);
+        targets.push(t);
+        sessions.push(await FanoutSession.open(t, members, WORKERS));
+        if (args.cpuProfDir) notes.push(`${members} members: the CPU profile of ${t.label} is ${args.cpuProfDir}/CPU.*.${t.serverPid}.*.cpuprofile`);
+      }
+      await runLadder(
+        sessions,
+        { members, rates, stepMs: STEP_MS, workers: WORKERS, maxLossPct: MAX_LOSS_PCT, refRate: REF_DELIVERIES_PER_S / members, retryContended: RETRIES_PER_LADDER },
+        onRow,
+      );
+    } finally {
+      for (const s of sessions) await s.close();
+      for (const t of targets) await t.close();
+    }
+  });
+}
+
+async function compareScenario(): Promise<void> {
+  const rows: FanoutRow[] = [];
+  const ladders = COMPARE_LADDERS.filter((l) => ladderWanted(l.members));
+  for (const l of ladders) {
+    await compareLadder(l.members, l.rates, (r) => {
+      rows.push(r);
+      process.stderr.write(
+        `  compare: ${l.members} members, ${r.target}, ${r.offered} msg/s${r.attempt > 1 ? ' (again)' : ''}: ${fmt(r.deliveriesPerS)} deliv/s, loss ${fmt(r.lossPct, 2)} %, p99 ${fmt(r.p99Ms, 1)} ms, other CPU ${fmt(r.otherCpuPct)} %\n`,
+      );
+    });
+  }
+  print(
+    formatTable(
+      `1c. fan-out comparison, every step: the same ladder, driver and member workers against chatd and the baselines (${STEP_MS / 1000} s per step; ` +
+        `"server" = chatd's room process, the relay, the Socket.IO server; CPU as % of one core; s/M = CPU seconds per million deliveries)`,
+      COMPARE_STEP_HEADERS,
+      rows.map((r) => compareStepCells(r, CONTENDED_PCT)),
+    ),
+  );
+  contendedNote(rows, 'the server under test');
+  if (rows.some((r) => r.attempt > 1)) {
+    notes.push(
+      `try 2: the step was run once more because its first attempt did not sustain the rate while other work used over ${CONTENDED_PCT} % of a core; ` +
+        `the second attempt decides whether the target stays on the ladder, and the summary takes the better of the two`,
+    );
   }
   printNotes();
   print();
+  const sums = ladders.flatMap((l) => COMPARE_TARGETS.map((k) => summarize(k, l.members, rows)));
+  print(
+    formatTable(
+      `1d. fan-out comparison, summary: max sustained = the highest step with loss <= ${SUSTAINED_LOSS_PCT} % and deliveries at >= ${KEPT_UP_SHARE * 100} % ` +
+        `of the offered rate (and p99 <= ${P99_LIMIT_MS} ms); ` +
+        `@100k/s = the step at ${fmt(REF_DELIVERIES_PER_S)} deliveries/s offered; CPU and RSS of the server process`,
+      COMPARE_SUMMARY_HEADERS,
+      sums.map(compareSummaryCells),
+    ),
+  );
+  print();
+  const ratioRows: string[][] = [];
+  for (const l of ladders) {
+    const c = sums.find((s) => s.target === 'chatd' && s.members === l.members)!;
+    for (const s of sums) if (s.members === l.members && s.target !== 'chatd') ratioRows.push(compareRatioCells(c, s));
+  }
+  print(
+    formatTable(
+      '1e. chatd / baseline: throughput above 1x = chatd delivers more; latency, CPU and RSS above 1x = chatd takes more',
+      COMPARE_RATIO_HEADERS,
+      ratioRows,
+    ),
+  );
+  for (const line of targetLines(sums)) print(`   ${line}`);
+  print();
+}
 
-  // 2. join latency
+async function joinScenario(): Promise<void> {
   const joins = await withChatd((c) => runJoinLatency(c));
   print(formatTable('2. join latency: join -> joined, sequential, each from a new socket', JOIN_HEADERS, joins.rows.map(joinCells)));
   print(`   room process fork -> ready (supervisor's startMs) for the creating joins: ${joins.forkMs.join(', ')} ms`);
   printNotes();
   print();
+}
 
-  // 3. recovery
+async function recoveryScenario(): Promise<void> {
   const rec = await withChatd((c) => runRecovery(c));
   print(
     formatTable(
@@ -111,13 +285,13 @@ async function main(): Promise<void> {
   );
   printNotes();
   print();
+}
 
-  // 4. memory
+async function memoryScenario(): Promise<void> {
   const mem = await withChatd((c) => runMemory(c));
   print(formatTable('4. memory (idle, after 1 s)', MEMORY_HEADERS, mem.map(memoryCells)));
   printNotes();
   print();
-  print(`total ${fmt((Date.now() - t0) / 1000, 1)} s; load avg at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
 let interrupted = false;

@@ -37,12 +37,20 @@ export interface Membership {
 export class UdpPeer {
   /** Called with the objects of every datagram received and its arrival time (µs). */
   onDatagram: ((objs: Obj[], atUs: number) => void) | undefined;
+
+  /**
+   * If set, called instead of onDatagram with the raw datagram while no
+   * request awaits a reply (the member workers count deliveries this way,
+   * without parsing every event: see scanBenchTexts).
+   */
+  onRaw: ((buf: Buffer, atUs: number) => void) | undefined;
   private readonly waiters = new Set<(o: Obj) => boolean>();
   private hbTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly sock: Socket) {
     sock.on('message', (buf) => {
       const at = nowUs();
+      if (this.onRaw && this.waiters.size === 0) return this.onRaw(buf, at);
       const objs: Obj[] = [];
       for (const line of buf.toString('utf8').split('\n')) {
         if (line === '') continue;
@@ -135,6 +143,16 @@ export class UdpPeer {
     }
     this.hbTimer = setInterval(() => this.send({ type: 'hb', token: m.token }, m.port), m.heartbeatMs);
     return m;
+  }
+
+  /**
+   * Registers with the raw UDP relay of the comparison (bench/relay-udp.ts):
+   * it relays to every endpoint that registered. Resolves with the member id.
+   */
+  async register(port: number, nick: string): Promise<string> {
+    const r = await this.request({ type: 'register', id: `reg-${nick}`, nick }, port, 2_000);
+    if (r['type'] !== 'registered') throw new Error(`register ${nick} refused: ${JSON.stringify(r)}`);
+    return String(r['member']);
   }
 
   close(): void {
