@@ -26,7 +26,7 @@ function row(what: string, ms: number[]): JoinRow {
   return { what, n: ms.length, p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), minMs: Math.min(...ms), maxMs: Math.max(...ms) };
 }
 
-export async function runJoinLatency(chatd: Chatd, existingJoins = 50, creatingJoins = 10): Promise<{ rows: JoinRow[]; forkMs: number[] }> {
+export async function runJoinLatency(chatd: Chatd, existingJoins = 50, creatingJoins = 10): Promise<{ rows: JoinRow[]; forkMs: number[]; burstForkMs: number[] }> {
   const peers: UdpPeer[] = [];
   const open = async () => {
     const p = await UdpPeer.open(clientAddress(30, peers.length));
@@ -45,15 +45,32 @@ export async function runJoinLatency(chatd: Chatd, existingJoins = 50, creatingJ
     };
     const existing: number[] = [];
     for (let i = 0; i < existingJoins; i++) existing.push(await timeJoin('lobby', `guest${i}`));
+    // Creations as the pool is meant to serve them: each waits until the
+    // pooled process has warmed up (its pool_process_ready line), as a
+    // new room every few hundred ms would find it.
+    const taken = new Set<unknown>();
     const creating: number[] = [];
-    for (let i = 0; i < creatingJoins; i++) creating.push(await timeJoin(`new-${i}`, 'founder'));
-    // The supervisor's own view of each creation: fork until the room reported ready.
-    const forkMs: number[] = [];
     for (let i = 0; i < creatingJoins; i++) {
-      const l = await chatd.waitLog((l) => l.event === 'room_started' && l['room'] === `new-${i}`, 5_000, `room_started new-${i}`);
-      forkMs.push(l['startMs'] as number);
+      const ready = await chatd.waitLog((l) => l.event === 'pool_process_ready' && !taken.has(l['pid']), 10_000, `pool_process_ready #${i + 1}`);
+      taken.add(ready['pid']);
+      creating.push(await timeJoin(`new-${i}`, 'founder'));
     }
-    return { rows: [row('into an existing room', existing), row('creating a new room', creating)], forkMs };
+    // Back to back: the pool (roomPoolSize, 1 by default) is drained at
+    // once, and later creations wait for a fork.
+    const burst: number[] = [];
+    for (let i = 0; i < creatingJoins; i++) burst.push(await timeJoin(`burst-${i}`, 'founder'));
+    // The supervisor's own view of each creation: taking a process until the room reported ready.
+    const startMs = async (room: string) =>
+      (await chatd.waitLog((l) => l.event === 'room_started' && l['room'] === room, 5_000, `room_started ${room}`))['startMs'] as number;
+    const forkMs: number[] = [];
+    for (let i = 0; i < creatingJoins; i++) forkMs.push(await startMs(`new-${i}`));
+    const burstForkMs: number[] = [];
+    for (let i = 0; i < creatingJoins; i++) burstForkMs.push(await startMs(`burst-${i}`));
+    return {
+      rows: [row('into an existing room', existing), row('creating a new room, pool warm', creating), row('creating new rooms back to back', burst)],
+      forkMs,
+      burstForkMs,
+    };
   } finally {
     for (const p of peers) p.close();
   }

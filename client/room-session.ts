@@ -286,13 +286,14 @@ export class RoomSession {
     this.holeTimer.unref?.();
   }
 
-  private startFetch(): void {
+  /** Fetches the first hole; `attempts` carries the tries of the fetch it narrows (still bounded by maxAttempts). */
+  private startFetch(attempts = 0): void {
     const from = this.delivered + 1;
     let to = this.latest;
     for (const s of this.buffer.keys()) if (s > this.delivered && s - 1 < to) to = s - 1;
     to = Math.min(to, from + MAX_FETCH - 1);
     if (to < from) return; // defensive: a buffered event at `from` would have been drained
-    this.fetching = { from, to, attempts: 0, firstDelay: this.d.rtt.firstDelayMs(), timer: undefined };
+    this.fetching = { from, to, attempts, firstDelay: this.d.rtt.firstDelayMs(), timer: undefined };
     this.sendFetch(this.fetching);
   }
 
@@ -305,7 +306,17 @@ export class RoomSession {
     if (f.attempts > 0 && this.d.counters) this.d.counters.retries++;
     f.attempts++;
     f.timer = this.d.clock.setTimeout(() => {
-      if (this.fetching === f && !this.disposed) this.sendFetch(f);
+      if (this.fetching !== f || this.disposed) return;
+      // Part of the range arrived (its `fetched` did not): ask only for the
+      // rest. A long range spans several datagrams, and on a lossy link a
+      // retry of all of them rarely gets through whole (20 % loss, 8
+      // datagrams: 13 %), which held a tail back for seconds in the netns tests.
+      if (this.delivered >= f.from) {
+        this.fetching = undefined;
+        this.startFetch(this.delivered >= f.to ? 0 : f.attempts);
+        return;
+      }
+      this.sendFetch(f);
     }, delay);
     f.timer.unref?.();
     this.send({ type: 'fetch', from: f.from, to: f.to });

@@ -4,6 +4,9 @@
 import { arr, bool, field, type Infer, int, isPlainObject, lit, obj, object, opt, str, union } from './schema.js';
 import { isErrorCode } from './errors.js';
 
+/** argv flag of a room process forked for the pool: it warms up and says `idle` while it waits for init. */
+export const POOLED_FLAG = '--pooled';
+
 const rid = () => int(1);
 const name = () => str(1, 256);
 const seq = () => int(0);
@@ -60,6 +63,8 @@ export type ToRoom = InitMsg | Infer<typeof AddMemberMsg> | Infer<typeof RemoveM
 
 // ---- room -> supervisor -----------------------------------------------------
 
+/** A pooled process has loaded and warmed up (rooms/warm-up.ts) and waits for its init. */
+export const IdleMsg = object({ type: lit('idle') });
 export const ReadyMsg = object({ type: lit('ready'), port: int(1, 65535), seq: seq() });
 export const AddedMsg = object({ type: lit('added'), rid: rid(), seq: int(1), members: int(1) });
 export const RemovedMsg = object({ type: lit('removed'), rid: rid(), seq: opt(int(1)), members: int(0) });
@@ -78,6 +83,7 @@ export const ProvenMsg = object({ type: lit('proven'), member: name() });
 export const FatalMsg = object({ type: lit('fatal'), code: errorCode, message: str(0, 1000) });
 
 export const FromRoom = union({
+  idle: IdleMsg,
   ready: ReadyMsg,
   added: AddedMsg,
   removed: RemovedMsg,
@@ -90,6 +96,7 @@ export const FromRoom = union({
   fatal: FatalMsg,
 });
 export type FromRoom =
+  | Infer<typeof IdleMsg>
   | Infer<typeof ReadyMsg>
   | Infer<typeof AddedMsg>
   | Infer<typeof RemovedMsg>

@@ -5,12 +5,14 @@ import { createSocket, type Socket } from 'node:dgram';
 import { systemClock } from '../lib/clock.js';
 import { makeConfig, type Config } from '../lib/config.js';
 import { toErrorInfo } from '../lib/errors.js';
-import { FromRoom, ToRoom, type InitMsg } from '../lib/ipc.js';
+import { FromRoom, POOLED_FLAG, ToRoom, type InitMsg } from '../lib/ipc.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { FileJournal, readJournal } from './journal.js';
 import { Room } from './room.js';
+import { warmUp } from './warm-up.js';
 
 let room: Room | undefined;
+let initReceived = false;
 let socket: Socket | undefined;
 
 /**
@@ -52,6 +54,7 @@ process.on('message', (raw: unknown) => {
   const msg = parsed.value;
   switch (msg.type) {
     case 'init':
+      initReceived = true;
       return void start(msg).catch((err: unknown) => {
         const e = toErrorInfo(err);
         log.error({ event: 'room_start_failed', err }, 'room failed to start');
@@ -85,11 +88,30 @@ process.on('message', (raw: unknown) => {
   }
 });
 
+// A pooled process warms up while it waits; one forked for a room that is
+// waiting gets its init at once and skips it.
+if (process.argv.includes(POOLED_FLAG)) {
+  setImmediate(() => {
+    if (initReceived) return;
+    const t0 = performance.now();
+    warmUp(log).then(
+      () => {
+        log.debug({ event: 'room_warmed_up', warmUpMs: Math.round(performance.now() - t0) }, 'pooled room process warmed up');
+        if (!initReceived) send({ type: 'idle' });
+      },
+      // Warming up is an optimization: a failure costs a slower start, nothing else.
+      (err: unknown) => log.warn({ event: 'room_warm_up_failed', err }, 'warm-up failed'),
+    );
+  });
+}
+
 async function start(init: InitMsg): Promise<void> {
   if (room) throw new Error('room already started');
   testFaults(init.incarnation);
   const config: Config = makeConfig(init.config, 'init');
-  log = createLogger(config.logLevel, 'stdout', { component: 'room', room: init.room, pid: process.pid });
+  // A child of the logger made at load: a new pino instance would compile
+  // its redaction again (~5 ms of a pooled room's start; see docs/benchmarks.md).
+  log = log.child({ room: init.room }, { level: config.logLevel });
   const restored = readJournal(init.journalPath);
   if (restored.skipped > 0) log.warn({ event: 'journal_lines_skipped', count: restored.skipped }, 'skipped corrupt journal lines');
   const sock = createSocket({ type: config.host.includes(':') ? 'udp6' : 'udp4' });

@@ -84,8 +84,15 @@ export class RoomLifecycle {
   fillPool(): void {
     const { sup } = this;
     while (sup.status === 'running' && this.pool.length < sup.config.roomPoolSize) {
-      const proc = this.fork();
+      const proc = this.fork(true);
+      const forkedAt = performance.now();
       this.pool.push(proc);
+      proc.once('warm', () =>
+        sup.log.info(
+          { event: 'pool_process_ready', pid: proc.pid, readyMs: Math.round(performance.now() - forkedAt) },
+          'pooled room process warmed up and idle',
+        ),
+      );
       // An idle process that dies is just dropped; the next take refills.
       proc.once('exit', () => {
         this.pool = this.pool.filter((p) => p !== proc);
@@ -96,13 +103,15 @@ export class RoomLifecycle {
 
   /** A pooled process if there is one, else a fresh fork; the pool refills in the background. */
   private takeProcess(): RoomProcess {
-    const pooled = this.pool.shift();
+    // A warmed-up process first: one still loading is barely ahead of a fresh fork.
+    const i = this.pool.findIndex((p) => p.warm);
+    const [pooled] = this.pool.splice(i >= 0 ? i : 0, 1);
     if (pooled) setImmediate(() => this.fillPool());
     return pooled ?? this.fork();
   }
 
-  private fork(): RoomProcess {
-    const proc = new RoomProcess(this.sup.config, this.sup.log, this.o.logSink, this.o.roomEnv);
+  private fork(pooled = false): RoomProcess {
+    const proc = new RoomProcess(this.sup.config, this.sup.log, this.o.logSink, this.o.roomEnv, pooled);
     this.live.add(proc);
     proc.once('exit', () => this.live.delete(proc));
     return proc;

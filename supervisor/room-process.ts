@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../lib/config.js';
 import { ChatError } from '../lib/errors.js';
-import { FromRoom, type LeaveRecord, type MemberRecord, type RoomReply, type ToRoom } from '../lib/ipc.js';
+import { FromRoom, POOLED_FLAG, type LeaveRecord, type MemberRecord, type RoomReply, type ToRoom } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
 import { relayLines, type LineSink } from './log-relay.js';
 import type { ExitInfo } from './restart-policy.js';
@@ -31,10 +31,14 @@ export interface RoomProcessEvents {
   notice: [Unsolicited];
   exit: [ExitInfo & { expected: boolean }];
   hung: [];
+  /** A pooled process finished warming up (rooms/warm-up.ts). */
+  warm: [];
 }
 
 export class RoomProcess extends EventEmitter<RoomProcessEvents> {
   status: ProcessStatus = 'starting';
+  /** A pooled process that has warmed up and is idle, waiting for init. */
+  warm = false;
   port = 0;
   readonly child: ChildProcess;
   private nextRid = 1;
@@ -48,9 +52,10 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
     private readonly log: Logger,
     logSink: LineSink,
     env: NodeJS.ProcessEnv = process.env,
+    pooled = false,
   ) {
     super();
-    this.child = fork(ROOM_MAIN, [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env, serialization: 'json' });
+    this.child = fork(ROOM_MAIN, pooled ? [POOLED_FLAG] : [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env, serialization: 'json' });
     if (this.child.stdout) relayLines(this.child.stdout, logSink);
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
@@ -173,6 +178,11 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
     }
     const m = parsed.value;
     switch (m.type) {
+      case 'idle':
+        if (this.status !== 'starting' || this.startWaiter) return; // init already sent: too late to matter
+        this.warm = true;
+        this.emit('warm');
+        return;
       case 'ready':
       case 'fatal':
         return this.startWaiter?.(m);

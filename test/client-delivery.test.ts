@@ -118,6 +118,21 @@ t.test('a fetch with no answer is retried, bounded by maxAttempts', async (t) =>
   t.equal(net.of('fetch').length, 4);
 });
 
+t.test('a fetch retry after part of the range arrived asks only for the rest', async (t) => {
+  const { net, clock } = await joinedClient('lobby', 3, { maxAttempts: 4, retryInitialMs: 100 });
+  net.deliver(ROOM_PORT, { type: 'hb', room: 'lobby', seq: 9 }); // the tail 4..9 is fetched at once
+  t.same(net.last('fetch'), { type: 'fetch', from: 4, to: 9, token: TOKEN });
+  net.deliver(ROOM_PORT, msg(4), msg(5)); // the rest of the reply, and its `fetched`, are lost
+  clock.advance(100);
+  t.equal(net.of('fetch').length, 2);
+  t.same(net.last('fetch'), { type: 'fetch', from: 6, to: 9, token: TOKEN }, 'the retry starts after what arrived');
+  clock.advance(200 + 400 + 800);
+  t.equal(net.of('fetch').length, 4, 'the narrowed fetch keeps the tries already spent: still bounded by maxAttempts');
+  net.deliver(ROOM_PORT, msg(6), msg(7), msg(8), msg(9), { type: 'fetched', room: 'lobby', from: 6, to: 9 });
+  clock.advance(5_000);
+  t.equal(net.of('fetch').length, 4, 'nothing left to fetch');
+});
+
 t.test('an hb reply with a higher seq fetches the tail at once', async (t) => {
   const { net, seqs } = await joinedClient('lobby', 3);
   net.deliver(ROOM_PORT, { type: 'hb', room: 'lobby', seq: 3 });

@@ -83,10 +83,17 @@ t.test('a room that sends a malformed IPC message is not believed: it is killed 
 t.test('a new room takes a pre-forked process from the pool, and the pool refills', async (t) => {
   const d = await startChatd(t, { roomPoolSize: 1 });
   const pooled = await d.waitLog((l) => l.event === 'pool_process_forked', 10_000, 'pool fill');
+  const warm = await d.waitLog((l) => l.event === 'pool_process_ready', 10_000, 'pool process warmed up');
+  t.equal(warm['pid'], pooled['pid'], 'the pooled process warms up and says so');
   const a = await RawClient.open(t);
-  await a.join(d.port, 'quick', 'ann');
+  const m = await a.join(d.port, 'quick', 'ann');
   t.equal(await d.roomPid('quick'), pooled['pid'], 'the room runs in the process forked before the join');
+  // The warm-up's throwaway room left nothing behind: the real room starts afresh with one member.
+  t.equal(m.seq, 1, 'the join is the first event of the room');
+  const who = await a.request({ type: 'who', token: m.token, id: 'w' }, m.port);
+  t.same((who['members'] as Array<{ nick: string }>).map((x) => x.nick), ['ann'], 'only the real member is in the room');
   await d.waitLog((l) => l.event === 'pool_process_forked' && l['pid'] !== pooled['pid'], 10_000, 'refill');
+  await d.waitLog((l) => l.event === 'pool_process_ready' && l['pid'] !== pooled['pid'], 10_000, 'refill warmed up');
   d.proc.kill('SIGTERM');
   t.same(await d.exited, { code: 0, signal: null }, 'idle pooled processes do not hold up shutdown');
 });

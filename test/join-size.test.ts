@@ -32,6 +32,6 @@ t.test('a join whose id needs escaping still gets its joined (within 3x the join
   const got = await c.next((o) => o['id'] === id);
   const { fromPort: _, ...reply } = got;
   const bytes = Buffer.byteLength(JSON.stringify(reply));
-  t.equal(got['type'], 'joined');
+  t.equal(got['type'], 'joined', JSON.stringify(reply));
   t.ok(bytes > 512 && bytes <= 3 * Buffer.byteLength(join), `joined of ${bytes} bytes for a join of ${Buffer.byteLength(join)}`);
 });
