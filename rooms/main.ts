@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { FileJournal, readJournal } from './journal.js';
 import { Room } from './room.js';
 import { warmUp } from './warm-up.js';
+import { literalLookup } from '../lib/literal-lookup.js';
 
 let room: Room | undefined;
 let initReceived = false;
@@ -114,7 +115,7 @@ async function start(init: InitMsg): Promise<void> {
   log = log.child({ room: init.room }, { level: config.logLevel });
   const restored = readJournal(init.journalPath);
   if (restored.skipped > 0) log.warn({ event: 'journal_lines_skipped', count: restored.skipped }, 'skipped corrupt journal lines');
-  const sock = createSocket({ type: config.host.includes(':') ? 'udp6' : 'udp4' });
+  const sock = createSocket({ type: config.host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
   const r = new Room({
     name: init.room,
     config,

@@ -14,6 +14,7 @@ import { ToRoom, type MemberRecord } from '../lib/ipc.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { MemoryJournal } from './journal.js';
 import { Room } from './room.js';
+import { literalLookup } from '../lib/literal-lookup.js';
 
 /** Says run through the throwaway room: enough for V8's baseline tier on the fan-out path. */
 const WARM_SAYS = 64;
@@ -26,7 +27,7 @@ export async function warmUp(log: Logger): Promise<void> {
 }
 
 function warmUpSocket(): Promise<void> {
-  const sock = createSocket({ type: 'udp4' });
+  const sock = createSocket({ type: 'udp4', lookup: literalLookup });
   return new Promise((resolve) => {
     const done = () => {
       sock.close();

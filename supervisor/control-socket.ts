@@ -13,6 +13,7 @@ import type { Logger } from '../lib/logger.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { ControlRequest, echoableId } from '../lib/wire.js';
 import { SilentDrop, type ControlLimits } from './control-limits.js';
+import { literalLookup } from '../lib/literal-lookup.js';
 
 /** What a control handler needs to answer one request. */
 export interface ControlContext {
@@ -49,7 +50,7 @@ export class ControlSocket {
 
   /** Binds the control port; resolves with the port bound. */
   async listen(): Promise<number> {
-    const sock = createSocket({ type: this.config.host.includes(':') ? 'udp6' : 'udp4' });
+    const sock = createSocket({ type: this.config.host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
     sock.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo));
     sock.on('error', (err) => this.log.error({ event: 'socket_error', err }, 'control socket error'));
     await new Promise<void>((resolve, reject) => {
