@@ -69,6 +69,11 @@ export function pssBytes(pid: number): number {
   return statusField(pid, 'smaps_rollup', 'Pss');
 }
 
+/** Pages only this process has written (Private_Dirty): what one more such process really costs, or NaN. */
+export function privateDirtyBytes(pid: number): number {
+  return statusField(pid, 'smaps_rollup', 'Private_Dirty');
+}
+
 /** The host's UDP counters (this network namespace): datagrams dropped for a full receive or send buffer. */
 export function udpDrops(): { rcvbuf: number; sndbuf: number } {
   try {
