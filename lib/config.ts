@@ -62,6 +62,13 @@ const TABLE = {
   sendQueueMaxBytes: 262_144,
   /** Kernel socket buffer size for room and control sockets; bursts of fan-out need room. */
   socketBufferBytes: 1_048_576,
+  /**
+   * Fan-out through sendmmsg(2) (rooms/native/udp-batch.cc), up to 1,024
+   * datagrams per system call, when the native helper was built (`npm run
+   * build` compiles it where g++ and Node's headers are); false, or no
+   * helper: one Node dgram send per datagram. Same datagrams either way.
+   */
+  fanoutSendmmsg: true,
   /** Room processes forked ahead and kept idle, so a new room or a restart does not wait for a fork (each ~50 MB RSS). */
   roomPoolSize: 1,
   /** A forked room that has not bound its port by then is killed. */
@@ -169,6 +176,7 @@ const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
   requestBurst: int(1, 1_000_000),
   sendQueueMaxBytes: int(1_200, 1 << 30),
   socketBufferBytes: int(65_536, 1 << 30),
+  fanoutSendmmsg: bool,
   roomPoolSize: int(0, 64),
   roomStartTimeoutMs: int(100, 600_000),
   ipcTimeoutMs: int(100, 600_000),

@@ -8,7 +8,9 @@ import { toErrorInfo } from '../lib/errors.js';
 import { FromRoom, POOLED_FLAG, ToRoom, type InitMsg } from '../lib/ipc.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { FileJournal, readJournal } from './journal.js';
+import type { BatchTransport, Transport } from './outbox.js';
 import { Room } from './room.js';
+import { batchSender } from './udp-batch.js';
 import { warmUp } from './warm-up.js';
 import { literalLookup } from '../lib/literal-lookup.js';
 
@@ -115,15 +117,17 @@ async function start(init: InitMsg): Promise<void> {
   log = log.child({ room: init.room }, { level: config.logLevel });
   const restored = readJournal(init.journalPath);
   if (restored.skipped > 0) log.warn({ event: 'journal_lines_skipped', count: restored.skipped }, 'skipped corrupt journal lines');
-  const sock = createSocket({ type: config.host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
+  const family = config.host.includes(':') ? 6 : 4;
+  const sock = createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
+  const transport: Transport = {
+    // Throws on a closed socket: the Outbox counts it (sendErrors).
+    send: (datagram, port, address) => sock.send(datagram, port, address),
+  };
   const r = new Room({
     name: init.room,
     config,
     clock: systemClock,
-    transport: {
-      // Throws on a closed socket: the Outbox counts it (sendErrors).
-      send: (datagram, port, address) => sock.send(datagram, port, address),
-    },
+    transport,
     journal: new FileJournal(init.journalPath, 2 * config.historySize, { mode: config.journalFsync, intervalMs: config.journalFsyncIntervalMs }),
     notify: send,
     log,
@@ -142,11 +146,24 @@ async function start(init: InitMsg): Promise<void> {
   });
   sock.setRecvBufferSize(config.socketBufferBytes);
   sock.setSendBufferSize(config.socketBufferBytes);
+  const fanout = batchedFanout(sock, family, config.fanoutSendmmsg);
+  if ('batch' in fanout) transport.batch = fanout.batch;
   room = r;
   socket = sock;
   const port = sock.address().port;
-  log.info({ event: 'room_bound', port, seq: r.seq, members: init.members.length, incarnation: init.incarnation }, 'room bound its port');
+  log.info(
+    { event: 'room_bound', port, seq: r.seq, members: init.members.length, incarnation: init.incarnation, fanout: 'batch' in fanout ? 'sendmmsg' : `dgram (${fanout.why})` },
+    'room bound its port',
+  );
   send({ type: 'ready', port, seq: r.seq });
+}
+
+/** The sendmmsg path for the Outbox, if the config wants it and the native helper is there. */
+function batchedFanout(sock: Socket, family: 4 | 6, wanted: boolean): { batch: BatchTransport } | { why: string } {
+  if (!wanted) return { why: 'fanoutSendmmsg is false' };
+  const b = batchSender(sock, family);
+  if ('why' in b) return b;
+  return { batch: { ...b.sender, ready: () => sock.getSendQueueCount() === 0 } };
 }
 
 /**

@@ -24,6 +24,8 @@ export class Member {
   eventBytes = 0;
   /** Objects dropped because the queue was over its bound (the client fetches them). */
   dropped = 0;
+  /** The endpoint as a sockaddr for batched sends, made on first use; false: it does not parse (dgram only). */
+  sockaddr: Buffer | false | undefined = undefined;
   /** Datagrams the transport refused (socket closed). */
   sendErrors = 0;
   /** The Outbox turn this member's queue belongs to. */

@@ -17,12 +17,27 @@
 // nothing is copied per member, and the batch is packed into datagrams once
 // and the same buffers are sent to each of them. A member leaves the shared
 // path (its queue is materialized) as soon as something else is queued for
-// it or it leaves the roster.
+// it or it leaves the roster. With a batch transport (sendmmsg, see
+// rooms/udp-batch.ts) the shared datagrams go to all of them in a few
+// system calls; whatever it could not send goes through send(), in order.
 import { pack } from '../lib/codec.js';
 import type { Member } from './member.js';
 
 export interface Transport {
   send(datagram: Buffer, port: number, address: string): void;
+  batch?: BatchTransport;
+}
+
+export interface BatchTransport {
+  /** A member's address for sendToAll, made once per member; undefined: that member goes through send(). */
+  sockaddr(address: string, port: number): Buffer | undefined;
+  /** Every datagram to every address, address-major; returns how many went out, in that order. */
+  sendToAll(datagrams: readonly Buffer[], addrs: readonly Buffer[]): number;
+  /**
+   * False while send() still has datagrams queued (a full socket buffer): a
+   * batch sent now would overtake them, so send() is used until it drains.
+   */
+  ready(): boolean;
 }
 
 const NOT_SHARED = -1;
@@ -85,32 +100,66 @@ export class Outbox {
     this.dirty = [];
     this.batch = [];
     this.turn++;
-    // Packed datagrams of the batch from a given start index (almost always 0), built once.
-    const packed = new Map<number, { datagrams: Buffer[]; dropped: number }>();
+    // Packed datagrams of the batch from a given start index (almost always
+    // 0), built once, with the members that get them.
+    const packed = new Map<number, { datagrams: Buffer[]; dropped: number; members: Member[] }>();
     for (const m of dirty) {
-      let datagrams: Buffer[];
       if (m.sharedFrom !== NOT_SHARED) {
         let p = packed.get(m.sharedFrom);
         if (!p) {
-          p = this.packBatch(batch, m.sharedFrom);
+          p = { ...this.packBatch(batch, m.sharedFrom), members: [] };
           packed.set(m.sharedFrom, p);
         }
-        datagrams = p.datagrams;
         m.dropped += p.dropped;
+        p.members.push(m);
       } else {
-        datagrams = pack(m.queue, this.maxDatagramBytes).map((d) => (d.length === 1 ? d[0]! : Buffer.concat(d)));
+        this.sendEach(m, pack(m.queue, this.maxDatagramBytes).map((d) => (d.length === 1 ? d[0]! : Buffer.concat(d))));
       }
       m.queue = [];
       m.droppable = [];
       m.eventBytes = 0;
       m.sharedFrom = NOT_SHARED;
-      for (const d of datagrams) {
-        try {
-          this.transport.send(d, m.port, m.address);
-        } catch {
-          // A closed socket (shutdown) must not strand the other members' queues.
-          m.sendErrors++;
-        }
+    }
+    for (const p of packed.values()) this.sendShared(p.datagrams, p.members);
+  }
+
+  /** The same datagrams to many members: batched where the transport can, the rest one by one. */
+  private sendShared(datagrams: Buffer[], members: Member[]): void {
+    const b = this.transport.batch;
+    if (!b || members.length < 2 || !b.ready()) {
+      for (const m of members) this.sendEach(m, datagrams);
+      return;
+    }
+    const addrs: Buffer[] = [];
+    const batched: Member[] = [];
+    for (const m of members) {
+      if (m.sockaddr === undefined) m.sockaddr = b.sockaddr(m.address, m.port) ?? false;
+      if (m.sockaddr === false) this.sendEach(m, datagrams);
+      else {
+        addrs.push(m.sockaddr);
+        batched.push(m);
+      }
+    }
+    let sent = 0;
+    try {
+      sent = b.sendToAll(datagrams, addrs);
+    } catch {
+      // A helper that refuses its arguments is a bug, not a reason to lose the turn: send() takes over.
+    }
+    // What the batch did not send (a full buffer, a destination's error), in the same order.
+    const n = datagrams.length;
+    for (let i = Math.floor(sent / n); i < batched.length; i++) {
+      this.sendEach(batched[i]!, i === Math.floor(sent / n) ? datagrams.slice(sent % n) : datagrams);
+    }
+  }
+
+  private sendEach(m: Member, datagrams: readonly Buffer[]): void {
+    for (const d of datagrams) {
+      try {
+        this.transport.send(d, m.port, m.address);
+      } catch {
+        // A closed socket (shutdown) must not strand the other members' queues.
+        m.sendErrors++;
       }
     }
   }

@@ -4,6 +4,7 @@
 import t from 'tap';
 import { startChatd, waitGone } from './helpers/chatd.js';
 import { RawClient } from './helpers/raw-client.js';
+import { loadNative } from '../rooms/udp-batch.js';
 
 t.test('a room that crashes on start is restarted with growing delays, then given up', async (t) => {
   const d = await startChatd(
@@ -88,6 +89,9 @@ t.test('a new room takes a pre-forked process from the pool, and the pool refill
   const a = await RawClient.open(t);
   const m = await a.join(d.port, 'quick', 'ann');
   t.equal(await d.roomPid('quick'), pooled['pid'], 'the room runs in the process forked before the join');
+  const bound = await d.waitLog((l) => l.event === 'room_bound' && l['room'] === 'quick', 10_000, 'room_bound');
+  const native = loadNative();
+  t.equal(bound['fanout'], 'why' in native ? `dgram (${native.why})` : 'sendmmsg', 'the room says how it fans out');
   // The warm-up's throwaway room left nothing behind: the real room starts afresh with one member.
   t.equal(m.seq, 1, 'the join is the first event of the room');
   const who = await a.request({ type: 'who', token: m.token, id: 'w' }, m.port);

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { encode } from '../lib/codec.js';
 import { Member } from '../rooms/member.js';
-import { Outbox, type Transport } from '../rooms/outbox.js';
+import { Outbox, type BatchTransport, type Transport } from '../rooms/outbox.js';
 
 const MAX = 1200;
 
@@ -14,6 +14,7 @@ interface Sent {
 /** A transport that records every datagram, joined as the socket would send it. */
 class FakeTransport implements Transport {
   sent: Sent[] = [];
+  batch: BatchTransport | undefined;
   log: string[] = [];
   send(datagram: Buffer, port: number, address: string): void {
     this.sent.push({ bytes: Buffer.from(datagram), port, address });
@@ -294,4 +295,101 @@ t.test('a shared batch over the bound drops its oldest events for every member a
   t.same(got, Array.from({ length: got.length }, (_, i) => 11 - got.length + i), 'the newest are kept, in order');
   t.equal(a.dropped, 10 - got.length);
   t.equal(b.dropped, 10 - got.length);
+});
+
+/**
+ * A batch transport over FakeTransport: records what it "sends" into the same
+ * list (so per-member order covers both paths), and sends at most `budget`
+ * messages per call, as sendmmsg stops at a full socket buffer.
+ */
+class FakeBatch implements BatchTransport {
+  calls = 0;
+  budget = Infinity;
+  isReady = true;
+  constructor(private readonly t: FakeTransport) {}
+  sockaddr(address: string, port: number): Buffer | undefined {
+    return address.startsWith('bad') ? undefined : Buffer.from(JSON.stringify({ address, port }));
+  }
+  sendToAll(datagrams: readonly Buffer[], addrs: readonly Buffer[]): number {
+    this.calls++;
+    let sent = 0;
+    for (const a of addrs) {
+      const { address, port } = JSON.parse(a.toString()) as { address: string; port: number };
+      for (const d of datagrams) {
+        if (sent >= this.budget) return sent;
+        this.t.sent.push({ bytes: Buffer.from(d), port, address });
+        this.t.log.push('batch');
+        sent++;
+      }
+    }
+    return sent;
+  }
+  ready(): boolean {
+    return this.isReady;
+  }
+}
+
+function setupBatch() {
+  const s = setup();
+  const batch = new FakeBatch(s.transport);
+  s.transport.batch = batch;
+  return { ...s, batch };
+}
+
+t.test('shared events go to every member in one batch call, each member getting every datagram in order', async (t) => {
+  const { transport, schedule, outbox, batch } = setupBatch();
+  const ms = [1, 2, 3, 4].map((n) => member(n));
+  const events = Array.from({ length: 12 }, (_, i) => msg(i + 1, 'y'.repeat(300)));
+  for (const e of events) {
+    outbox.share(e);
+    for (const m of ms) outbox.pushShared(m);
+  }
+  schedule.tick();
+  t.equal(batch.calls, 1, 'one batch for the turn');
+  t.notOk(transport.log.includes('send'), 'nothing went one by one');
+  for (const m of ms) t.strictSame(received(transport.to(m)), events.map((e) => e.toString()), `member ${m.member} got every event in order`);
+});
+
+t.test('what a batch could not send goes one by one, in order, and nothing is lost or repeated', async (t) => {
+  for (const budget of [0, 1, 5, 7, 11]) {
+    const { transport, schedule, outbox, batch } = setupBatch();
+    batch.budget = budget;
+    const ms = [1, 2, 3].map((n) => member(n));
+    const events = Array.from({ length: 12 }, (_, i) => msg(i + 1, 'z'.repeat(300)));
+    for (const e of events) {
+      outbox.share(e);
+      for (const m of ms) outbox.pushShared(m);
+    }
+    schedule.tick();
+    const perMember = transport.to(ms[0]!).length;
+    t.ok(perMember > 1, 'several datagrams per member');
+    for (const m of ms) t.strictSame(received(transport.to(m)), events.map((e) => e.toString()), `budget ${budget}: ${m.member} got every event once, in order`);
+    t.equal(transport.log.filter((l) => l === 'batch').length, Math.min(budget, perMember * ms.length), `budget ${budget}: the batch sent what it could`);
+  }
+});
+
+t.test('no batch while one-by-one sends are still queued, for a member whose address does not parse, or for a lone member', async (t) => {
+  const { transport, schedule, outbox, batch } = setupBatch();
+  batch.isReady = false;
+  const a = member(1);
+  const b = member(2);
+  outbox.share(msg(1));
+  outbox.pushShared(a);
+  outbox.pushShared(b);
+  schedule.tick();
+  t.equal(batch.calls, 0, 'the send queue is not empty: a batch would overtake it');
+  t.equal(transport.to(a).length, 1);
+  batch.isReady = true;
+  const odd = member(3, 'bad-address');
+  outbox.share(msg(2));
+  for (const m of [a, b, odd]) outbox.pushShared(m);
+  schedule.tick();
+  t.equal(batch.calls, 1);
+  t.strictSame(received(transport.to(odd)), [msg(2).toString()], 'the member without a sockaddr got it one by one');
+  t.equal(odd.sockaddr, false, 'and is remembered as such');
+  outbox.share(msg(3));
+  outbox.pushShared(a);
+  schedule.tick();
+  t.equal(batch.calls, 1, 'a single member is not worth a batch');
+  t.strictSame(received(transport.to(a)), [1, 2, 3].map((n) => msg(n).toString()));
 });

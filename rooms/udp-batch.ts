@@ -1,0 +1,61 @@
+// The room's batched sends (rooms/native/udp-batch.cc, sendmmsg(2)), when
+// the native helper was built and the config allows it. The Outbox hands a
+// turn's shared datagrams and the members that get them to sendToAll; what
+// the helper could not send (a full socket buffer, a destination's error)
+// goes through dgram, in order, so nothing is lost or reordered.
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:dgram';
+
+interface Native {
+  sockaddr(family: 4 | 6, address: string, port: number): Buffer | undefined;
+  sendToAll(fd: number, datagrams: readonly Buffer[], addrs: readonly Buffer[]): number;
+}
+
+/** The helper, or why it is not there. */
+export function loadNative(): { native: Native } | { why: string } {
+  try {
+    const require = createRequire(import.meta.url);
+    return { native: require('./native/udp-batch.node') as Native };
+  } catch (err) {
+    return { why: (err as Error).message.split('\n')[0] ?? 'not loadable' };
+  }
+}
+
+/**
+ * The file descriptor of a bound dgram socket. Node has no public accessor;
+ * its handle keeps the fd behind a symbol (`_handle` is the same, but
+ * deprecated with a warning). Undefined if this Node hides it differently.
+ */
+export function socketFd(sock: Socket): number | undefined {
+  for (const sym of Object.getOwnPropertySymbols(sock)) {
+    const state = (sock as unknown as Record<symbol, unknown>)[sym] as { handle?: { fd?: unknown } } | undefined;
+    const fd = state?.handle?.fd;
+    if (typeof fd === 'number' && fd >= 0) return fd;
+  }
+  return undefined;
+}
+
+export interface BatchSender {
+  /** A member's sockaddr, made once (undefined: that member goes through dgram). */
+  sockaddr(address: string, port: number): Buffer | undefined;
+  /** Sends every datagram to every address, address-major; returns how many messages went out in that order. */
+  sendToAll(datagrams: readonly Buffer[], addrs: readonly Buffer[]): number;
+}
+
+/**
+ * A BatchSender on this socket, or undefined (with the reason) if batching
+ * cannot be used: then the room sends with dgram only.
+ */
+export function batchSender(sock: Socket, family: 4 | 6): { sender: BatchSender } | { why: string } {
+  const loaded = loadNative();
+  if ('why' in loaded) return loaded;
+  const fd = socketFd(sock);
+  if (fd === undefined) return { why: "the socket's file descriptor is not reachable in this Node" };
+  const { native } = loaded;
+  return {
+    sender: {
+      sockaddr: (address, port) => native.sockaddr(family, address, port),
+      sendToAll: (datagrams, addrs) => native.sendToAll(fd, datagrams, addrs),
+    },
+  };
+}
