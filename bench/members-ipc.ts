@@ -1,4 +1,7 @@
-// Messages between the load driver and its member worker processes.
+// Messages between the load driver and its member worker processes: Node
+// IPC messages for the Node workers (members.ts), one JSON object per line
+// on stdin/stdout for the native one (native/members.cc), which also
+// implements scanBenchTexts and LogHistogram's buckets: change them together.
 import type { HistogramData } from './stats.js';
 
 /** What the members of a worker join: chatd, or a baseline of the comparison (bench/compare.ts). */

@@ -4,6 +4,9 @@
 // members of the comparison's baselines are UDP sockets registered with the
 // raw relay, or Socket.IO clients (websocket), one connection each. Runs in
 // its own process so that receiving is not the load driver's bottleneck.
+// When the native worker (bench/native/members.cc) can be built, member-pool
+// uses it for the UDP members instead, and this one only for Socket.IO (or
+// for all with CHATD_BENCH_DRIVER=node): both count the same way.
 import { LogHistogram } from './stats.js';
 import { parseBenchText, scanBenchTexts, type FromWorker, type TagReport, type ToWorker, type WorkerTarget } from './members-ipc.js';
 import { clientAddress, inParallel, nowUs, UdpPeer } from './udp.js';
