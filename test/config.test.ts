@@ -76,6 +76,7 @@ t.test('each override is applied and the rest keep their defaults', async (t) =>
     requestBurst: 1,
     sendQueueMaxBytes: 1_200,
     socketBufferBytes: 65_536,
+    fanoutSendmmsg: false,
     roomPoolSize: 0,
     roomStartTimeoutMs: 100,
     ipcTimeoutMs: 100,
