@@ -1,8 +1,10 @@
 // Starts the real, compiled chatd on an ephemeral loopback port with
-// config/bench.json, follows its JSON log lines (to learn its port and the
-// pids of its room processes), and stops it: SIGTERM, then SIGKILL for chatd
-// and any of its rooms still alive.
+// config/bench.json (or a config derived from it), follows its JSON log
+// lines (to learn its port and the pids of its room processes), and stops
+// it: SIGTERM, then SIGKILL for chatd and any of its rooms still alive.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isAlive, sigkill, track, waitGone } from './pids.js';
@@ -30,9 +32,25 @@ export interface Chatd {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-/** `nodeArgs` go to node before the script (e.g. --cpu-prof); the room processes inherit them (fork's default execArgv). */
-export async function startChatd(nodeArgs: string[] = []): Promise<Chatd> {
-  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, CHATD_MAIN, '--config', BENCH_CONFIG, '--port', '0', '--host', '127.0.0.1'], {
+/**
+ * Writes config/bench.json with `changes` applied to DIR/NAME (a scenario
+ * that needs one setting changed; config/bench.json itself stays as it is)
+ * and returns its path.
+ */
+export function writeDerivedConfig(dir: string, name: string, changes: Record<string, unknown>): string {
+  const path = join(dir, name);
+  const base = JSON.parse(readFileSync(BENCH_CONFIG, 'utf8')) as Record<string, unknown>;
+  writeFileSync(path, JSON.stringify({ ...base, ...changes }, null, 2) + '\n');
+  return path;
+}
+
+/**
+ * `nodeArgs` go to node before the script (e.g. --cpu-prof); the room
+ * processes inherit them (fork's default execArgv). `config`: a config file
+ * other than config/bench.json (see writeDerivedConfig).
+ */
+export async function startChatd(nodeArgs: string[] = [], config = BENCH_CONFIG): Promise<Chatd> {
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, CHATD_MAIN, '--config', config, '--port', '0', '--host', '127.0.0.1'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

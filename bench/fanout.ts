@@ -1,16 +1,17 @@
-// Scenario 1, fan-out: one room of N members (one of them the sender, whose
-// own copy of each msg is its ack); the sender offers messages of ~100
-// characters at a fixed rate for a few seconds, per step of a rate ladder;
-// the other members, spread over worker processes, count what arrives. The
-// same driver runs against chatd and against the comparison's baselines
-// (targets.ts).
+// Scenario 1, fan-out: one room of N members (one or more of them senders,
+// whose own copies of each msg are their acks); the senders offer messages of
+// ~100 characters at a fixed total rate for a few seconds, per step of a rate
+// ladder; the other members, spread over worker processes, count what
+// arrives. The same driver runs against chatd and against the comparison's
+// baselines (targets.ts), and against several chatd rooms at once (the
+// many-rooms scenario, many-rooms.ts).
 import { MemberPool } from './member-pool.js';
-import { benchText, parseBenchText } from './members-ipc.js';
+import { benchText } from './members-ipc.js';
 import { trackedPids } from './pids.js';
 import { cpuSeconds, hostBusySeconds, peakRssBytes, rssBytes, runQueueWaitSeconds, selfCpuSeconds, udpDrops } from './proc-stat.js';
 import { LogHistogram } from './stats.js';
 import { fmt } from './table.js';
-import type { FanoutTarget, Sender, TargetKind } from './targets.js';
+import type { BenchMsg, FanoutTarget, Sender, TargetKind } from './targets.js';
 import { nowUs, sleep } from './udp.js';
 
 /** A step sustained its rate with at most this loss ... */
@@ -23,10 +24,12 @@ export const KEPT_UP_SHARE = 0.95;
  * were missing and they came at KEPT_UP_SHARE of the rate offered at least
  * (deliveries over the time from the first send to the last arrival): a
  * server that queues (Socket.IO's TCP buffers, chatd's socket buffer) and
- * delivers everything within the drain has not sustained the rate.
+ * delivers everything within the drain has not sustained the rate. The
+ * offered rate is the step's, not what the driver managed to send: a driver
+ * starved of CPU (20 room processes on 2 cores) did not offer the step.
  */
 export function sustained(r: FanoutRow): boolean {
-  return r.lossPct <= SUSTAINED_LOSS_PCT && r.deliveriesPerS >= KEPT_UP_SHARE * r.sendRate * r.members;
+  return r.lossPct <= SUSTAINED_LOSS_PCT && r.deliveriesPerS >= KEPT_UP_SHARE * r.offered * r.members;
 }
 
 export interface FanoutOptions {
@@ -54,11 +57,18 @@ export interface FanoutOptions {
 
 export interface FanoutRow {
   target: TargetKind;
+  /** Rooms loaded at once (1 but in the many-rooms scenario); every figure below is their sum. */
+  rooms: number;
+  /** Members per room. */
   members: number;
+  /** Senders per room; the offered rate is split evenly over all senders of all rooms. */
+  senders: number;
   /** 1, or 2 for a step run again because the first attempt failed on a busy host (retryContended). */
   attempt: number;
+  /** Offered msgs/s, all rooms and senders together. */
   offered: number;
   sent: number;
+  /** Msgs/s sent, all rooms and senders together. */
   sendRate: number;
   deliveries: number;
   deliveriesPerS: number;
@@ -67,10 +77,10 @@ export interface FanoutRow {
   p99Ms: number;
   /** msg events per datagram received; NaN for Socket.IO (websocket messages, one event each). */
   eventsPerDatagram: number;
-  /** The server process: chatd's room, the relay, the Socket.IO server. */
+  /** The server process: chatd's room (summed over the rooms), the relay, the Socket.IO server. */
   roomCpuPct: number;
   roomCpuSPerM: number;
-  /** Time the room process was runnable but not running (waiting for a core). */
+  /** Time the room process was runnable but not running (waiting for a core); summed over the rooms. */
   roomWaitPct: number;
   /** RSS of the server process at the end of the step, and its peak so far (VmHWM). */
   serverRssBytes: number;
@@ -88,11 +98,12 @@ export interface FanoutRow {
   senderErrors: Record<string, number>;
 }
 
-export const FANOUT_HEADERS = ['members', 'offered msg/s', 'sent msg/s', 'deliveries/s', 'loss %', 'p50 ms', 'p99 ms', 'msgs/dgram', 'rcvbuf drops'];
+export const FANOUT_HEADERS = ['members', 'senders', 'offered msg/s', 'sent msg/s', 'deliveries/s', 'loss %', 'p50 ms', 'p99 ms', 'msgs/dgram', 'rcvbuf drops'];
 
 export function fanoutCells(r: FanoutRow): string[] {
   return [
     String(r.members),
+    String(r.senders),
     fmt(r.offered),
     fmt(r.sendRate),
     fmt(r.deliveriesPerS),
@@ -106,6 +117,7 @@ export function fanoutCells(r: FanoutRow): string[] {
 
 export const FANOUT_CPU_HEADERS = [
   'members',
+  'senders',
   'offered msg/s',
   'room CPU %',
   'room CPU s/M deliv',
@@ -119,6 +131,7 @@ export const FANOUT_CPU_HEADERS = [
 export function fanoutCpuCells(r: FanoutRow): string[] {
   return [
     String(r.members),
+    String(r.senders),
     fmt(r.offered),
     fmt(r.roomCpuPct),
     fmt(r.roomCpuSPerM, 1),
@@ -152,7 +165,7 @@ async function waitForQuiet(maxMs: number): Promise<void> {
   }
 }
 
-/** The sender's own copies (acks), counted like a member's deliveries. */
+/** What the senders receive (their own msgs' copies, which are their acks, and the other senders' msgs), counted like a member's deliveries. */
 class SelfCounter {
   msgs = 0;
   datagrams = 0;
@@ -161,11 +174,10 @@ class SelfCounter {
   /** Error replies to the sender (e.g. RATE_LIMITED), by code: they would make the figures meaningless. */
   errors = new Map<string, number>();
   constructor(readonly tag: string) {}
-  onReceive(texts: unknown[], atUs: number): void {
+  onReceive(msgs: BenchMsg[], atUs: number): void {
     let any = false;
-    for (const text of texts) {
-      const b = parseBenchText(text);
-      if (!b || b.tag !== this.tag) continue;
+    for (const b of msgs) {
+      if (b.tag !== this.tag) continue;
       this.msgs++;
       this.lastUs = atUs;
       this.latency.record(atUs - b.sentUs);
@@ -179,62 +191,93 @@ class SelfCounter {
 }
 
 /**
- * Offers `rate` messages per second for durationMs: every ~1 ms timer tick
- * sends the ones that are due by then (so at 10k msgs/s they leave in bursts
- * of ~10), which keeps the driver's own CPU low on a 2-core machine.
+ * Offers `rate` messages per second in all, split evenly over the senders,
+ * for durationMs: every ~1 ms timer tick sends the ones that are due by then
+ * (so at 10k msgs/s they leave in bursts of ~10), which keeps the driver's
+ * own CPU low on a 2-core machine. Sender j's schedule is shifted by j/n of
+ * its interval, as independent clients' would be: n senders (in one room,
+ * or one per room) at 100 msgs/s each do not all send in the same tick
+ * every 10 ms. Returns the messages sent in all.
  */
-async function sendPaced(sender: Sender, rate: number, durationMs: number, tag: string): Promise<{ sent: number; startUs: number; endUs: number }> {
-  const total = Math.round((rate * durationMs) / 1000);
+async function sendPaced(senders: Sender[], rate: number, durationMs: number, tag: string): Promise<{ sent: number; startUs: number; endUs: number }> {
+  const n = senders.length;
+  const each = rate / n;
+  const total = Math.round((each * durationMs) / 1000);
+  const sent = new Array<number>(n).fill(0);
   const startUs = nowUs();
-  let sent = 0;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((nowUs() - startUs) * rate) / 1e6) + 1);
-    while (sent < due) {
-      sender.say(`${tag}-${sent}`, benchText(tag, nowUs()));
-      sent++;
+  let all = 0;
+  while (all < total * n) {
+    const intervals = ((nowUs() - startUs) * each) / 1e6;
+    for (let j = 0; j < n; j++) {
+      const due = Math.min(total, Math.floor(intervals - j / n) + 1);
+      let k = sent[j]!;
+      for (; k < due; k++) senders[j]!.say(`${tag}-${k}`, benchText(tag, nowUs()));
+      all += k - sent[j]!;
+      sent[j] = k;
     }
     await sleep(1);
   }
-  return { sent, startUs, endUs: nowUs() };
+  return { sent: all, startUs, endUs: nowUs() };
 }
 
 /**
- * One target with its member workers joined (N - 1 members; the target's
- * sender is the N-th), ready to run steps. The target itself is the
- * caller's to close.
+ * One or more rooms (targets of one kind, all of `members` members) with
+ * their member workers joined — each room's members less its senders —
+ * ready to run steps. The targets themselves are the caller's to close.
  */
 export class FanoutSession {
   private constructor(
-    readonly target: FanoutTarget,
+    readonly targets: FanoutTarget[],
     readonly members: number,
     private readonly pool: MemberPool,
+    /** The first address block the members did not use (for another session's firstBlock). */
+    readonly nextBlock: number,
   ) {}
 
-  static async open(target: FanoutTarget, members: number, workers: number): Promise<FanoutSession> {
+  /**
+   * Starts the member workers and joins every room's members: one room's
+   * members bind addresses of blocks firstBlock, firstBlock + 1, ... (one per
+   * worker: see MemberPool.join), the next room's the blocks after those, so
+   * that no two members share an address.
+   */
+  static async open(targets: FanoutTarget[], members: number, workers: number, firstBlock = 20): Promise<FanoutSession> {
     const pool = MemberPool.start(workers);
+    let block = firstBlock;
     try {
-      await pool.join(
-        target.members,
-        Array.from({ length: members - 1 }, (_, i) => `m${i}`),
-        20,
-      );
+      for (const t of targets) {
+        await pool.join(
+          t.members,
+          Array.from({ length: members - t.senders.length }, (_, i) => `m${i}`),
+          block,
+        );
+        block += pool.pids.length;
+      }
     } catch (err) {
       await pool.stop();
       throw err;
     }
-    return new FanoutSession(target, members, pool);
+    return new FanoutSession(targets, members, pool, block);
   }
 
-  /** Offers `rate` msgs/s for durationMs, then waits for the deliveries (drainMs at most) and measures. */
+  /** Throws if a server died or was restarted (see FanoutTarget.check). */
+  check(): void {
+    for (const t of this.targets) t.check();
+  }
+
+  /** Offers `rate` msgs/s (all rooms together) for durationMs, then waits for the deliveries (drainMs at most) and measures. */
   async step(rate: number, durationMs: number, tag: string, attempt = 1, drainMs = 3_000): Promise<FanoutRow> {
-    const serverPid = this.target.serverPid;
-    const helperPid = this.target.helperPid;
+    const serverPids = this.targets.map((t) => t.serverPid);
+    const helperPid = this.targets[0]!.helperPid;
+    const senders = this.targets.flatMap((t) => t.senders);
     const self = new SelfCounter(tag);
-    this.target.sender.onReceive = (texts, at) => self.onReceive(texts, at);
-    this.target.sender.onError = (code) => self.onError(code);
+    for (const sender of senders) {
+      sender.onReceive = (msgs, at) => self.onReceive(msgs, at);
+      sender.onError = (code) => self.onError(code);
+    }
+    const sum = (f: (pid: number) => number) => serverPids.reduce((a, p) => a + f(p), 0);
     const snap = () => ({
-      room: cpuSeconds(serverPid),
-      roomWait: runQueueWaitSeconds(serverPid),
+      room: sum(cpuSeconds),
+      roomWait: sum(runQueueWaitSeconds),
       sup: helperPid === undefined ? NaN : cpuSeconds(helperPid),
       self: selfCpuSeconds(),
       members: this.pool.cpuSeconds(),
@@ -242,7 +285,7 @@ export class FanoutSession {
     });
     const cpu0 = snap();
     const drops0 = udpDrops();
-    const s = await sendPaced(this.target.sender, rate, durationMs, tag);
+    const s = await sendPaced(senders, rate, durationMs, tag);
     // Drain: until every delivery arrived, or nothing new came for 300 ms (bounded: drainMs).
     const expected = s.sent * this.members;
     const drainUntil = Date.now() + drainMs;
@@ -268,8 +311,10 @@ export class FanoutSession {
     const pct = (cpu: number) => (100 * cpu) / activeS;
     const helperCpu = helperPid === undefined ? 0 : cpu1.sup - cpu0.sup;
     return {
-      target: this.target.kind,
+      target: this.targets[0]!.kind,
+      rooms: this.targets.length,
       members: this.members,
+      senders: this.targets[0]!.senders.length,
       attempt,
       offered: rate,
       sent: s.sent,
@@ -279,11 +324,11 @@ export class FanoutSession {
       lossPct: expected === 0 ? 0 : (100 * (expected - deliveries)) / expected,
       p50Ms: latency.percentile(50) / 1000,
       p99Ms: latency.percentile(99) / 1000,
-      eventsPerDatagram: this.target.datagrams ? deliveries / (t.datagrams + self.datagrams) : NaN,
+      eventsPerDatagram: this.targets[0]!.datagrams ? deliveries / (t.datagrams + self.datagrams) : NaN,
       roomCpuPct: pct(cpu1.room - cpu0.room),
       roomCpuSPerM: deliveries === 0 ? NaN : ((cpu1.room - cpu0.room) / deliveries) * 1e6,
-      serverRssBytes: rssBytes(serverPid),
-      serverPeakRssBytes: peakRssBytes(serverPid),
+      serverRssBytes: sum(rssBytes),
+      serverPeakRssBytes: sum(peakRssBytes),
       supervisorCpuPct: pct(cpu1.sup - cpu0.sup),
       senderCpuPct: pct(cpu1.self - cpu0.self),
       membersCpuPct: pct(cpu1.members - cpu0.members),
@@ -317,7 +362,7 @@ export class FanoutSession {
  * workers join it, then a warm-up step and the ladder.
  */
 export async function runFanout(target: FanoutTarget, o: FanoutOptions, onRow: (r: FanoutRow) => void): Promise<FanoutRow[]> {
-  const session = await FanoutSession.open(target, o.members, o.workers);
+  const session = await FanoutSession.open([target], o.members, o.workers);
   try {
     return await runLadder([session], o, onRow);
   } finally {
@@ -347,7 +392,7 @@ export async function runLadder(sessions: FanoutSession[], o: FanoutOptions, onR
       if (st.done || (st.failed && rate !== o.refRate)) continue;
       let row = await s.step(rate, o.stepMs, `r${rate}`);
       // A step is only meaningful if the same server process served all of it.
-      s.target.check();
+      s.check();
       rows.push(row);
       onRow(row);
       if (retries < (o.retryContended ?? 0) && !sustained(row) && row.otherCpuPct > CONTENDED_PCT) {
@@ -355,7 +400,7 @@ export async function runLadder(sessions: FanoutSession[], o: FanoutOptions, onR
         await s.settle(`r${rate}`, 15_000);
         await waitForQuiet(5_000);
         row = await s.step(rate, o.stepMs, `r${rate}b`, 2);
-        s.target.check();
+        s.check();
         rows.push(row);
         onRow(row);
       }

@@ -2,16 +2,16 @@
 // port, loopback only) once per scenario, runs bounded load against it,
 // prints one table per scenario, and kills every process it started. The
 // "compare" scenario runs the same fan-out against baselines too.
-//   node build/bench/run.js [--only fanout|compare|join|recovery|memory]
+//   node build/bench/run.js [--only fanout|compare|join|recovery|memory|many|fanout8k]
 //                           [--members 100|10] [--cpu-prof DIR]
 // --only runs one scenario; --members limits the fan-out and comparison
 // ladders to one room size; --cpu-prof DIR makes chatd (supervisor and
 // rooms) and the baseline servers write V8 CPU profiles into DIR when they
 // exit (summarize one with build/bench/profile-summary.js).
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { cpus, loadavg } from 'node:os';
-import { startChatd, type Chatd } from './chatd-process.js';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { BENCH_CONFIG, startChatd, writeDerivedConfig, type Chatd } from './chatd-process.js';
 import {
   COMPARE_LADDERS,
   COMPARE_RATIO_HEADERS,
@@ -21,13 +21,31 @@ import {
   compareRatioCells,
   compareStepCells,
   compareSummaryCells,
+  maxRatio,
+  NGIRCD_DELIVERIES_PER_S,
   P99_LIMIT_MS,
+  perCpuSecond,
   REF_DELIVERIES_PER_S,
   summarize,
+  targetLine,
   targetLines,
+  type CompareSummary,
 } from './compare.js';
-import { CONTENDED_PCT, KEPT_UP_SHARE, SUSTAINED_LOSS_PCT, FANOUT_CPU_HEADERS, FANOUT_HEADERS, FanoutSession, fanoutCells, fanoutCpuCells, runFanout, runLadder, type FanoutRow } from './fanout.js';
+import {
+  CONTENDED_PCT,
+  KEPT_UP_SHARE,
+  SUSTAINED_LOSS_PCT,
+  FANOUT_CPU_HEADERS,
+  FANOUT_HEADERS,
+  FanoutSession,
+  fanoutCells,
+  fanoutCpuCells,
+  runFanout,
+  runLadder,
+  type FanoutRow,
+} from './fanout.js';
 import { JOIN_HEADERS, joinCells, runJoinLatency } from './join-latency.js';
+import { MANY_MEMBERS, MANY_ROOM_COUNTS, MANY_STEP_HEADERS, MANY_SUMMARY_HEADERS, MANY_SUMMARY_TITLE, manyStepCells, manySummaryRows, manyTargetLines, runManyRooms } from './many-rooms.js';
 import { MEMORY_HEADERS, memoryCells, runMemory } from './memory.js';
 import { killAllStarted, stillRunning } from './pids.js';
 import { RECOVERY_HEADERS, recoveryCells, recoveryMedianCells, runRecovery } from './recovery.js';
@@ -39,12 +57,28 @@ const WORKERS = 2;
 const MAX_LOSS_PCT = 1;
 /** Comparison steps that failed on a busy host and are run again, at most, per ladder (see FanoutOptions.retryContended). */
 const RETRIES_PER_LADDER = 10;
-const LADDERS: Array<{ members: number; rates: number[] }> = [
-  { members: 10, rates: [1_000, 2_000, 5_000, 10_000, 20_000] },
-  { members: 100, rates: [500, 1_000, 2_000, 4_000] },
+/**
+ * The fan-out ladders: offered msgs/s of the room, split evenly over its
+ * senders. With 4 senders only the 1-sender ladder's top rungs, which keeps
+ * the run short: below them one sender is far from any limit.
+ */
+const LADDERS: Array<{ members: number; senders: number; rates: number[] }> = [
+  { members: 10, senders: 1, rates: [1_000, 2_000, 5_000, 10_000, 20_000] },
+  { members: 10, senders: 4, rates: [10_000, 20_000] },
+  { members: 100, senders: 1, rates: [500, 1_000, 2_000, 4_000] },
+  { members: 100, senders: 4, rates: [2_000, 4_000] },
 ];
+/** Several senders in one room deliver at least this share of what one sender does (as the many-rooms scaling target). */
+const SENDERS_TARGET = 0.9;
+/** The 100-member, 1-sender fan-out with maxDatagramBytes raised to 8 KB (a loopback or jumbo-frame LAN setting). */
+const LADDER_8K = { members: 100, rates: [1_000, 2_000, 4_000, 6_000, 8_000, 10_000, 12_000, 16_000, 20_000, 24_000, 32_000, 40_000] };
+const DATAGRAM_8K = 8_192;
+/** chatd on par with ngircd's figure: the issue quotes it and sets no target of its own. */
+const NGIRCD_TARGET = 1;
+/** Many-rooms steps that failed on a busy host and are run again, at most (see FanoutOptions.retryContended). */
+const RETRIES_MANY = 2;
 
-const SCENARIOS = ['fanout', 'compare', 'join', 'recovery', 'memory'] as const;
+const SCENARIOS = ['fanout', 'compare', 'join', 'recovery', 'memory', 'many', 'fanout8k'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function parseArgs(argv: string[]): { only: Scenario | undefined; members: number | undefined; cpuProfDir: string | undefined } {
@@ -79,9 +113,9 @@ const ladderWanted = (members: number) => args.members === undefined || args.mem
 
 const print = (s = '') => process.stdout.write(s + '\n');
 
-/** Runs fn against a fresh chatd, always stopping it; then names chatd's warn/error log events, if any. */
-async function withChatd<T>(fn: (c: Chatd) => Promise<T>): Promise<T> {
-  const chatd = await startChatd(serverNodeArgs);
+/** Runs fn against a fresh chatd (config/bench.json or `config`), always stopping it; then names chatd's warn/error log events, if any. */
+async function withChatd<T>(fn: (c: Chatd) => Promise<T>, config = BENCH_CONFIG): Promise<T> {
+  const chatd = await startChatd(serverNodeArgs, config);
   try {
     const out = await fn(chatd);
     const exit = chatd.exitInfo();
@@ -125,6 +159,8 @@ async function main(): Promise<void> {
   if (wanted('join')) await joinScenario();
   if (wanted('recovery')) await recoveryScenario();
   if (wanted('memory')) await memoryScenario();
+  if (wanted('many')) await manyScenario();
+  if (wanted('fanout8k')) await fanout8kScenario();
   print(`total ${fmt((Date.now() - t0) / 1000, 1)} s; load avg at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
@@ -137,39 +173,140 @@ function contendedNote(rows: FanoutRow[], what: string): void {
   }
   for (const r of rows) {
     const errs = Object.entries(r.senderErrors);
-    if (errs.length > 0) notes.push(`the sender got errors at ${r.members} members, ${r.offered} msg/s: ${errs.map(([c, n]) => `${c} x${n}`).join(', ')}`);
+    if (errs.length > 0) {
+      notes.push(`the senders got errors at ${r.rooms} x ${r.members} members, ${r.senders} senders, ${r.offered} msg/s: ${errs.map(([c, n]) => `${c} x${n}`).join(', ')}`);
+    }
   }
 }
 
-async function fanoutScenario(): Promise<void> {
-  const fanRows: FanoutRow[] = [];
-  for (const l of LADDERS.filter((l) => ladderWanted(l.members))) {
-    await withChatd(async (c) => {
-      const target = await chatdTarget(c, `fanout-${l.members}`);
-      try {
-        await runFanout(target, { members: l.members, rates: l.rates, stepMs: STEP_MS, workers: WORKERS, maxLossPct: MAX_LOSS_PCT }, (r) => fanRows.push(r));
-      } finally {
-        await target.close();
-      }
-    });
-  }
-  print(
-    formatTable(
-      `1. fan-out: 1 room, N members (the sender is one; its copy is its ack), ~100-char says at a fixed offered rate for ${STEP_MS / 1000} s per step; ladder stops when loss > ${MAX_LOSS_PCT} %`,
-      FANOUT_HEADERS,
-      fanRows.map(fanoutCells),
-    ),
-  );
+/** One fan-out ladder against chatd (a fresh chatd, `config` or config/bench.json): one room, `senders` of its members saying. */
+async function chatdLadder(members: number, senders: number, rates: number[], onRow: (r: FanoutRow) => void, config = BENCH_CONFIG): Promise<void> {
+  await withChatd(async (c) => {
+    const target = await chatdTarget(c, `fanout-${members}`, senders);
+    try {
+      await runFanout(target, { members, rates, stepMs: STEP_MS, workers: WORKERS, maxLossPct: MAX_LOSS_PCT }, onRow);
+    } finally {
+      await target.close();
+    }
+  }, config);
+}
+
+/** Prints a fan-out's two tables (deliveries, CPU) under the titles `n` and `n`b. */
+function printFanout(n: string, title: string, rows: FanoutRow[]): void {
+  print(formatTable(`${n}. ${title}`, FANOUT_HEADERS, rows.map(fanoutCells)));
   print();
   print(
     formatTable(
-      '1b. fan-out CPU, as % of one core over the step (CPU s/M deliv = room CPU seconds per million deliveries)',
+      `${n}b. fan-out CPU, as % of one core over the step (CPU s/M deliv = room CPU seconds per million deliveries)`,
       FANOUT_CPU_HEADERS,
-      fanRows.map(fanoutCpuCells),
+      rows.map(fanoutCpuCells),
     ),
   );
-  contendedNote(fanRows, 'chatd');
+  contendedNote(rows, 'chatd');
+}
+
+const SUSTAINED_RULE = `loss <= ${SUSTAINED_LOSS_PCT} %, >= ${KEPT_UP_SHARE * 100} % of the offered rate, p99 <= ${P99_LIMIT_MS} ms`;
+
+async function fanoutScenario(): Promise<void> {
+  const fanRows: FanoutRow[] = [];
+  const ladders = LADDERS.filter((l) => ladderWanted(l.members));
+  for (const l of ladders) await chatdLadder(l.members, l.senders, l.rates, (r) => fanRows.push(r));
+  printFanout(
+    '1',
+    `fan-out: 1 room, N members, 1 or 4 of them senders (each its own socket and address; their copies are their acks), ~100-char says at a fixed offered rate ` +
+      `(split over the senders) for ${STEP_MS / 1000} s per step; ladder stops when loss > ${MAX_LOSS_PCT} %`,
+    fanRows,
+  );
+  for (const l of ladders.filter((l) => l.senders > 1)) {
+    const sum = (senders: number) => summarize('chatd', l.members, fanRows.filter((r) => r.members === l.members && r.senders === senders));
+    const [one, many] = [sum(1), sum(l.senders)];
+    for (const [rule, pick] of [
+      [SUSTAINED_RULE, (s: CompareSummary) => s.bestTight],
+      ['the same, any p99', (s: CompareSummary) => s.best],
+    ] as const) {
+      const r = maxRatio(many, one, pick, l.rates[l.rates.length - 1]);
+      const figures = `${fmt(pick(many)?.deliveriesPerS)} / ${fmt(pick(one)?.deliveriesPerS)}`;
+      notes.push(targetLine(`${l.members} members, max sustained deliveries/s (${rule}), ${l.senders} senders / 1 (${figures})`, r.value, SENDERS_TARGET, true, 'x', r.bound));
+    }
+  }
   printNotes();
+  print();
+}
+
+/**
+ * The 100-member, 1-sender fan-out against a chatd whose maxDatagramBytes
+ * is 8 KB (config/bench.json with that one change, written to a temp dir),
+ * and where that puts chatd against ngircd's figure quoted in the issue.
+ */
+async function fanout8kScenario(): Promise<void> {
+  if (!ladderWanted(LADDER_8K.members)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'chatd-bench-'));
+  const rows: FanoutRow[] = [];
+  try {
+    const config = writeDerivedConfig(dir, 'bench-8k.json', { maxDatagramBytes: DATAGRAM_8K });
+    await chatdLadder(LADDER_8K.members, 1, LADDER_8K.rates, (r) => rows.push(r), config);
+    notes.push(`chatd ran with ${config}: config/bench.json with maxDatagramBytes ${DATAGRAM_8K} (instead of 1,200), removed after the run`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  printFanout('6', `fan-out with ${fmt(DATAGRAM_8K)}-byte datagrams (a loopback or jumbo-frame LAN setting): 1 room, ${LADDER_8K.members} members, 1 sender, as in 1.`, rows);
+  const s = summarize('chatd', LADDER_8K.members, rows);
+  for (const [rule, best] of [
+    [SUSTAINED_RULE, s.bestTight],
+    ['the same, any p99', s.best],
+  ] as const) {
+    const top = best?.offered === LADDER_8K.rates[LADDER_8K.rates.length - 1];
+    notes.push(
+      targetLine(
+        `max sustained deliveries/s (${rule}) ${best ? `${fmt(best.deliveriesPerS)}${top ? ' (the top rung: a lower bound)' : ''}` : 'none'}, ` +
+          `chatd / ngircd's ~${fmt(NGIRCD_DELIVERIES_PER_S)} (quoted in the issue, not measured here)`,
+        (best?.deliveriesPerS ?? s.lowestOffered ?? NaN) / NGIRCD_DELIVERIES_PER_S,
+        NGIRCD_TARGET,
+        true,
+        'x',
+        best ? (top ? '>' : '') : '<',
+      ),
+    );
+  }
+  // Less sensitive to other load on the host than the ladder's max (as in the comparison's summary).
+  notes.push(
+    targetLine(
+      `deliveries per room CPU-second at the busiest step (${fmt(s.busiest?.offered)} msg/s; what one core would deliver, batching as much): ` +
+        `${fmt(perCpuSecond(s))}, chatd / ngircd's ~${fmt(NGIRCD_DELIVERIES_PER_S)}`,
+      perCpuSecond(s) / NGIRCD_DELIVERIES_PER_S,
+      NGIRCD_TARGET,
+      true,
+      'x',
+    ),
+  );
+  printNotes();
+  print();
+}
+
+async function manyScenario(): Promise<void> {
+  const rows: FanoutRow[] = [];
+  await withChatd((c) =>
+    runManyRooms(c, { stepMs: STEP_MS, workers: WORKERS, maxLossPct: MAX_LOSS_PCT, retryContended: RETRIES_MANY }, (r) => {
+      rows.push(r);
+      process.stderr.write(
+        `  many: ${r.rooms} rooms, ${r.offered} msg/s${r.attempt > 1 ? ' (again)' : ''}: ${fmt(r.deliveriesPerS)} deliv/s, loss ${fmt(r.lossPct, 2)} %, p99 ${fmt(r.p99Ms, 1)} ms, other CPU ${fmt(r.otherCpuPct)} %\n`,
+      );
+    }),
+  );
+  print(
+    formatTable(
+      `5. many rooms: ${MANY_ROOM_COUNTS.join(', ')} rooms of ${MANY_MEMBERS} members in one chatd, chatting at once: one sender per room, every room offered ` +
+        `the same rate (offered = all rooms together, per room = offered / rooms) for ${STEP_MS / 1000} s per step; the room counts run the ladder interleaved; ` +
+        `figures are sums over the rooms (rooms CPU s/M = CPU seconds of all room processes per million deliveries)`,
+      MANY_STEP_HEADERS,
+      rows.map(manyStepCells),
+    ),
+  );
+  contendedNote(rows, 'the rooms');
+  printNotes();
+  print();
+  print(formatTable(`5b. many rooms, aggregate: ${MANY_SUMMARY_TITLE}`, MANY_SUMMARY_HEADERS, manySummaryRows(rows)));
+  for (const line of manyTargetLines(rows)) print(`   ${line}`);
   print();
 }
 
@@ -196,7 +333,7 @@ async function compareLadder(members: number, rates: number[], onRow: (r: Fanout
         // The same room name everywhere: the events are the same size.
         const t = await openTarget(kind, chatd, `fanout-${members}`);
         targets.push(t);
-        sessions.push(await FanoutSession.open(t, members, WORKERS));
+        sessions.push(await FanoutSession.open([t], members, WORKERS));
         if (args.cpuProfDir) notes.push(`${members} members: the CPU profile of ${t.label} is ${args.cpuProfDir}/CPU.*.${t.serverPid}.*.cpuprofile`);
       }
       await runLadder(
@@ -269,7 +406,11 @@ async function compareScenario(): Promise<void> {
 async function joinScenario(): Promise<void> {
   const joins = await withChatd((c) => runJoinLatency(c));
   print(formatTable('2. join latency: join -> joined, sequential, each from a new socket', JOIN_HEADERS, joins.rows.map(joinCells)));
-  print(`   room process fork -> ready (supervisor's startMs) for the creating joins: ${joins.forkMs.join(', ')} ms`);
+  print(`   taking a room process -> room ready (supervisor's startMs), pool warm: ${joins.forkMs.join(', ')} ms; back to back: ${joins.burstForkMs.join(', ')} ms`);
+  const [existing, warm] = joins.rows;
+  const met = (v: number, limit: number) => `${fmt(v, 2)} ms (target <= ${limit} ms: ${v <= limit ? 'met' : 'NOT met'})`;
+  if (existing) print(`   join into an existing room, p50: ${met(existing.p50Ms, 1)}`);
+  if (warm) print(`   join creating a new room with the pool warm, p50: ${met(warm.p50Ms, 5)}`);
   printNotes();
   print();
 }

@@ -1,11 +1,12 @@
 // What the fan-out driver (fanout.ts) runs against: chatd, or one of the
 // comparison's baselines — the raw UDP relay (relay-udp.ts) without or with
 // coalescing, or a Socket.IO 4.8 room server (socketio-server.ts). Each
-// gives the driver a sender (a member that says; its own copies come back
-// as its acks), what the member workers join, and the pid of the server
-// process whose CPU and memory are measured (for chatd: the room process).
+// gives the driver its senders (members that say; their own copies come
+// back as their acks), what the member workers join, and the pid of the
+// server process whose CPU and memory are measured (for chatd: the room
+// process).
 import type { Chatd } from './chatd-process.js';
-import type { WorkerTarget } from './members-ipc.js';
+import { parseBenchText, scanBenchTexts, type WorkerTarget } from './members-ipc.js';
 import { startServer, type ServerProcess } from './server-process.js';
 import { clientAddress, nowUs, UdpPeer, type Obj } from './udp.js';
 
@@ -18,11 +19,17 @@ export const TARGET_LABELS: Record<TargetKind, string> = {
   socketio: 'Socket.IO 4.8',
 };
 
+/** A bench message received: its tag and send time (see benchText). */
+export interface BenchMsg {
+  tag: string;
+  sentUs: number;
+}
+
 export interface Sender {
   /** Sends one message (chatd's `say`, or its equivalent); its copy comes back through onReceive. */
   say(id: string, text: string): void;
-  /** The msg texts of one datagram (UDP) or one Socket.IO event, with the arrival time (µs). */
-  onReceive: ((texts: unknown[], atUs: number) => void) | undefined;
+  /** The bench messages of one datagram (UDP) or one Socket.IO event, with the arrival time (µs). */
+  onReceive: ((msgs: BenchMsg[], atUs: number) => void) | undefined;
   /** Error replies (chatd only: e.g. RATE_LIMITED), by code. */
   onError: ((code: string) => void) | undefined;
   close(): void;
@@ -39,14 +46,24 @@ export interface FanoutTarget {
   datagrams: boolean;
   /** What the member workers join. */
   members: WorkerTarget;
-  sender: Sender;
+  /** Members of the room that say (one for the baselines), each on a socket and loopback address of its own. */
+  senders: Sender[];
   /** Throws if the server died, or chatd's room process was restarted: the step's figures would be void. */
   check(): void;
-  /** Closes the sender, and stops the server if the target started it (chatd is stopped by its owner). */
+  /** Closes the senders, and stops the server if the target started it (chatd is stopped by its owner). */
   close(): Promise<void>;
 }
 
-/** The sender's UDP socket: msg texts and error codes of every datagram go to the Sender's handlers. */
+const ERROR_TYPE = '"type":"error"';
+
+/**
+ * The sender's UDP socket: the bench messages and error codes of every
+ * datagram go to the Sender's handlers. The messages are found as the
+ * member workers find them (scanBenchTexts), without JSON-parsing every
+ * event: the driver shares the 2 cores with the server, and with several
+ * senders each receives every message of the room. Only a datagram that
+ * holds an error (rare, and fatal to the figures) is parsed.
+ */
 function udpSender(peer: UdpPeer, build: (id: string, text: string) => Obj, port: number): Sender {
   const s: Sender = {
     say: (id, text) => peer.send(build(id, text), port),
@@ -54,22 +71,39 @@ function udpSender(peer: UdpPeer, build: (id: string, text: string) => Obj, port
     onError: undefined,
     close: () => peer.close(),
   };
-  peer.onDatagram = (objs, at) => {
-    const texts: unknown[] = [];
-    for (const o of objs) {
-      if (o['type'] === 'msg') texts.push(o['text']);
-      else if (o['type'] === 'error') s.onError?.(String(o['code']));
+  peer.onRaw = (buf, at) => {
+    const msgs: BenchMsg[] = [];
+    scanBenchTexts(buf, (tag, sentUs) => msgs.push({ tag, sentUs }));
+    if (buf.includes(ERROR_TYPE)) {
+      for (const line of buf.toString('utf8').split('\n')) {
+        try {
+          const o = JSON.parse(line) as Obj;
+          if (o['type'] === 'error') s.onError?.(String(o['code']));
+        } catch {
+          /* not an object: nothing to count */
+        }
+      }
     }
-    s.onReceive?.(texts, at);
+    s.onReceive?.(msgs, at);
   };
   return s;
 }
 
-/** chatd (already started by the caller): the sender joins `room`, which creates the room process. */
-export async function chatdTarget(chatd: Chatd, room: string): Promise<FanoutTarget> {
-  const peer = await UdpPeer.open(clientAddress(10, 0), 4 << 20);
+/**
+ * chatd (already started by the caller): `senders` members join `room`, the
+ * first creating its process; sender j binds clientAddress(10, firstAddress + j),
+ * so that every sender (and every room's creator) is a client of its own.
+ */
+export async function chatdTarget(chatd: Chatd, room: string, senders = 1, firstAddress = 0): Promise<FanoutTarget> {
+  const peers: UdpPeer[] = [];
   try {
-    const m = await peer.join(chatd.port, room, 'sender');
+    const out: Sender[] = [];
+    for (let j = 0; j < senders; j++) {
+      const peer = await UdpPeer.open(clientAddress(10, firstAddress + j), 4 << 20);
+      peers.push(peer);
+      const m = await peer.join(chatd.port, room, senders === 1 ? 'sender' : `sender${j}`);
+      out.push(udpSender(peer, (id, text) => ({ type: 'say', token: m.token, id, text }), m.port));
+    }
     const roomPid = await chatd.roomPid(room);
     return {
       kind: 'chatd',
@@ -78,16 +112,19 @@ export async function chatdTarget(chatd: Chatd, room: string): Promise<FanoutTar
       helperPid: chatd.pid,
       datagrams: true,
       members: { kind: 'chatd', controlPort: chatd.port, room },
-      sender: udpSender(peer, (id, text) => ({ type: 'say', token: m.token, id, text }), m.port),
+      senders: out,
       check: () => {
         const exit = chatd.exitInfo();
         if (exit) throw new Error(`chatd exited during the fan-out (code ${exit.code}, signal ${exit.signal})`);
-        if (chatd.roomPids().length !== 1) throw new Error(`the room process of ${room} was restarted during the fan-out (pids ${chatd.roomPids().join(', ')})`);
+        const restarted = chatd.logs.find((l) => l.event === 'room_started' && l['room'] === room && l['pid'] !== roomPid);
+        if (restarted) throw new Error(`the room process of ${room} was restarted during the fan-out (pid ${roomPid}, then ${String(restarted['pid'])})`);
       },
-      close: async () => peer.close(),
+      close: async () => {
+        for (const p of peers) p.close();
+      },
     };
   } catch (err) {
-    peer.close();
+    for (const p of peers) p.close();
     throw err;
   }
 }
@@ -119,7 +156,7 @@ export async function relayTarget(coalesce: boolean, room: string, nodeArgs: str
       helperPid: undefined,
       datagrams: true,
       members: { kind: 'relay', port: server.port },
-      sender: udpSender(peer, (id, text) => ({ type: 'say', token, id, text }), server.port),
+      senders: [udpSender(peer, (id, text) => ({ type: 'say', token, id, text }), server.port)],
       check: checkServer(server, TARGET_LABELS[kind]),
       close: async () => {
         peer?.close();
@@ -150,7 +187,10 @@ export async function socketIoTarget(room: string, nodeArgs: string[] = []): Pro
       onError: undefined,
       close: () => void sock.disconnect(),
     };
-    sock.on('msg', (ev: { text?: unknown } | undefined) => sender.onReceive?.([ev?.text], nowUs()));
+    sock.on('msg', (ev: { text?: unknown } | undefined) => {
+      const b = parseBenchText(ev?.text);
+      sender.onReceive?.(b ? [b] : [], nowUs());
+    });
     return {
       kind: 'socketio',
       label: TARGET_LABELS.socketio,
@@ -158,7 +198,7 @@ export async function socketIoTarget(room: string, nodeArgs: string[] = []): Pro
       helperPid: undefined,
       datagrams: false,
       members: { kind: 'socketio', port: server.port, room },
-      sender,
+      senders: [sender],
       check: checkServer(server, TARGET_LABELS.socketio),
       close: async () => {
         sock.disconnect();
