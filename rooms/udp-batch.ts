@@ -11,14 +11,21 @@ interface Native {
   sendToAll(fd: number, datagrams: readonly Buffer[], addrs: readonly Buffer[]): number;
 }
 
-/** The helper, or why it is not there. */
+let loaded: { native: Native } | { why: string } | undefined;
+
+/**
+ * The helper, or why it is not there; loaded once (dlopen costs ~1 ms, which
+ * a pooled process pays while it warms up, not during a room's start).
+ */
 export function loadNative(): { native: Native } | { why: string } {
+  if (loaded) return loaded;
   try {
     const require = createRequire(import.meta.url);
-    return { native: require('./native/udp-batch.node') as Native };
+    loaded = { native: require('./native/udp-batch.node') as Native };
   } catch (err) {
-    return { why: (err as Error).message.split('\n')[0] ?? 'not loadable' };
+    loaded = { why: (err as Error).message.split('\n')[0] ?? 'not loadable' };
   }
+  return loaded;
 }
 
 /**

@@ -14,6 +14,7 @@ import { ToRoom, type MemberRecord } from '../lib/ipc.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { MemoryJournal } from './journal.js';
 import { Room } from './room.js';
+import { batchSender } from './udp-batch.js';
 import { literalLookup } from '../lib/literal-lookup.js';
 
 /** Says run through the throwaway room: enough for V8's baseline tier on the fan-out path. */
@@ -26,6 +27,7 @@ export async function warmUp(log: Logger): Promise<void> {
   await warmUpSocket();
 }
 
+/** Binds and closes a loopback socket, loading the native fan-out helper on the way (nothing is sent). */
 function warmUpSocket(): Promise<void> {
   const sock = createSocket({ type: 'udp4', lookup: literalLookup });
   return new Promise((resolve) => {
@@ -36,6 +38,8 @@ function warmUpSocket(): Promise<void> {
     sock.once('error', done);
     sock.bind({ port: 0, address: '127.0.0.1', exclusive: true }, () => {
       sock.setRecvBufferSize(sock.getRecvBufferSize());
+      const b = batchSender(sock, 4);
+      if ('sender' in b) b.sender.sockaddr('127.0.0.1', 9);
       done();
     });
   });

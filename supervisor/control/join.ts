@@ -28,15 +28,17 @@ export async function join(sup: Supervisor, req: JoinRequest, ctx: ControlContex
   if (sup.status !== 'running') throw new ChatError('SHUTTING_DOWN');
   if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
   try {
-    const reply = await sup.pending.run(ctx.endpoint, () => sup.mailboxes.serialize(req.room, () => admit(sup, req, nick, ctx)));
+    const { reply, logged } = await sup.pending.run(ctx.endpoint, () => sup.mailboxes.serialize(req.room, () => admit(sup, req, nick, ctx)));
     sup.replay.set(key, reply);
     sendJoined(sup, ctx, reply);
+    // Logged after the reply is on its way: the joiner does not wait for the log line.
+    sup.log.info(logged, 'member joined');
   } finally {
     sup.replay.end(key);
   }
 }
 
-async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: ControlContext): Promise<Buffer> {
+async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: ControlContext): Promise<{ reply: Buffer; logged: Record<string, unknown> }> {
   if (sup.status !== 'running') throw new ChatError('SHUTTING_DOWN');
   const c = sup.config;
   const existing = sup.rooms.get(req.room);
@@ -97,7 +99,6 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
   }
   entry.add(m);
   sup.endpointRooms.set(ctx.endpoint, (sup.endpointRooms.get(ctx.endpoint) ?? 0) + 1);
-  sup.log.info({ event: 'member_joined', room: entry.name, member: m.member, nick, from: ctx.endpoint, seq: added.seq }, 'member joined');
   const reply: JoinedReply = {
     type: 'joined',
     id: req.id,
@@ -110,7 +111,7 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
     seq: added.seq,
     heartbeatMs: c.heartbeatMs,
   };
-  return encode(reply);
+  return { reply: encode(reply), logged: { event: 'member_joined', room: entry.name, member: m.member, nick, from: ctx.endpoint, seq: added.seq } };
 }
 
 async function createOrRefuse(sup: Supervisor, req: JoinRequest): Promise<RoomEntry> {
