@@ -49,6 +49,8 @@ import { MANY_MEMBERS, MANY_ROOM_COUNTS, MANY_STEP_HEADERS, MANY_SUMMARY_HEADERS
 import { MEMORY_HEADERS, memoryCells, runMemory } from './memory.js';
 import { killAllStarted, stillRunning } from './pids.js';
 import { RECOVERY_HEADERS, recoveryCells, recoveryMedianCells, runRecovery } from './recovery.js';
+import { SEND_COST_HEADERS, runSendCost, sendCostCells } from './send-cost.js';
+import { median } from './stats.js';
 import { formatTable, fmt } from './table.js';
 import { chatdTarget, relayTarget, socketIoTarget, type FanoutTarget, type TargetKind } from './targets.js';
 
@@ -78,7 +80,7 @@ const NGIRCD_TARGET = 1;
 /** Many-rooms steps that failed on a busy host and are run again, at most (see FanoutOptions.retryContended). */
 const RETRIES_MANY = 2;
 
-const SCENARIOS = ['fanout', 'compare', 'join', 'recovery', 'memory', 'many', 'fanout8k'] as const;
+const SCENARIOS = ['fanout', 'compare', 'join', 'recovery', 'memory', 'many', 'fanout8k', 'sendcost'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function parseArgs(argv: string[]): { only: Scenario | undefined; members: number | undefined; cpuProfDir: string | undefined } {
@@ -161,6 +163,7 @@ async function main(): Promise<void> {
   if (wanted('memory')) await memoryScenario();
   if (wanted('many')) await manyScenario();
   if (wanted('fanout8k')) await fanout8kScenario();
+  if (wanted('sendcost')) await sendCostScenario();
   print(`total ${fmt((Date.now() - t0) / 1000, 1)} s; load avg at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
@@ -424,13 +427,25 @@ async function recoveryScenario(): Promise<void> {
       [...rec.map(recoveryCells), recoveryMedianCells(rec)],
     ),
   );
+  print(`   ${targetLine('room SIGKILL -> delivering again, median ms', median(rec.map((r) => r.recoveryMs)), 200, false, ' ms')}`);
   printNotes();
+  print();
+}
+
+/** 7. The floor under any Node fan-out: CPU per dgram send (bench/send-cost.ts). */
+async function sendCostScenario(): Promise<void> {
+  const rows = await runSendCost();
+  print(formatTable('7. send cost: one Node process sending to 100 loopback sockets (receivers in another process), CPU per datagram', SEND_COST_HEADERS, rows.map(sendCostCells)));
+  print('   floor = CPU µs per datagram / events per datagram: what one dgram send per datagram costs per delivery, before any server work');
   print();
 }
 
 async function memoryScenario(): Promise<void> {
   const mem = await withChatd((c) => runMemory(c));
   print(formatTable('4. memory (idle, after 1 s)', MEMORY_HEADERS, mem.map(memoryCells)));
+  const idle = mem.find((r) => r.what.startsWith('idle room (1 member)'));
+  const bare = mem.find((r) => r.what.startsWith('bare node'));
+  if (idle) print(`   ${targetLine('idle room RSS MB', idle.rssBytes / 2 ** 20, 40, false, ' MB')}${bare ? `; a bare node process is ${fmt(bare.rssBytes / 2 ** 20, 1)} MB` : ''}`);
   printNotes();
   print();
 }
