@@ -15,6 +15,14 @@ import { RoomProcess } from './room-process.js';
 import type { Supervisor } from './supervisor.js';
 
 const ROOM_PORT_ATTEMPTS = 5;
+/**
+ * The pool refills this long after a take. A fork blocks the supervisor for
+ * a few ms (spawn) and then loads modules on a core for ~150 ms: done at
+ * once, it landed between the taken process's init and the join's reply and
+ * doubled that join's latency (bench scenario 2). 50 ms covers the init ->
+ * ready -> add -> joined exchange with room to spare.
+ */
+const POOL_REFILL_DELAY_MS = 50;
 
 export interface RoomLifecycleOptions {
   /** Where room log lines are relayed (the supervisor's own destination). */
@@ -106,7 +114,7 @@ export class RoomLifecycle {
     // A warmed-up process first: one still loading is barely ahead of a fresh fork.
     const i = this.pool.findIndex((p) => p.warm);
     const [pooled] = this.pool.splice(i >= 0 ? i : 0, 1);
-    if (pooled) setImmediate(() => this.fillPool());
+    if (pooled) setTimeout(() => this.fillPool(), POOL_REFILL_DELAY_MS).unref();
     return pooled ?? this.fork();
   }
 
