@@ -11,18 +11,19 @@ import {
   CONTROL_PORT,
   ROOM_PORT,
   TOKEN,
+  MEMBER2,
+  TOKEN2,
+  answerJoin,
   joinedReply,
+  joins,
+  kinds,
   makeClient,
+  refuseJoin,
   msg,
   presence,
-  settle,
   type Harness,
-  type MemoryTransport,
-  type Obj,
 } from './helpers/client-net.js';
 
-const TOKEN2 = 'tok_ZYXWVUTSRQPONMLKJIHGF';
-const MEMBER2 = 'me00000002';
 const NEW_PORT = ROOM_PORT + 9;
 const NOT_MEMBER = { type: 'error', code: 'NOT_MEMBER', message: 'not a member of this room' };
 /** heartbeatMs in joinedReply: the room is unresponsive after 3 000 ms without an hb reply. */
@@ -62,25 +63,9 @@ function advanceUntil(clock: ManualClock, cond: () => boolean): number {
   return clock.now() - start;
 }
 
-function joins(net: MemoryTransport): Obj[] {
-  return net.of('join', CONTROL_PORT);
-}
 
-/** Answers the latest join with a new membership (TOKEN2, MEMBER2) whose own join is at seq. */
-async function answerJoin(net: MemoryTransport, seq: number, extra: Obj = {}): Promise<void> {
-  const id = String(net.last('join', CONTROL_PORT)['id']);
-  net.deliver(CONTROL_PORT, joinedReply(id, 'lobby', seq, { token: TOKEN2, member: MEMBER2, ...extra }));
-  await settle();
-}
 
-async function refuseJoin(net: MemoryTransport, code: string): Promise<void> {
-  net.deliver(CONTROL_PORT, { type: 'error', code, message: `refused: ${code}`, id: net.last('join', CONTROL_PORT)['id'] });
-  await settle();
-}
 
-function kinds(h: Harness): string[] {
-  return h.events.map((e) => e.kind);
-}
 
 t.test('a lone member evicted (its room deleted): unresponsive, a probe join, `joined`, rejoined; events flow from the new seq', async (t) => {
   const h = await probeClient({ seq: 3 });

@@ -11,18 +11,21 @@ import {
   MEMBER,
   ROOM_PORT,
   TOKEN,
+  MEMBER2,
+  TOKEN2,
+  answerJoin,
   joinedReply,
+  joins,
+  kinds,
   makeClient,
+  refuseJoin,
   msg,
   presence,
   settle,
   type Harness,
-  type MemoryTransport,
   type Obj,
 } from './helpers/client-net.js';
 
-const TOKEN2 = 'tok_ZYXWVUTSRQPONMLKJIHGF';
-const MEMBER2 = 'me00000002';
 /** Pins the jitter at zero, so every delay is exact. */
 const NO_JITTER = () => 0.5;
 const NOT_MEMBER = { type: 'error', code: 'NOT_MEMBER', message: 'not a member of this room' };
@@ -47,26 +50,9 @@ async function rejoinClient(
   return { ...h, firstJoinId };
 }
 
-function joins(net: MemoryTransport): Obj[] {
-  return net.of('join', CONTROL_PORT);
-}
 
-/** Answers the latest join with a new membership whose own join is at seq, then lets the client react. */
-async function answerJoin(net: MemoryTransport, seq: number, extra: Obj = {}): Promise<void> {
-  const id = String(net.last('join', CONTROL_PORT)['id']);
-  net.deliver(CONTROL_PORT, joinedReply(id, 'lobby', seq, { token: TOKEN2, member: MEMBER2, ...extra }));
-  await settle();
-}
 
-/** Refuses the latest join, then lets the client react. */
-async function refuseJoin(net: MemoryTransport, code: string): Promise<void> {
-  net.deliver(CONTROL_PORT, { type: 'error', code, message: `refused: ${code}`, id: net.last('join', CONTROL_PORT)['id'] });
-  await settle();
-}
 
-function kinds(h: Harness): string[] {
-  return h.events.map((e) => e.kind);
-}
 
 t.test('eviction: after the backoff the client joins again with a new id; events flow from the new joined.seq', async (t) => {
   const h = await rejoinClient({ seq: 3 });

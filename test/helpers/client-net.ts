@@ -151,3 +151,32 @@ export function presence(seq: number, event = 'join', room = 'lobby'): Obj {
 export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+// ---- a second membership: rejoin and probe tests ----------------------------
+
+/** The token and member id of the membership a rejoin or a probe brings. */
+export const TOKEN2 = 'tok_ZYXWVUTSRQPONMLKJIHGF';
+export const MEMBER2 = 'me00000002';
+
+/** The joins the client sent to the control endpoint. */
+export function joins(net: MemoryTransport): Obj[] {
+  return net.of('join', CONTROL_PORT);
+}
+
+/** Answers the latest join with a new membership (TOKEN2, MEMBER2) whose own join is at seq, then lets the client react. */
+export async function answerJoin(net: MemoryTransport, seq: number, extra: Obj = {}): Promise<void> {
+  const id = String(net.last('join', CONTROL_PORT)['id']);
+  net.deliver(CONTROL_PORT, joinedReply(id, 'lobby', seq, { token: TOKEN2, member: MEMBER2, ...extra }));
+  await settle();
+}
+
+/** Refuses the latest join, then lets the client react. */
+export async function refuseJoin(net: MemoryTransport, code: string): Promise<void> {
+  net.deliver(CONTROL_PORT, { type: 'error', code, message: `refused: ${code}`, id: net.last('join', CONTROL_PORT)['id'] });
+  await settle();
+}
+
+/** The kinds of the events the application saw, in order. */
+export function kinds(h: Harness): string[] {
+  return h.events.map((e) => e.kind);
+}
