@@ -3,7 +3,7 @@
 // SIGKILL restarts with its seq and history. A torn last line or a corrupt
 // line is skipped on read, never fatal. The file is rewritten to the held
 // history once it has grown to twice the history size.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from 'node:fs';
 import { systemClock, type Clock, type Timer } from '../lib/clock.js';
 import { dirname } from 'node:path';
 import { MsgEvent, PresenceEvent } from '../lib/wire.js';
@@ -40,6 +40,12 @@ export interface FsyncPolicy {
   clock?: Clock;
   /** Injected for tests; fs.fsyncSync by default. */
   fsync?: (fd: number) => void;
+  /**
+   * The `interval` fsync, off the event loop (as Redis's everysec runs it on
+   * a background thread): fs.fsync on libuv's thread pool by default; with
+   * only `fsync` injected, that one, called at once.
+   */
+  fsyncAsync?: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
 }
 
 export class FileJournal implements Journal {
@@ -50,6 +56,13 @@ export class FileJournal implements Journal {
   private syncTimer: Timer | undefined;
   private readonly clock: Clock;
   private readonly fsync: (fd: number) => void;
+  private readonly fsyncAsync: NonNullable<FsyncPolicy['fsyncAsync']>;
+  /** An interval fsync on the thread pool; one at a time. */
+  private syncing = false;
+  /** Descriptors replaced by compaction while an fsync of theirs was in flight: closed when it ends. */
+  private closeAfterSync: number[] = [];
+  /** An interval fsync that failed: thrown by the next flush, as a failed write would be. */
+  private syncError: Error | undefined;
 
   constructor(
     private readonly path: string,
@@ -58,6 +71,15 @@ export class FileJournal implements Journal {
   ) {
     this.clock = policy.clock ?? systemClock;
     this.fsync = policy.fsync ?? fsyncSync;
+    const injected = policy.fsync;
+    this.fsyncAsync =
+      policy.fsyncAsync ??
+      (injected
+        ? (fd, done) => {
+            injected(fd);
+            done(null);
+          }
+        : fsync);
     mkdirSync(dirname(path), { recursive: true });
     this.lines = cutTornTail(path);
     this.fd = openSync(path, 'a');
@@ -69,6 +91,7 @@ export class FileJournal implements Journal {
   }
 
   flush(): void {
+    if (this.syncError) throw this.syncError;
     if (this.pending.length === 0) return;
     const buf = Buffer.concat(this.pending);
     this.pending = [];
@@ -85,11 +108,28 @@ export class FileJournal implements Journal {
     this.syncTimer.unref?.();
   }
 
+  /**
+   * The interval's fsync, on the thread pool: an fsync can take milliseconds
+   * on a busy disk, and on the event loop it held up every datagram behind
+   * it. Writes go on meanwhile (they are in the page cache either way); what
+   * is written after the fsync began waits for the next interval.
+   */
   private syncNow(): void {
     this.syncTimer = undefined;
     if (!this.unsynced) return;
+    if (this.syncing) {
+      // The last one has not finished: try again next interval.
+      this.syncTimer = this.clock.setTimeout(() => this.syncNow(), this.policy.intervalMs);
+      this.syncTimer.unref?.();
+      return;
+    }
     this.unsynced = false;
-    this.fsync(this.fd);
+    this.syncing = true;
+    this.fsyncAsync(this.fd, (err) => {
+      this.syncing = false;
+      if (err && !this.syncError) this.syncError = err;
+      for (const fd of this.closeAfterSync.splice(0)) closeSync(fd);
+    });
   }
 
   get needsCompaction(): boolean {
@@ -107,7 +147,10 @@ export class FileJournal implements Journal {
     if (this.policy.mode !== 'never') this.fsync(fd);
     closeSync(fd);
     renameSync(tmp, this.path);
-    closeSync(this.fd);
+    // An fsync of the old descriptor may be on the thread pool: closing it
+    // now could let the number be reused under that fsync.
+    if (this.syncing) this.closeAfterSync.push(this.fd);
+    else closeSync(this.fd);
     this.fd = openSync(this.path, 'a');
     this.lines = events.length;
   }
@@ -116,8 +159,11 @@ export class FileJournal implements Journal {
     this.flush();
     if (this.syncTimer) this.clock.clearTimeout(this.syncTimer);
     this.syncTimer = undefined;
-    if (this.unsynced) this.syncNow();
-    closeSync(this.fd);
+    // The last fsync is synchronous: the process may exit right after.
+    if (this.unsynced && this.policy.mode === 'interval') this.fsync(this.fd);
+    this.unsynced = false;
+    if (this.syncing) this.closeAfterSync.push(this.fd);
+    else closeSync(this.fd);
   }
 }
 

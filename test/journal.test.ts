@@ -285,3 +285,46 @@ t.test('fsync modes behave as documented', async (t) => {
     t.same(synced, []);
   });
 });
+
+t.test('interval fsync runs off the event loop, one at a time, and a failure surfaces at the next flush', async (t) => {
+  const { ManualClock } = await import('../lib/clock.js');
+  const { fstatSync } = await import('node:fs');
+  const clock = new ManualClock();
+  const started: number[] = [];
+  let finish: ((err: NodeJS.ErrnoException | null) => void) | undefined;
+  let syncOnLoop = 0;
+  const j = new FileJournal(join(t.testdir({}), 'async.jsonl'), 4, {
+    mode: 'interval',
+    intervalMs: 1_000,
+    clock,
+    fsync: () => syncOnLoop++,
+    fsyncAsync: (fd, done) => {
+      started.push(fd);
+      finish = done;
+    },
+  });
+  j.append(msg(1));
+  j.flush();
+  clock.advance(1_000);
+  t.equal(started.length, 1, 'an fsync began on the thread pool');
+  const first = started[0]!;
+  // Writes go on while it runs; compaction replaces the descriptor meanwhile.
+  for (let i = 2; i <= 5; i++) {
+    j.append(msg(i));
+    j.flush();
+  }
+  t.ok(j.needsCompaction);
+  j.compact([msg(4), msg(5)]);
+  t.equal(syncOnLoop, 1, 'only compaction syncs on the loop (its new file, before the rename)');
+  t.doesNotThrow(() => fstatSync(first), 'the descriptor under the fsync stays open until it ends');
+  clock.advance(1_000);
+  t.equal(started.length, 1, 'no second fsync while the first runs');
+  finish!(null);
+  t.throws(() => fstatSync(first), 'then it is closed');
+  clock.advance(1_000);
+  t.equal(started.length, 2, 'the writes made meanwhile are synced at the next interval');
+  t.not(started[1], first, 'on the new descriptor');
+  finish!(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+  j.append(msg(6));
+  t.throws(() => j.flush(), { code: 'EIO' }, 'a failed fsync fails the next flush, as a failed write would');
+});
