@@ -260,7 +260,9 @@ export function targetLines(sums: CompareSummary[]): string[] {
   // The offered rate of the highest sustained step (sustained: <= 1 % loss,
   // >= 95 % of it delivered, p99 <= 25 ms): deliveries/s as measured (first
   // send to last arrival) reads a little under it even with nothing lost.
-  check('100 members, chatd max sustained rate (deliveries/s offered at its highest sustained step)', c.best ? c.best.offered * c.best.members : undefined, 1_000_000, true, '');
+  const offeredAt = (r: FanoutRow | undefined) => (r ? r.offered * r.members : undefined);
+  check('100 members, chatd max sustained rate, p99 <= 25 ms (deliveries/s offered at its highest such step)', offeredAt(c.bestTight), 1_000_000, true, '');
+  check('100 members, chatd max sustained rate, any p99', offeredAt(c.best), 1_000_000, true, '');
   check('100 members, chatd p99 ms at 100k deliveries/s', c.ref?.p99Ms, 1.5, false, ' ms');
   vs('100 members, max sustained deliveries/s, chatd / Socket.IO', sio, 8);
   vs('100 members, max sustained deliveries/s, chatd / coalescing relay', relay, 0.8);
