@@ -164,7 +164,19 @@ function batchedFanout(sock: Socket, family: 4 | 6, wanted: boolean): { batch: B
   if (!wanted) return { why: 'fanoutSendmmsg is false' };
   const b = batchSender(sock, family);
   if ('why' in b) return b;
-  return { batch: { ...b.sender, ready: () => sock.getSendQueueCount() === 0 } };
+  return {
+    batch: {
+      ...b.sender,
+      // A closed socket throws here: then never batch again (its fd number may be reused).
+      ready: () => {
+        try {
+          return sock.getSendQueueCount() === 0;
+        } catch {
+          return false;
+        }
+      },
+    },
+  };
 }
 
 /**
