@@ -113,7 +113,8 @@ async function start(init: InitMsg): Promise<void> {
   testFaults(init.incarnation);
   const config: Config = makeConfig(init.config, 'init');
   // A child of the logger made at load: a new pino instance would compile
-  // its redaction again (~5 ms of a pooled room's start; see docs/benchmarks.md).
+  // its redaction again (~5 ms of a pooled room's start, measured with
+  // performance.now() marks).
   log = log.child({ room: init.room }, { level: config.logLevel });
   const restored = readJournal(init.journalPath);
   if (restored.skipped > 0) log.warn({ event: 'journal_lines_skipped', count: restored.skipped }, 'skipped corrupt journal lines');

@@ -125,6 +125,7 @@ export class Outbox {
 
   /** The same datagrams to many members: batched where the transport can, the rest one by one. */
   private sendShared(datagrams: Buffer[], members: Member[]): void {
+    if (datagrams.length === 0) return;
     const b = this.transport.batch;
     if (!b || members.length < 2 || !b.ready()) {
       for (const m of members) this.sendEach(m, datagrams);
