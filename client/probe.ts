@@ -34,9 +34,10 @@
 // still handed to joined(): whoever owns the room decides what becomes of
 // that membership (switch to it, hand it to a rejoin, or give it back);
 // any other outcome of it is reported as ended().
-import type { Clock, Timer } from '../lib/clock.js';
+import type { Clock } from '../lib/clock.js';
 import type { JoinedReply } from '../lib/wire.js';
 import { ClientError } from './client-error.js';
+import { JoinLoop } from './join-loop.js';
 import { FINAL_CODES } from './rejoin.js';
 
 export interface ProbeDeps {
@@ -55,64 +56,42 @@ export interface ProbeDeps {
   ended(p: Probe): void;
 }
 
-export class Probe {
+export class Probe extends JoinLoop {
   /** Probes sent so far. */
   count = 0;
-  stopped = false;
-  /** The probe on the wire, if any. */
-  inFlight: Promise<JoinedReply> | undefined;
-  private timer: Timer | undefined;
 
   constructor(
     readonly room: string,
     private readonly d: ProbeDeps,
-  ) {}
+  ) {
+    super(d.clock);
+  }
 
   start(): void {
     void this.run();
-  }
-
-  /** No more probes; a `joined` for one on the wire still goes to joined(). */
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) this.d.clock.clearTimeout(this.timer);
-    this.timer = undefined;
   }
 
   private async run(): Promise<void> {
     if (this.stopped) return;
     this.count++;
     const startedAt = this.d.clock.now();
-    const attempt = this.d.join();
-    this.inFlight = attempt;
-    let joined: JoinedReply;
-    try {
-      joined = await attempt;
-    } catch (err) {
-      if (this.inFlight === attempt) this.inFlight = undefined;
-      if (this.stopped) return this.d.ended(this);
-      const e = err instanceof ClientError ? err : new ClientError('INTERNAL', err instanceof Error ? err.message : String(err));
-      const vouched = e.code === 'ALREADY_JOINED';
-      if (FINAL_CODES.has(e.code) || (!vouched && this.count >= this.d.maxProbes)) {
-        this.stopped = true;
-        return this.d.failed(this, e);
-      }
-      if (this.count >= this.d.maxProbes) {
-        this.stopped = true; // spent: the supervisor vouched for the membership
-        return;
-      }
-      this.timer = this.d.clock.setTimeout(
-        () => {
-          this.timer = undefined;
-          void this.run();
-        },
-        Math.max(0, startedAt + this.d.intervalMs - this.d.clock.now()),
-      );
-      this.timer.unref?.();
+    const out = await this.tryJoin(() => this.d.join());
+    if ('joined' in out) {
+      // Also after stop(): the new membership is the owner's to place or give back.
+      this.stopped = true;
+      return this.d.joined(this, out.joined);
+    }
+    if (this.stopped) return this.d.ended(this);
+    const e = out.error;
+    const vouched = e.code === 'ALREADY_JOINED';
+    if (FINAL_CODES.has(e.code) || (!vouched && this.count >= this.d.maxProbes)) {
+      this.stopped = true;
+      return this.d.failed(this, e);
+    }
+    if (this.count >= this.d.maxProbes) {
+      this.stopped = true; // spent: the supervisor vouched for the membership
       return;
     }
-    if (this.inFlight === attempt) this.inFlight = undefined;
-    this.stopped = true;
-    this.d.joined(this, joined);
+    this.after(Math.max(0, startedAt + this.d.intervalMs - this.d.clock.now()), () => void this.run());
   }
 }

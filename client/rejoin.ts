@@ -17,9 +17,10 @@
 //   ROOM_FULL; ...) is retried, up to maxAttempts.
 // - stop() (leave(), close()) ends it quietly; whoever stops a rejoin while a
 //   join attempt is in flight owns that attempt's outcome (inFlight).
-import type { Clock, Timer } from '../lib/clock.js';
+import type { Clock } from '../lib/clock.js';
 import type { JoinedReply } from '../lib/wire.js';
 import { ClientError } from './client-error.js';
+import { JoinLoop } from './join-loop.js';
 import type { RejoinPolicy } from './options.js';
 
 export type LossReason = 'evicted' | 'crashed';
@@ -64,12 +65,8 @@ export interface RejoinDeps {
   failed(r: Rejoin, err: ClientError): void;
 }
 
-export class Rejoin {
+export class Rejoin extends JoinLoop {
   attempt = 0;
-  stopped = false;
-  /** The join attempt on the wire, if any. */
-  inFlight: Promise<JoinedReply> | undefined;
-  private timer: Timer | undefined;
 
   constructor(
     readonly room: string,
@@ -79,17 +76,12 @@ export class Rejoin {
     /** The last seq delivered in order by the lost membership. */
     readonly previousSeq: number,
     private readonly d: RejoinDeps,
-  ) {}
+  ) {
+    super(d.clock);
+  }
 
   start(): void {
     this.next();
-  }
-
-  /** Ends the rejoin without a report; a join attempt in flight is left to the caller (inFlight). */
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) this.d.clock.clearTimeout(this.timer);
-    this.timer = undefined;
   }
 
   private next(): void {
@@ -97,33 +89,21 @@ export class Rejoin {
     const delayMs = rejoinDelay(this.d.policy, this.attempt, this.d.random);
     this.d.rejoining({ room: this.room, reason: this.reason, attempt: this.attempt, delayMs });
     if (this.stopped) return; // a listener left or closed
-    this.timer = this.d.clock.setTimeout(() => {
-      this.timer = undefined;
-      void this.run();
-    }, delayMs);
-    this.timer.unref?.();
+    this.after(delayMs, () => void this.run());
   }
 
   private async run(): Promise<void> {
     if (this.stopped) return;
-    const attempt = this.d.join(this);
-    this.inFlight = attempt;
-    let joined: JoinedReply;
-    try {
-      joined = await attempt;
-    } catch (err) {
-      if (this.inFlight === attempt) this.inFlight = undefined;
-      if (this.stopped) return;
-      const e = err instanceof ClientError ? err : new ClientError('INTERNAL', err instanceof Error ? err.message : String(err));
-      if (FINAL_CODES.has(e.code) || this.attempt >= this.d.policy.maxAttempts) {
+    const out = await this.tryJoin(() => this.d.join(this));
+    if (this.stopped) return; // whoever stopped us handles `joined` (it awaits inFlight too)
+    if ('error' in out) {
+      if (FINAL_CODES.has(out.error.code) || this.attempt >= this.d.policy.maxAttempts) {
         this.stopped = true;
-        return this.d.failed(this, e);
+        return this.d.failed(this, out.error);
       }
       return this.next();
     }
-    if (this.inFlight === attempt) this.inFlight = undefined;
-    if (this.stopped) return; // whoever stopped us handles `joined` (it awaits inFlight too)
     this.stopped = true;
-    this.d.succeeded(this, joined);
+    this.d.succeeded(this, out.joined);
   }
 }
