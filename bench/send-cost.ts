@@ -11,7 +11,8 @@ import { fork } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { literalLookup } from '../lib/literal-lookup.js';
-import { batchSender, type BatchSender } from '../rooms/udp-batch.js';
+import type { BatchTransport } from '../rooms/outbox.js';
+import { batchSender } from '../rooms/udp-batch.js';
 import { track } from './pids.js';
 import { fmt } from './table.js';
 
@@ -64,12 +65,12 @@ async function openSender(fast: boolean): Promise<Socket> {
  * is one sendToAll (as a room's flush is); what it could not send goes
  * through dgram, as in the room.
  */
-async function measure(s: Socket, ports: number[], bytes: number, total: number, batch?: BatchSender): Promise<{ userUs: number; sysUs: number }> {
+async function measure(s: Socket, ports: number[], bytes: number, total: number, batch?: BatchTransport): Promise<{ userUs: number; sysUs: number }> {
   const buf = Buffer.alloc(bytes, 'x');
   const addrs = batch ? ports.map((p) => batch.sockaddr(HOST, p)!) : [];
   const c0 = process.cpuUsage();
   for (let sent = 0; sent < total; ) {
-    const done = batch && s.getSendQueueCount() === 0 ? batch.sendToAll([buf], addrs) : 0;
+    const done = batch?.ready() ? batch.sendToAll([buf], addrs) : 0;
     for (let i = done; i < ports.length; i++) s.send(buf, ports[i]!, HOST);
     sent += ports.length;
     await new Promise((r) => setImmediate(r)); // a turn, as the room's flush is one per turn
@@ -95,14 +96,14 @@ export async function runSendCost(datagrams = 100_000): Promise<SendCostRow[]> {
     ] as const) {
       for (const method of METHODS) {
         const s = await openSender(method !== 'dgram, dns.lookup (Node default)');
-        let batch: BatchSender | undefined;
+        let batch: BatchTransport | undefined;
         if (method === 'sendmmsg helper (chatd)') {
           const b = batchSender(s, 4);
           if ('why' in b) {
             s.close();
             continue; // not built here: the table says so by its absence, and run.js prints why
           }
-          batch = b.sender;
+          batch = b.batch;
         }
         await measure(s, ports, bytes, datagrams / 10, batch); // warm-up
         const m = await measure(s, ports, bytes, datagrams, batch);

@@ -12,10 +12,8 @@
 import type { Clock, Timer } from '../lib/clock.js';
 import type { ServerMessage } from '../lib/wire.js';
 import { ClientError, clientError } from './client-error.js';
-import { RETRY_CAP_MS, RttEstimator } from './rtt.js';
+import { RETRY_CAP_MS, retryDelayMs, RttEstimator } from './rtt.js';
 import { newCounters, type Counters } from './stats.js';
-
-export { RETRY_CAP_MS } from './rtt.js';
 
 /** How long a request answered after a resend is remembered, waiting for a second answer. */
 const ANSWERED_KEEP_MS = 2 * RETRY_CAP_MS;
@@ -205,7 +203,7 @@ export class Requests {
     if (p.attempts >= p.maxAttempts) {
       return this.settle(p, () => p.reject(p.limited ?? clientError('TIMEOUT', `${p.attempts} attempts of request ${p.spec.id}`)));
     }
-    const delay = Math.min(p.firstDelay * 2 ** p.attempts, Math.max(RETRY_CAP_MS, p.firstDelay));
+    const delay = retryDelayMs(p.firstDelay, p.attempts);
     if (p.attempts > 0) this.counters.retries++;
     p.attempts++;
     p.timer = this.clock.setTimeout(() => this.attempt(p), delay);

@@ -27,7 +27,7 @@
 // - `gap` marks seqs lost for good: it is reported, in seq order, and skipped.
 import type { Clock, Timer } from '../lib/clock.js';
 import type { FetchedReply, GapEvent, HbReply, JoinedReply, SequencedEvent } from '../lib/wire.js';
-import { RETRY_CAP_MS, type RttEstimator } from './rtt.js';
+import { RETRY_CAP_MS, retryDelayMs, type RttEstimator } from './rtt.js';
 import type { Counters } from './stats.js';
 
 /** The room answers at most this many seqs per fetch (protocol "Details: Fetch"). */
@@ -302,7 +302,7 @@ export class RoomSession {
       this.fetching = undefined; // the next hb reply tries again
       return;
     }
-    const delay = Math.min(f.firstDelay * 2 ** f.attempts, Math.max(RETRY_CAP_MS, f.firstDelay));
+    const delay = retryDelayMs(f.firstDelay, f.attempts);
     if (f.attempts > 0 && this.d.counters) this.d.counters.retries++;
     f.attempts++;
     f.timer = this.d.clock.setTimeout(() => {

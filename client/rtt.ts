@@ -31,6 +31,11 @@
 
 /** Retry delays double up to this (unless retryInitialMs is larger). */
 export const RETRY_CAP_MS = 2_000;
+
+/** The delay before send number attempts + 1: firstDelay doubled per attempt, up to the cap (or firstDelay, if larger). */
+export function retryDelayMs(firstDelay: number, attempts: number): number {
+  return Math.min(firstDelay * 2 ** attempts, Math.max(RETRY_CAP_MS, firstDelay));
+}
 const ALPHA = 1 / 8;
 const BETA = 1 / 4;
 const K = 4;

@@ -160,7 +160,7 @@ export class FileJournal implements Journal {
     if (this.syncTimer) this.clock.clearTimeout(this.syncTimer);
     this.syncTimer = undefined;
     // The last fsync is synchronous: the process may exit right after.
-    if (this.unsynced && this.policy.mode === 'interval') this.fsync(this.fd);
+    if (this.unsynced) this.fsync(this.fd);
     this.unsynced = false;
     if (this.syncing) this.closeAfterSync.push(this.fd);
     else closeSync(this.fd);

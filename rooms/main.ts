@@ -7,12 +7,12 @@ import { makeConfig, type Config } from '../lib/config.js';
 import { toErrorInfo } from '../lib/errors.js';
 import { FromRoom, POOLED_FLAG, ToRoom, type InitMsg } from '../lib/ipc.js';
 import { createLogger, type Logger } from '../lib/logger.js';
+import { literalLookup } from '../lib/literal-lookup.js';
 import { FileJournal, readJournal } from './journal.js';
-import type { BatchTransport, Transport } from './outbox.js';
+import type { Transport } from './outbox.js';
 import { Room } from './room.js';
 import { batchSender } from './udp-batch.js';
 import { warmUp } from './warm-up.js';
-import { literalLookup } from '../lib/literal-lookup.js';
 
 let room: Room | undefined;
 let initReceived = false;
@@ -147,7 +147,8 @@ async function start(init: InitMsg): Promise<void> {
   });
   sock.setRecvBufferSize(config.socketBufferBytes);
   sock.setSendBufferSize(config.socketBufferBytes);
-  const fanout = batchedFanout(sock, family, config.fanoutSendmmsg);
+  // The sendmmsg path, if the config wants it and the native helper is there.
+  const fanout = config.fanoutSendmmsg ? batchSender(sock, family) : { why: 'fanoutSendmmsg is false' };
   if ('batch' in fanout) transport.batch = fanout.batch;
   room = r;
   socket = sock;
@@ -160,25 +161,6 @@ async function start(init: InitMsg): Promise<void> {
   );
 }
 
-/** The sendmmsg path for the Outbox, if the config wants it and the native helper is there. */
-function batchedFanout(sock: Socket, family: 4 | 6, wanted: boolean): { batch: BatchTransport } | { why: string } {
-  if (!wanted) return { why: 'fanoutSendmmsg is false' };
-  const b = batchSender(sock, family);
-  if ('why' in b) return b;
-  return {
-    batch: {
-      ...b.sender,
-      // A closed socket throws here: then never batch again (its fd number may be reused).
-      ready: () => {
-        try {
-          return sock.getSendQueueCount() === 0;
-        } catch {
-          return false;
-        }
-      },
-    },
-  };
-}
 
 /**
  * Test-only fault hooks, enabled by the CHATD_TEST_FAULT environment variable

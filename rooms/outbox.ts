@@ -147,10 +147,12 @@ export class Outbox {
     } catch {
       // A helper that refuses its arguments is a bug, not a reason to lose the turn: send() takes over.
     }
-    // What the batch did not send (a full buffer, a destination's error), in the same order.
+    // What the batch did not send (a full buffer, a destination's error), in
+    // the same order: the rest of the member it stopped at, then the others.
     const n = datagrams.length;
-    for (let i = Math.floor(sent / n); i < batched.length; i++) {
-      this.sendEach(batched[i]!, i === Math.floor(sent / n) ? datagrams.slice(sent % n) : datagrams);
+    const stoppedAt = Math.floor(sent / n);
+    for (let i = stoppedAt; i < batched.length; i++) {
+      this.sendEach(batched[i]!, i === stoppedAt ? datagrams.slice(sent % n) : datagrams);
     }
   }
 

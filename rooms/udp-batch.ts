@@ -3,8 +3,9 @@
 // turn's shared datagrams and the members that get them to sendToAll; what
 // the helper could not send (a full socket buffer, a destination's error)
 // goes through dgram, in order, so nothing is lost or reordered.
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:dgram';
+import { createRequire } from 'node:module';
+import type { BatchTransport } from './outbox.js';
 
 interface Native {
   sockaddr(family: 4 | 6, address: string, port: number): Buffer | undefined;
@@ -42,27 +43,28 @@ export function socketFd(sock: Socket): number | undefined {
   return undefined;
 }
 
-export interface BatchSender {
-  /** A member's sockaddr, made once (undefined: that member goes through dgram). */
-  sockaddr(address: string, port: number): Buffer | undefined;
-  /** Sends every datagram to every address, address-major; returns how many messages went out in that order. */
-  sendToAll(datagrams: readonly Buffer[], addrs: readonly Buffer[]): number;
-}
-
 /**
- * A BatchSender on this socket, or undefined (with the reason) if batching
- * cannot be used: then the room sends with dgram only.
+ * The Outbox's batch path on this bound socket, or why batching cannot be
+ * used (then the room sends with dgram only).
  */
-export function batchSender(sock: Socket, family: 4 | 6): { sender: BatchSender } | { why: string } {
+export function batchSender(sock: Socket, family: 4 | 6): { batch: BatchTransport } | { why: string } {
   const loaded = loadNative();
   if ('why' in loaded) return loaded;
   const fd = socketFd(sock);
   if (fd === undefined) return { why: "the socket's file descriptor is not reachable in this Node" };
   const { native } = loaded;
   return {
-    sender: {
+    batch: {
       sockaddr: (address, port) => native.sockaddr(family, address, port),
       sendToAll: (datagrams, addrs) => native.sendToAll(fd, datagrams, addrs),
+      // A closed socket throws here: then never batch again (its fd number may be reused).
+      ready: () => {
+        try {
+          return sock.getSendQueueCount() === 0;
+        } catch {
+          return false;
+        }
+      },
     },
   };
 }

@@ -11,11 +11,11 @@ import { ManualClock } from '../lib/clock.js';
 import { encode } from '../lib/codec.js';
 import { makeConfig } from '../lib/config.js';
 import { ToRoom, type MemberRecord } from '../lib/ipc.js';
+import { literalLookup } from '../lib/literal-lookup.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { MemoryJournal } from './journal.js';
 import { Room } from './room.js';
 import { batchSender } from './udp-batch.js';
-import { literalLookup } from '../lib/literal-lookup.js';
 
 /** Says run through the throwaway room: enough for V8's baseline tier on the fan-out path. */
 const WARM_SAYS = 64;
@@ -39,7 +39,7 @@ function warmUpSocket(): Promise<void> {
     sock.bind({ port: 0, address: '127.0.0.1', exclusive: true }, () => {
       sock.setRecvBufferSize(sock.getRecvBufferSize());
       const b = batchSender(sock, 4);
-      if ('sender' in b) b.sender.sockaddr('127.0.0.1', 9);
+      if ('batch' in b) b.batch.sockaddr('127.0.0.1', 9);
       done();
     });
   });

@@ -9,11 +9,11 @@ import type { Config } from '../lib/config.js';
 import { endpointKey, type Endpoint } from '../lib/endpoint.js';
 import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
+import { literalLookup } from '../lib/literal-lookup.js';
 import type { Logger } from '../lib/logger.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { ControlRequest, echoableId } from '../lib/wire.js';
 import { SilentDrop, type ControlLimits } from './control-limits.js';
-import { literalLookup } from '../lib/literal-lookup.js';
 
 /** What a control handler needs to answer one request. */
 export interface ControlContext {

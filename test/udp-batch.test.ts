@@ -44,8 +44,8 @@ t.test('sendToAll: every datagram to every receiver, in order, from the sending 
         ),
     ),
   );
-  const addrs = receivers.map((r) => b.sender.sockaddr('127.0.0.1', r.address().port)!);
-  t.equal(b.sender.sendToAll(datagrams, addrs), datagrams.length * receivers.length, 'all sent in one call');
+  const addrs = receivers.map((r) => b.batch.sockaddr('127.0.0.1', r.address().port)!);
+  t.equal(b.batch.sendToAll(datagrams, addrs), datagrams.length * receivers.length, 'all sent in one call');
   await all;
   for (const g of got) {
     t.strictSame(g.map((x) => x.text), datagrams.map((d) => d.toString()), 'in order, intact');
@@ -82,4 +82,13 @@ t.test('socketFd finds the descriptor of a bound socket', async (t) => {
   const fd = socketFd(s);
   t.type(fd, 'number');
   t.ok(fd! > 2, 'a real descriptor, not stdio');
+});
+
+t.test('ready(): batching waits for an empty dgram queue, and stops for good once the socket is closed', { skip: noHelper }, async (t) => {
+  const s = await bound();
+  const b = batchSender(s, 4);
+  if ('why' in b) return t.fail(b.why);
+  t.equal(b.batch.ready(), true, 'an open socket with nothing queued');
+  s.close();
+  t.equal(b.batch.ready(), false, 'a closed socket: its fd number may be reused');
 });
