@@ -4,6 +4,14 @@
 import { arr, bool, field, type Infer, int, isPlainObject, lit, obj, object, opt, str, union } from './schema.js';
 import { isErrorCode } from './errors.js';
 
+/**
+ * Seqs a room may hand out beyond what its supervisor has granted, asked
+ * for when half is used (rooms/seq-guard.ts). Wide enough that a busy room
+ * never waits for a grant; it is also how far above the last real seq a
+ * room restarted without its seq mark continues.
+ */
+export const LEASE_SPAN = 16_384;
+
 /** argv flag of a room process forked for the pool: it warms up and says `idle` while it waits for init. */
 export const POOLED_FLAG = '--pooled';
 
@@ -45,11 +53,17 @@ export const InitMsg = object({
   leaves: arr(obj(LeaveRecord)),
   journalPath: name(),
   incarnation: int(1),
+  /** The highest seq an earlier incarnation may have handed out (its lease ceiling; 0 for a new room). */
+  seqCeiling: int(0),
+  /** This incarnation may hand out seqs up to here; it asks for more with `lease`. */
+  leaseTo: int(0),
 });
 export const AddMemberMsg = object({ type: lit('add'), rid: rid(), record: memberRecord });
 export const RemoveMemberMsg = object({ type: lit('remove'), rid: rid(), member: name() });
 export const PingMsg = object({ type: lit('ping'), rid: rid() });
 export const ShutdownMsg = object({ type: lit('shutdown'), reason: name() });
+/** The seq ceiling was raised to upTo (the answer to `lease`). */
+export const LeasedMsg = object({ type: lit('leased'), upTo: int(0) });
 
 export const ToRoom = union({
   init: InitMsg,
@@ -57,9 +71,16 @@ export const ToRoom = union({
   remove: RemoveMemberMsg,
   ping: PingMsg,
   shutdown: ShutdownMsg,
+  leased: LeasedMsg,
 });
 export type InitMsg = Infer<typeof InitMsg>;
-export type ToRoom = InitMsg | Infer<typeof AddMemberMsg> | Infer<typeof RemoveMemberMsg> | Infer<typeof PingMsg> | Infer<typeof ShutdownMsg>;
+export type ToRoom =
+  | InitMsg
+  | Infer<typeof AddMemberMsg>
+  | Infer<typeof RemoveMemberMsg>
+  | Infer<typeof PingMsg>
+  | Infer<typeof ShutdownMsg>
+  | Infer<typeof LeasedMsg>;
 
 // ---- room -> supervisor -----------------------------------------------------
 
@@ -81,6 +102,8 @@ export const EvictedMsg = object({ type: lit('evicted'), member: name(), seq: in
 export const DepartedMsg = object({ type: lit('departed'), member: name() });
 export const ProvenMsg = object({ type: lit('proven'), member: name() });
 export const FatalMsg = object({ type: lit('fatal'), code: errorCode, message: str(0, 1000) });
+/** The room asks for its seq ceiling to be raised to upTo before it hands out seqs up there (rooms/seq-guard.ts). */
+export const LeaseMsg = object({ type: lit('lease'), upTo: int(1) });
 
 export const FromRoom = union({
   idle: IdleMsg,
@@ -94,6 +117,7 @@ export const FromRoom = union({
   proven: ProvenMsg,
   departed: DepartedMsg,
   fatal: FatalMsg,
+  lease: LeaseMsg,
 });
 export type FromRoom =
   | Infer<typeof IdleMsg>
@@ -106,6 +130,7 @@ export type FromRoom =
   | Infer<typeof EvictedMsg>
   | Infer<typeof ProvenMsg>
   | Infer<typeof DepartedMsg>
-  | Infer<typeof FatalMsg>;
+  | Infer<typeof FatalMsg>
+  | Infer<typeof LeaseMsg>;
 /** The replies to supervisor requests, matched by rid. */
 export type RoomReply = Extract<FromRoom, { rid: number }>;

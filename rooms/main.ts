@@ -2,19 +2,22 @@
 // `init` IPC message, then owns one UDP socket. It exits when told to, and
 // by itself when the IPC channel closes (the supervisor died: no orphans).
 import { createSocket, type Socket } from 'node:dgram';
-import { systemClock } from '../lib/clock.js';
+import { monotonicMs, systemClock } from '../lib/clock.js';
 import { makeConfig, type Config } from '../lib/config.js';
-import { toErrorInfo } from '../lib/errors.js';
+import { ChatError, toErrorInfo } from '../lib/errors.js';
+import { errnoCode, storageCause } from '../lib/storage-errors.js';
 import { FromRoom, POOLED_FLAG, ToRoom, type InitMsg } from '../lib/ipc.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { literalLookup } from '../lib/literal-lookup.js';
 import { FileJournal, readJournal } from './journal.js';
 import type { Transport } from './outbox.js';
 import { Room } from './room.js';
+import { readSeqMark, SeqGuard, SeqMark, seqMarkPath, startingSeq } from './seq-guard.js';
 import { batchSender } from './udp-batch.js';
 import { warmUp } from './warm-up.js';
 
 let room: Room | undefined;
+let guard: SeqGuard | undefined;
 let initReceived = false;
 let socket: Socket | undefined;
 
@@ -25,8 +28,8 @@ let socket: Socket | undefined;
  * cost on the fan-out path.
  */
 async function whenDrained(timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (socket && socket.getSendQueueCount() > 0 && Date.now() < until) {
+  const until = monotonicMs() + timeoutMs;
+  while (socket && socket.getSendQueueCount() > 0 && monotonicMs() < until) {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -59,9 +62,10 @@ process.on('message', (raw: unknown) => {
     case 'init':
       initReceived = true;
       return void start(msg).catch((err: unknown) => {
-        const e = toErrorInfo(err);
         log.error({ event: 'room_start_failed', err }, 'room failed to start');
-        send({ type: 'fatal', code: e.code, message: (err as Error).message ?? e.message });
+        // The supervisor may pass this on to a client: a cause, never a path or a stack.
+        const e = err instanceof ChatError ? err.toInfo() : errnoCode(err) ? { code: 'ROOM_UNAVAILABLE' as const, message: `the room cannot open its journal: ${storageCause(err)}` } : toErrorInfo(err);
+        send({ type: 'fatal', code: e.code, message: e.message });
         exit(1);
       });
     case 'add':
@@ -77,6 +81,8 @@ process.on('message', (raw: unknown) => {
     }
     case 'ping':
       return send({ type: 'pong', rid: msg.rid });
+    case 'leased':
+      return guard?.granted(msg.upTo);
     case 'shutdown':
       log.info({ event: 'room_stopping', reason: msg.reason }, 'room stopping');
       room?.close(msg.reason);
@@ -117,7 +123,11 @@ async function start(init: InitMsg): Promise<void> {
   // performance.now() marks).
   log = log.child({ room: init.room }, { level: config.logLevel });
   const restored = readJournal(init.journalPath);
-  if (restored.skipped > 0) log.warn({ event: 'journal_lines_skipped', count: restored.skipped }, 'skipped corrupt journal lines');
+  const markPath = seqMarkPath(init.journalPath);
+  const mark = readSeqMark(markPath);
+  const journalSeq = restored.events.at(-1)?.seq ?? 0;
+  const start = startingSeq(journalSeq, mark, init.seqCeiling);
+  guard = new SeqGuard(new SeqMark(markPath), init.leaseTo, { request: (upTo) => send({ type: 'lease', upTo }) });
   const family = config.host.includes(':') ? 6 : 4;
   const sock = createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
   const transport: Transport = {
@@ -132,10 +142,31 @@ async function start(init: InitMsg): Promise<void> {
     journal: new FileJournal(init.journalPath, 2 * config.historySize, { mode: config.journalFsync, intervalMs: config.journalFsyncIntervalMs }),
     notify: send,
     log,
+    witness: guard,
   });
   // Members are restored before the port is bound, so no member of a
   // restarted room ever sees NOT_MEMBER (protocol "A restarted room...").
-  r.restore(restored, init.members, init.leaves);
+  const report = r.restore(restored, init.members, init.leaves, start.seq);
+  // The recovery decision, in one line (a lost journal or a lost tail is a warning).
+  const lossy = report.lost > 0 || report.skipped > 0 || report.tornBytes > 0 || report.reordered > 0 || (init.incarnation > 1 && report.missing);
+  log[lossy ? 'warn' : 'info'](
+    {
+      event: 'room_restored',
+      incarnation: init.incarnation,
+      basis: start.basis,
+      journalSeq,
+      mark: 'seq' in mark ? mark.seq : 'missing' in mark ? 'missing' : `invalid (${mark.invalid})`,
+      seqCeiling: init.seqCeiling,
+      seq: r.seq,
+      lost: report.lost,
+      events: report.events,
+      skipped: report.skipped,
+      reordered: report.reordered,
+      tornBytes: report.tornBytes,
+      journalMissing: report.missing,
+    },
+    report.lost > 0 ? `journal ends at ${journalSeq}; continuing above ${r.seq}: seqs ${journalSeq + 1}..${r.seq} are answered as gap` : 'room restored from its journal',
+  );
   sock.on('message', (buf, rinfo) => r.handleDatagram(buf, rinfo));
   sock.on('error', (err) => log.error({ event: 'socket_error', err }, 'room socket error'));
   await new Promise<void>((resolve, reject) => {

@@ -9,7 +9,8 @@
 // - Everything queued in one event-loop turn is flushed at the end of that
 //   turn, coalesced into datagrams of at most maxDatagramBytes (protocol
 //   "Transport": NDJSON), so a lone message is never delayed.
-// - beforeFlush runs first: the journal is written before anything is sent.
+// - beforeFlush runs first: the room writes the turn's events to its journal
+//   and queues them (or refuses them) before anything is sent.
 //
 // The fast path: a room event goes to every proven member, so within one
 // turn most members' queues are the same list of events. Those members stay
@@ -92,9 +93,18 @@ export class Outbox {
     if (m.turn === this.turn) this.ownQueue(m);
   }
 
+  /** Makes sure a flush runs at the end of this turn (the room staged events: beforeFlush commits them). */
+  requestFlush(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.schedule(this.flushBound);
+  }
+
   flush(): void {
-    this.scheduled = false;
+    // beforeFlush queues the events it lets go (and refusals): they belong to this flush, not a new one.
+    this.scheduled = true;
     this.beforeFlush();
+    this.scheduled = false;
     const dirty = this.dirty;
     const batch = this.batch;
     this.dirty = [];

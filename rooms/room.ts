@@ -15,9 +15,9 @@ import { KeyedBuckets } from '../lib/keyed-buckets.js';
 import { LogLimiter } from '../lib/log-limiter.js';
 import { tokensEqual } from '../lib/tokens.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
-import { RoomRequest, echoableId, errorEvent, type PresenceEvent, type SequencedEvent } from '../lib/wire.js';
+import { RoomRequest, echoableId, errorEvent, type MsgEvent, type PresenceEvent, type SequencedEvent } from '../lib/wire.js';
 import { History } from './history.js';
-import type { Journal, Restored } from './journal.js';
+import { journalError, type Journal, type Restored } from './journal.js';
 import { Member, Roster } from './member.js';
 import { Outbox, type Transport } from './outbox.js';
 import { ROOM_HANDLERS } from './handlers/index.js';
@@ -26,6 +26,40 @@ export type RoomStatus = 'running' | 'stopping' | 'stopped';
 
 /** RATE_LIMITED replies one member may get per second; the rest of a flood is dropped silently. */
 const LIMITED_REPLIES_PER_SEC = 5;
+/** While presence events wait for the journal to take writes again, they are retried this often. */
+const OWED_RETRY_MS = 1_000;
+
+/**
+ * Something that survives this process and learns each seq before any event
+ * with it leaves the room (protocol "Durability": a seq is never handed out
+ * twice): rooms/seq-guard.ts.
+ */
+export interface SeqWitness {
+  /** Records that seqs up to `seq` may be handed out; throws a ChatError when it cannot (then nothing may leave). */
+  report(seq: number): void;
+}
+
+/** An event sequenced in this turn, waiting for the journal write that lets it leave. */
+interface Staged {
+  event: SequencedEvent;
+  encoded: Buffer;
+  /** A say: its dedupe key and sender, answered ROOM_UNAVAILABLE if the write fails. */
+  say?: { key: string; sender: Member };
+}
+
+/** How the room's latest incarnation started from its journal; logged once as `room_restored`. */
+export interface RestoreReport {
+  journalSeq: number;
+  seqFloor: number;
+  seq: number;
+  events: number;
+  skipped: number;
+  reordered: number;
+  tornBytes: number;
+  missing: boolean;
+  /** Seqs the journal no longer holds that may have been handed out: answered as gap. */
+  lost: number;
+}
 
 export interface RoomDeps {
   name: string;
@@ -37,6 +71,8 @@ export interface RoomDeps {
   log: Logger;
   /** How the outbox defers its flush to the end of the turn (tests flush by hand). */
   schedule?: (fn: () => void) => void;
+  /** Learns every seq before it leaves; none: nothing survives the room (tests, warm-up). */
+  witness?: SeqWitness;
 }
 
 export class Room {
@@ -47,7 +83,11 @@ export class Room {
   readonly history: History;
   readonly outbox: Outbox;
   readonly log: Logger;
-  /** Latest seq assigned (protocol: 1, 2, 3, ... for the room's whole life). */
+  /**
+   * Latest seq handed out: written to the journal and free to leave
+   * (protocol: 1, 2, 3, ... for the room's whole life). Events of the
+   * current turn are staged above it until the turn's journal write.
+   */
   seq = 0;
   status: RoomStatus = 'running';
   /** say ids already sequenced, by member: replays the original msg (protocol "Idempotence"). */
@@ -59,7 +99,20 @@ export class Room {
   private readonly limitedLog: LogLimiter;
   private readonly errorReplies: KeyedBuckets;
   private readonly notifySupervisor: (msg: FromRoom) => void;
+  private readonly witness: SeqWitness | undefined;
   private sweepTimer: Timer | undefined;
+  /** Seq of the last staged event (seq when nothing is staged). */
+  private stagedSeq = 0;
+  private staged: Staged[] = [];
+  /** Says staged this turn, by dedupe key: a retry in the same turn is not sequenced twice. */
+  private readonly stagedSays = new Map<string, Buffer>();
+  /** Leave and evict events whose write failed: the member is gone, the others hear of it once the journal takes writes. */
+  private owed: PresenceEvent[] = [];
+  private owedTimer: Timer | undefined;
+  /** Inside restore(): events are stored, not pushed (the port is not bound; members learn of them from hb). */
+  private restoring = false;
+  /** The journal refuses writes: says are answered ROOM_UNAVAILABLE until a write succeeds. */
+  private storageFault: ErrorInfo | undefined;
 
   constructor(d: RoomDeps) {
     this.name = d.name;
@@ -71,8 +124,9 @@ export class Room {
     this.limitedLog = new LogLimiter(d.log, d.clock);
     this.errorReplies = new KeyedBuckets(d.clock, d.config.errorReplyRatePerSec, d.config.errorReplyBurst);
     this.notifySupervisor = d.notify;
+    this.witness = d.witness;
     this.history = new History(d.config.historySize);
-    this.outbox = new Outbox(d.transport, d.config.maxDatagramBytes, d.config.sendQueueMaxBytes, () => this.journal.flush(), d.schedule);
+    this.outbox = new Outbox(d.transport, d.config.maxDatagramBytes, d.config.sendQueueMaxBytes, () => this.commit(), d.schedule);
     // A say retried after more than a few histories' worth of traffic is too
     // old to matter; bounding by history keeps each room's cache a few MB.
     this.says = new ReplayCache(d.clock, d.config.idempotenceWindowMs, Math.min(d.config.idempotenceMaxEntries, 4 * d.config.historySize));
@@ -82,16 +136,23 @@ export class Room {
   /**
    * Restores a previous incarnation (protocol: seq continues across
    * restarts): history, seq and say dedupe from the journal; members from
-   * the supervisor; recent room-endpoint leaves for replay. The journal and
-   * the supervisor's roster are reconciled: a member the journal shows as
-   * gone is dropped (and the supervisor told), and a member the journal
-   * shows present but the supervisor removed while the room was down gets
-   * its `presence leave` now. Those events are journaled, not pushed: the
-   * port is not bound yet, and members learn of them from their next hb.
+   * the supervisor; recent room-endpoint leaves for replay.
+   *
+   * `seqFloor` is the highest seq the supervisor learnt this room may have
+   * handed out. A journal that ends below it lost events (deleted, cut,
+   * torn, or a machine crash between fsyncs): the room continues above the
+   * floor, never below (protocol "Durability"), and the lost range answers
+   * `fetch` with `gap`.
+   *
+   * The journal and the supervisor's roster are reconciled: a member the
+   * journal shows as gone is dropped (and the supervisor told), and a member
+   * the journal shows present but the supervisor removed while the room was
+   * down gets its `presence leave` now. Those events are journaled, not
+   * pushed: the port is not bound yet, and members learn of them from their
+   * next hb.
    */
-  restore(restored: Restored, members: readonly MemberRecord[], leaves: readonly LeaveRecord[] = []): void {
+  restore(restored: Pick<Restored, 'events'> & Partial<Restored>, members: readonly MemberRecord[], leaves: readonly LeaveRecord[] = [], seqFloor = 0): RestoreReport {
     const now = this.clock.now();
-    const horizon = now - this.config.idempotenceWindowMs;
     const present = new Map<string, string>(); // member -> nick, as the journal last saw it
     const gone = new Set<string>();
     for (const e of restored.events) {
@@ -99,9 +160,9 @@ export class Room {
       this.seq = e.seq;
       const v = e.value;
       const member = String(v['member']);
-      if (v['type'] === 'msg') {
-        if (typeof v['ts'] === 'number' && v['ts'] > horizon) this.says.set(sayKey(member, String(v['id'])), e.encoded);
-      } else if (v['event'] === 'join') {
+      // Every say still held is deduped (its ts is wall time, no measure of age).
+      if (v['type'] === 'msg') this.says.set(sayKey(member, String(v['id'])), e.encoded);
+      else if (v['event'] === 'join') {
         present.set(member, String(v['nick']));
         gone.delete(member);
       } else {
@@ -109,6 +170,23 @@ export class Room {
         gone.add(member);
       }
     }
+    const journalSeq = this.seq;
+    if (seqFloor > this.seq) {
+      this.history.skipTo(seqFloor);
+      this.seq = seqFloor;
+    }
+    this.stagedSeq = this.seq;
+    const report: RestoreReport = {
+      journalSeq,
+      seqFloor,
+      seq: this.seq,
+      events: restored.events.length,
+      skipped: restored.skipped ?? 0,
+      reordered: restored.reordered ?? 0,
+      tornBytes: restored.tornBytes ?? 0,
+      missing: restored.missing ?? false,
+      lost: this.seq - journalSeq,
+    };
     for (const r of members) {
       if (gone.has(r.member)) {
         this.notifySupervisor({ type: 'departed', member: r.member });
@@ -118,14 +196,17 @@ export class Room {
     }
     for (const [member, nick] of present) {
       if (this.roster.get(member)) continue;
-      const ev: PresenceEvent = { type: 'presence', room: this.name, seq: ++this.seq, event: 'leave', member, nick };
-      this.record(ev.seq, encode(ev));
+      this.stage({ type: 'presence', room: this.name, seq: 0, event: 'leave', member, nick });
     }
-    this.journal.flush();
+    this.restoring = true;
+    this.commit();
+    this.restoring = false;
+    const horizon = now - this.config.idempotenceWindowMs;
     for (const l of leaves) {
       if (l.at > horizon) this.leaves.set(leaveKey(l.token, endpointKey(l), l.id), encode({ type: 'left', id: l.id, room: this.name }));
     }
     this.startSweep();
+    return report;
   }
 
   // ---- membership, driven by the supervisor over IPC -----------------------
@@ -136,11 +217,12 @@ export class Room {
       throw new ChatError('ALREADY_JOINED');
     }
     const m = new Member({ ...r, proven: false }, this.clock.now());
-    // The new member's own presence event is sequenced before it is in the
-    // roster, so it is not sent to the new member (it learns joined.seq).
-    const seq = this.sequence(presence(this.name, 0, 'join', m));
+    // The join is stored before the member is in: a join the journal cannot
+    // hold is refused, not half made.
+    const seq = this.stage(presence(this.name, 0, 'join', m));
+    const fault = this.commitNow();
+    if (fault) throw new ChatError(fault.code, fault.message);
     this.roster.add(m);
-    this.journal.flush();
     return { seq, members: this.roster.size };
   }
 
@@ -148,51 +230,153 @@ export class Room {
     const m = this.roster.get(memberId);
     if (!m) return { members: this.roster.size };
     this.removeFromRoster(m);
-    const seq = this.sequence(presence(this.name, 0, 'leave', m));
-    this.journal.flush();
-    return { seq, members: this.roster.size };
+    const seq = this.stage(presence(this.name, 0, 'leave', m));
+    return this.commitNow() ? { members: this.roster.size } : { seq, members: this.roster.size };
   }
 
   /** Leave through the room endpoint: the room applies it and tells the supervisor. */
   leaveFromRoom(m: Member, reqId: string): void {
     this.removeFromRoster(m);
-    const seq = this.sequence(presence(this.name, 0, 'leave', m));
+    const staged = this.stage(presence(this.name, 0, 'leave', m));
+    const seq = this.commitNow() ? this.seq : staged;
     const reply = encode({ type: 'left', id: reqId, room: this.name });
     this.leaves.set(leaveKey(m.token, m.endpoint, reqId), reply);
     this.outbox.pushReply(m, reply);
-    this.notifySupervisor({ type: 'left', member: m.member, seq, reqId, members: this.roster.size });
+    this.notifySupervisor({ type: 'left', member: m.member, seq: Math.max(1, seq), reqId, members: this.roster.size });
   }
 
   /** Evicts members silent for heartbeatMs x heartbeatMisses (protocol "Heartbeats"). */
   evictExpired(): void {
     const deadline = this.clock.now() - this.config.heartbeatMs * this.config.heartbeatMisses;
+    const evicted: Array<{ m: Member; seq: number }> = [];
     for (const m of [...this.roster]) {
       if (m.lastSeen > deadline) continue;
       this.removeFromRoster(m);
-      const seq = this.sequence(presence(this.name, 0, 'evict', m));
+      evicted.push({ m, seq: this.stage(presence(this.name, 0, 'evict', m)) });
+    }
+    if (evicted.length === 0) return;
+    const failed = this.commitNow() !== undefined;
+    for (const { m, seq } of evicted) {
       this.log.info({ event: 'member_evicted', member: m.member, silentMs: this.clock.now() - m.lastSeen }, 'member evicted');
-      this.notifySupervisor({ type: 'evicted', member: m.member, seq, members: this.roster.size });
+      this.notifySupervisor({ type: 'evicted', member: m.member, seq: failed ? Math.max(1, this.seq) : seq, members: this.roster.size });
     }
   }
 
-  // ---- events -----------------------------------------------------------------
+  // ---- sequencing ---------------------------------------------------------------
 
-  /** Assigns the next seq, records the event (history, journal) and fans it out once encoded. */
-  sequence(event: SequencedEvent): number {
-    event.seq = ++this.seq;
+  /**
+   * Sequences an event: it takes the next seq and is staged until the turn's
+   * journal write (the Outbox runs commit() before it sends anything), and
+   * only then enters history and goes out. A say over maxBytes is refused
+   * before it takes a seq, so a refusal leaves no hole. Returns the seq.
+   */
+  sequence(event: SequencedEvent, say?: Staged['say'], maxBytes = Number.POSITIVE_INFINITY): number {
+    this.restageOwed();
+    return this.stage(event, say, maxBytes);
+  }
+
+  /** A say sequenced this turn but not yet written, for a retry that arrives in the same turn. */
+  stagedSay(key: string): Buffer | undefined {
+    return this.stagedSays.get(key);
+  }
+
+  private stage(event: SequencedEvent, say?: Staged['say'], maxBytes = Number.POSITIVE_INFINITY): number {
+    event.seq = this.stagedSeq + 1;
     const encoded = encode(event);
-    this.record(event.seq, encoded);
-    this.broadcast(encoded);
+    if (encoded.length > maxBytes) throw new ChatError('TOO_LARGE', `the message would exceed ${maxBytes} bytes`);
+    this.stagedSeq = event.seq;
+    this.staged.push(say ? { event, encoded, say } : { event, encoded });
+    if (say) this.stagedSays.set(say.key, encoded);
+    this.outbox.requestFlush();
     return event.seq;
   }
 
-  record(seq: number, encoded: Buffer): void {
-    this.history.push(seq, encoded);
-    this.journal.append(encoded);
-    if (this.journal.needsCompaction) {
-      const held: Buffer[] = [];
-      for (let s = this.history.oldest; s <= this.history.latest; s++) held.push(this.history.get(s)!);
-      this.journal.compact(held);
+  /** Commits what is staged now (membership changes answer with their outcome); the fault if the write failed. */
+  private commitNow(): ErrorInfo | undefined {
+    return this.commit();
+  }
+
+  /**
+   * Writes the staged events to the journal and lets them go out; on any
+   * failure nothing of them leaves, their seqs are taken back (they were
+   * never handed out), each say is answered ROOM_UNAVAILABLE and each leave
+   * or evict is owed until writes work again (protocol "Durability").
+   * The witness hears the new seq before the write: a report without a
+   * write only makes a restart skip seqs, never reuse one.
+   */
+  commit(): ErrorInfo | undefined {
+    if (this.staged.length === 0) return undefined;
+    const staged = this.staged;
+    this.staged = [];
+    this.stagedSays.clear();
+    try {
+      this.witness?.report(this.stagedSeq);
+      this.journal.write(staged.map((s) => s.encoded));
+    } catch (err) {
+      return this.rollBack(staged, err instanceof ChatError ? err.toInfo() : journalError(err).toInfo(), err);
+    }
+    for (const s of staged) {
+      this.history.push(s.event.seq, s.encoded);
+      if (!this.restoring) this.broadcast(s.encoded);
+      if (s.say) this.says.set(s.say.key, s.encoded);
+    }
+    this.seq = this.stagedSeq;
+    if (this.storageFault) {
+      this.log.info({ event: 'journal_write_recovered', seq: this.seq }, 'the journal takes writes again');
+      this.storageFault = undefined;
+    }
+    this.compactIfDue();
+    return undefined;
+  }
+
+  private rollBack(staged: Staged[], fault: ErrorInfo, err: unknown): ErrorInfo {
+    this.stagedSeq = this.seq;
+    if (!this.storageFault) {
+      this.log.warn({ event: 'journal_write_failed', errno: (err as { errno?: string }).errno, reason: fault.message, seq: this.seq }, 'room refuses new events: it cannot store them');
+    } else {
+      this.limitedLog.warn('journal_write_failed', { reason: fault.message, seq: this.seq }, 'room still cannot store events');
+    }
+    this.storageFault = fault;
+    const owed: PresenceEvent[] = [];
+    for (const s of staged) {
+      if (s.say) {
+        if (this.roster.get(s.say.sender.member) === s.say.sender) this.replyError(s.say.sender, fault, (s.event as MsgEvent).id);
+      } else if (s.event.type === 'presence' && s.event.event !== 'join') owed.push(s.event);
+    }
+    if (owed.length > 0) {
+      this.owed.push(...owed);
+      this.armOwedRetry();
+    }
+    return fault;
+  }
+
+  /** Leave and evict events owed since a failed write go first, in their order. */
+  private restageOwed(): void {
+    if (this.owed.length === 0) return;
+    const owed = this.owed;
+    this.owed = [];
+    for (const e of owed) this.stage(e);
+  }
+
+  private armOwedRetry(): void {
+    if (this.owedTimer || this.status !== 'running') return;
+    this.owedTimer = this.clock.setTimeout(() => {
+      this.owedTimer = undefined;
+      if (this.status !== 'running' || this.owed.length === 0) return;
+      this.restageOwed();
+      this.commit();
+      if (this.owed.length > 0) this.armOwedRetry();
+    }, OWED_RETRY_MS);
+    this.owedTimer.unref?.();
+  }
+
+  private compactIfDue(): void {
+    if (!this.journal.needsCompaction) return;
+    try {
+      this.journal.compact(this.history.held());
+    } catch (err) {
+      // The journal itself is intact: only its size grows until a later try works.
+      this.limitedLog.warn('journal_compaction_failed', { reason: journalError(err).message }, 'journal compaction failed; will retry');
     }
   }
 
@@ -325,8 +509,11 @@ export class Room {
   /** Tells every proven member the room is gone and stops (protocol `closed`). */
   close(reason: string): void {
     if (this.status !== 'running') return;
+    // What this turn sequenced goes out (or is refused) before `closed`.
+    this.commit();
     this.status = 'stopping';
     if (this.sweepTimer) this.clock.clearTimeout(this.sweepTimer);
+    if (this.owedTimer) this.clock.clearTimeout(this.owedTimer);
     const closed = encode({ type: 'closed', room: this.name, reason });
     this.broadcast(closed);
     this.outbox.flush();

@@ -13,7 +13,7 @@ import { makeConfig } from '../lib/config.js';
 import { ToRoom, type MemberRecord } from '../lib/ipc.js';
 import { literalLookup } from '../lib/literal-lookup.js';
 import { createLogger, type Logger } from '../lib/logger.js';
-import { MemoryJournal } from './journal.js';
+import { MemoryJournal, NOTHING_RESTORED } from './journal.js';
 import { Room } from './room.js';
 import { batchSender } from './udp-batch.js';
 
@@ -63,7 +63,7 @@ function warmUpRoom(log: Logger): void {
     port: n,
   }));
   // The init message is validated the way a real one is.
-  ToRoom.parse(JSON.parse(JSON.stringify({ type: 'init', room: 'warm-up', port: 0, config, members, leaves: [], journalPath: 'warm-up', incarnation: 1 })));
+  ToRoom.parse(JSON.parse(JSON.stringify({ type: 'init', room: 'warm-up', port: 0, config, members, leaves: [], journalPath: 'warm-up', incarnation: 1, seqCeiling: 0, leaseTo: 1 })));
   let flush: (() => void) | undefined;
   const room = new Room({
     name: 'warm-up',
@@ -82,7 +82,7 @@ function warmUpRoom(log: Logger): void {
     flush = undefined;
     f?.();
   };
-  room.restore({ events: [], skipped: 0 }, members.slice(0, 1));
+  room.restore(NOTHING_RESTORED, members.slice(0, 1));
   room.addMember(members[1]!);
   const from = (m: MemberRecord) => ({ address: m.address, port: m.port });
   const datagram = (m: MemberRecord, o: Record<string, unknown>) => room.handleDatagram(encode({ ...o, token: m.token }), from(m));

@@ -17,7 +17,10 @@ export function newJournalPath(config: Config, room: string): string {
 
 /** A deleted room's journal goes too, unless keepJournals (names are unique per room life, so kept files are never reused). */
 export function dropJournal(config: Config, path: string): void {
-  if (!config.keepJournals) rmSync(path, { force: true });
+  if (config.keepJournals) return;
+  rmSync(path, { force: true });
+  // The room's seq mark (rooms/seq-guard.ts) goes with it.
+  rmSync(path.replace(/\.jsonl$/, '.seq'), { force: true });
 }
 
 /**
@@ -28,6 +31,6 @@ export function dropStaleJournals(config: Config): void {
   const dir = journalDir(config);
   mkdirSync(dir, { recursive: true });
   for (const f of readdirSync(dir)) {
-    if (f.endsWith('.jsonl') || f.endsWith('.jsonl.tmp')) dropJournal(config, joinPath(dir, f));
+    if (f.endsWith('.jsonl') || f.endsWith('.jsonl.tmp') || f.endsWith('.seq')) dropJournal(config, joinPath(dir, f));
   }
 }

@@ -26,6 +26,12 @@ export class RoomEntry {
   /** The room's UDP port, kept for its whole life, restarts included. */
   port = 0;
   incarnation = 0;
+  /**
+   * The highest seq any incarnation may have handed out: the room asks for
+   * this to be raised before it goes beyond it, so it survives every crash
+   * of the room (protocol "Durability": a seq is never handed out twice).
+   */
+  seqCeiling = 0;
   /** Times of recent restarts, for the intensity window. */
   restarts: number[] = [];
   readonly members = new Map<string, SupMember>();

@@ -6,6 +6,7 @@
 import { encode } from '../lib/codec.js';
 import { restartPolicyOf } from '../lib/config.js';
 import { ChatError } from '../lib/errors.js';
+import { LEASE_SPAN } from '../lib/ipc.js';
 import { dropJournal, newJournalPath } from './journals.js';
 import type { LineSink } from './log-relay.js';
 import { decideRestart, isAbnormal, type ExitInfo } from './restart-policy.js';
@@ -145,6 +146,12 @@ export class RoomLifecycle {
     const proc = this.takeProcess();
     entry.proc = proc;
     proc.on('notice', (m) => applyNotice(sup, entry, m));
+    proc.on('lease', (upTo) => {
+      // Recorded before it is granted: a crash right after leaves the ceiling above every seq handed out.
+      if (entry.proc !== proc) return;
+      entry.seqCeiling = Math.max(entry.seqCeiling, upTo);
+      proc.grantLease(entry.seqCeiling);
+    });
     proc.on('hung', () => {
       // A busy loop cannot answer IPC: kill it and let the restart policy decide.
       sup.log.error(
@@ -159,6 +166,8 @@ export class RoomLifecycle {
       }
     });
     const t0 = sup.clock.now();
+    const seqCeiling = entry.seqCeiling;
+    entry.seqCeiling += LEASE_SPAN;
     entry.port = await proc.start({
       room: entry.name,
       port: entry.port,
@@ -166,6 +175,8 @@ export class RoomLifecycle {
       leaves: entry.recentLeaves,
       journalPath: entry.journalPath,
       incarnation: entry.incarnation,
+      seqCeiling,
+      leaseTo: entry.seqCeiling,
     });
     entry.status = 'running';
     proc.startProbing();

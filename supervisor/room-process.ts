@@ -25,6 +25,10 @@ export interface StartSpec {
   leaves: LeaveRecord[];
   journalPath: string;
   incarnation: number;
+  /** The highest seq an earlier incarnation may have handed out (0 for a new room). */
+  seqCeiling: number;
+  /** The ceiling granted to this incarnation. */
+  leaseTo: number;
 }
 
 export interface RoomProcessEvents {
@@ -33,6 +37,8 @@ export interface RoomProcessEvents {
   hung: [];
   /** A pooled process finished warming up (rooms/warm-up.ts). */
   warm: [];
+  /** The room asks to hand out seqs up to upTo; answer with grantLease once recorded. */
+  lease: [upTo: number];
 }
 
 export class RoomProcess extends EventEmitter<RoomProcessEvents> {
@@ -104,6 +110,11 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
       };
       this.post({ type: 'init', ...spec, config: { ...this.config } });
     });
+  }
+
+  /** Tells the room its seq ceiling is now upTo (the supervisor has recorded it). */
+  grantLease(upTo: number): void {
+    if (this.status === 'running' || this.status === 'starting') this.post({ type: 'leased', upTo });
   }
 
   /** A request with a deadline; rejects with ROOM_UNAVAILABLE if the room dies or is too slow. */
@@ -201,6 +212,9 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
       case 'proven':
       case 'departed':
         this.emit('notice', m);
+        return;
+      case 'lease':
+        this.emit('lease', m.upTo);
         return;
       default: {
         const never: never = m;

@@ -130,14 +130,33 @@ t.test('timerCount counts pending timers only', async (t) => {
   t.equal(c.timerCount, 0);
 });
 
-t.test('the system clock reads Date.now and runs real timers', async (t) => {
+t.test('the system clock reads CLOCK_MONOTONIC for now(), Date.now for wall(), and runs real timers', async (t) => {
   const before = Date.now();
+  const wall = systemClock.wall();
+  t.ok(wall >= before && wall <= Date.now());
+  const hr = Number(process.hrtime.bigint() / 1_000_000n);
   const now = systemClock.now();
-  t.ok(now >= before && now <= Date.now());
+  t.ok(now >= hr - 1 && now <= hr + 1_000, 'the monotonic reading, in ms (shared by every process of the machine)');
+  t.ok(systemClock.now() >= now, 'never goes back');
   const fired: string[] = [];
   const cleared = systemClock.setTimeout(() => fired.push('cleared'), 0);
   systemClock.clearTimeout(cleared);
   // A timer set after the cleared one, with the same delay, fires after it would have.
   await new Promise<void>((resolve) => systemClock.setTimeout(() => resolve(), 0));
   t.strictSame(fired, [], 'a cleared real timer does not fire');
+});
+
+t.test('a wall-clock step moves wall() only: timers and now() stay where they were', async (t) => {
+  const c = new ManualClock(1_000);
+  const fired: number[] = [];
+  c.setTimeout(() => fired.push(c.now()), 500);
+  c.stepWall(3_600_000);
+  t.equal(c.now(), 1_000);
+  t.equal(c.wall(), 3_601_000);
+  c.advance(499);
+  t.same(fired, [], 'an hour forward fires nothing early');
+  c.stepWall(-7_200_000);
+  t.equal(c.wall(), 1_499 - 3_600_000);
+  c.advance(1);
+  t.same(fired, [1_500], 'an hour back delays nothing');
 });

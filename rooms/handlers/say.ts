@@ -1,17 +1,18 @@
 // `say`: sequence a chat message and fan it out; the sender's copy is its ack.
 import { ChatError } from '../../lib/errors.js';
 import { checkText } from '../../lib/names.js';
-import { encode } from '../../lib/codec.js';
 import type { MsgEvent, SayRequest } from '../../lib/wire.js';
 import type { Member } from '../member.js';
 import { sayKey, type Room } from '../room.js';
 
 export function say(room: Room, m: Member, req: SayRequest): void {
   // A retry of a sequenced say gets the original msg again, to the sender
-  // only, and is not sequenced twice (protocol "Idempotence").
+  // only, and is not sequenced twice (protocol "Idempotence"); one staged in
+  // this turn is answered by its own msg, or by its refusal.
   const key = sayKey(m.member, req.id);
   const replay = room.says.get(key);
   if (replay) return room.outbox.pushReply(m, replay);
+  if (room.stagedSay(key)) return;
 
   switch (checkText(req.text, room.config.maxTextChars)) {
     case 'ok':
@@ -26,20 +27,12 @@ export function say(room: Room, m: Member, req: SayRequest): void {
   const event: MsgEvent = {
     type: 'msg',
     room: room.name,
-    seq: room.seq + 1,
+    seq: 0,
     member: m.member,
     nick: m.nick,
     text: req.text,
-    ts: room.clock.now(),
+    ts: room.clock.wall(),
     id: req.id,
   };
-  const encoded = encode(event);
-  // Checked before the seq is taken, so a refused say leaves no hole.
-  if (encoded.length > room.config.maxDatagramBytes) {
-    throw new ChatError('TOO_LARGE', `the message would exceed ${room.config.maxDatagramBytes} bytes`);
-  }
-  room.seq = event.seq;
-  room.record(event.seq, encoded);
-  room.broadcast(encoded);
-  room.says.set(key, encoded);
+  room.sequence(event, { key, sender: m }, room.config.maxDatagramBytes);
 }

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { ManualClock } from '../../lib/clock.js';
 import { makeConfig, type Config } from '../../lib/config.js';
 import type { FromRoom, MemberRecord } from '../../lib/ipc.js';
-import { MemoryJournal } from '../../rooms/journal.js';
+import { MemoryJournal, NOTHING_RESTORED } from '../../rooms/journal.js';
 import { Room } from '../../rooms/room.js';
 
 export interface Sent {
@@ -44,7 +44,7 @@ export function makeRoom(overrides: Record<string, unknown> = {}) {
       },
     },
   });
-  room.restore({ events: [], skipped: 0 }, []);
+  room.restore(NOTHING_RESTORED, []);
   const flush = () => {
     const p = pending;
     pending = undefined;
