@@ -278,7 +278,7 @@ t.test('a memory journal keeps what is written, compacts to a copy, and fails wh
   t.strictSame(j.lines.map(String), [msg(2)].map(String));
   t.not(j.lines, keep, 'a copy of the array');
   j.failWith = new JournalError('ENOSPC', 'full');
-  t.throws(() => j.write([msg(3)]), { errno: 'ENOSPC' });
+  t.throws(() => j.write([msg(3)]), { code: 'ROOM_UNAVAILABLE', errno: 'ENOSPC' });
   t.strictSame(j.lines.map(String), [msg(2)].map(String));
 });
 

@@ -5,7 +5,7 @@ import { ManualClock } from '../../lib/clock.js';
 import { makeConfig, type Config } from '../../lib/config.js';
 import type { FromRoom, MemberRecord } from '../../lib/ipc.js';
 import { MemoryJournal, NOTHING_RESTORED } from '../../rooms/journal.js';
-import { Room } from '../../rooms/room.js';
+import { Room, type SeqWitness } from '../../rooms/room.js';
 
 export interface Sent {
   to: string;
@@ -13,7 +13,7 @@ export interface Sent {
   bytes: number;
 }
 
-export function makeRoom(overrides: Record<string, unknown> = {}) {
+export function makeRoom(overrides: Record<string, unknown> = {}, witness?: SeqWitness) {
   const config: Config = makeConfig({ heartbeatMs: 1000, heartbeatMisses: 3, historySize: 8, ...overrides });
   const clock = new ManualClock();
   const sent: Sent[] = [];
@@ -27,6 +27,7 @@ export function makeRoom(overrides: Record<string, unknown> = {}) {
     journal,
     log: pino({ level: 'silent' }),
     notify: (m) => notices.push(m),
+    ...(witness ? { witness } : {}),
     schedule: (fn) => {
       pending = fn;
     },
