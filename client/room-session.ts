@@ -17,14 +17,37 @@
 //   resend, and backs the first delay off (RttEstimator.backoff).
 // - `delivered` is the highest seq handed to the listener in order; it starts
 //   at joined.seq (our own `presence join`). Events at or below it, and
-//   events already buffered, are duplicates and are dropped.
+//   events already buffered, are duplicates and are dropped. Every seq above
+//   joined.seq reaches the listener exactly once, in order: as an event, or
+//   inside a reported gap.
 // - A hole (a known seq above delivered that has not arrived) is fetched
 //   after reorderWaitMs; a hole revealed by an `hb` reply, or left after a
 //   complete `fetched`, is fetched at once. One fetch is in flight at a time,
 //   at most 256 seqs, retried on the request backoff, bounded by maxAttempts;
 //   the next hb reply restarts an abandoned fetch. Fetches are not
 //   round-trip samples: their answer is up to 256 events, a transfer time.
-// - `gap` marks seqs lost for good: it is reported, in seq order, and skipped.
+// - `gap` marks seqs lost for good. A reply may hold several, interleaved
+//   with the held events (a room whose journal lost seqs in the middle);
+//   each is recorded as a run and skipped. An event we hold, or that
+//   arrives before its run is reported, is still delivered: the run is split
+//   around it. A run at the front is reported only once what follows it is
+//   known (an event, or nothing more in the room), so the all-gap answers of
+//   consecutive fetches, and adjacent runs, make one report.
+// - A client far behind: when a fetch at the front comes back wholly as gap
+//   and the room's latest is more than SEARCH_TAIL seqs beyond it, the next
+//   fetches are probes of a GapSearch (client/gap-search.ts) for where the
+//   held history begins, in a number of fetches logarithmic in the
+//   distance. What the search passes over is taken as lost and joins the
+//   front run; events the probes bring are kept (within the buffer bound). The last SEARCH_TAIL seqs are always
+//   walked window by window, so holes near the room's latest never hide an
+//   event; below them a held island inside a hole wider than a fetch may be
+//   missed by the probes (then reported inside the gap). A probe that runs
+//   out of attempts ends the search; the next hb reply starts over from the
+//   front.
+// - Bounded memory: at most MAX_BUFFERED events (past it, events are
+//   dropped and fetched later, except the one at the front) and
+//   MAX_GAP_RUNS runs (past it, a new run not at the front is dropped and
+//   fetched again).
 import type { Clock, Timer } from '../lib/clock.js';
 import type { FetchedReply, GapEvent, HbReply, JoinedReply, SequencedEvent } from '../lib/wire.js';
 import { GapSearch, MAX_FETCH, SEARCH_TAIL } from './gap-search.js';

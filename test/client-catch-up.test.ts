@@ -119,6 +119,18 @@ function lostRuns(room: RoomModel, after: number): Array<{ from: number; to: num
   return runs;
 }
 
+/** Seqs asked for more than once (a fetch's range clamped at the room's latest, as the room does). */
+function refetched(fetches: Obj[], latest: number): number {
+  const ranges = fetches.map((f) => [Number(f['from']), Math.min(Number(f['to']), latest)] as const).sort((a, b) => a[0] - b[0]);
+  let twice = 0;
+  let end = 0;
+  for (const [from, to] of ranges) {
+    if (from <= end) twice += Math.min(to, end) - from + 1;
+    end = Math.max(end, to);
+  }
+  return twice;
+}
+
 /**
  * Walks what the application saw: each delivered seq and each gap must start
  * right after the one before. Returns the first seq out of place, or the
@@ -145,6 +157,7 @@ t.test('a million behind, the room holding its last 1,024: one gap, a few fetche
   t.ok(fetches.length <= 40, `${fetches.length} fetches`);
   t.ok(fetches.every((f) => Number(f['to']) - Number(f['from']) + 1 <= 256 && Number(f['from']) >= 1), 'no fetch above 256 seqs');
   t.same(gaps, [{ from: 6, to: 1_000_000 - 1_024 }], 'one gap for everything no longer held');
+  t.equal(refetched(fetches, room.latest), 0, 'no seq asked for twice');
   t.same(h.seqs(), heldAfter(room, 5), 'every held event once, in order');
   t.same(coverage(h, 5), { inOrder: true, through: room.latest }, 'delivered and gaps cover every seq once, in order');
 });
@@ -161,6 +174,7 @@ t.test('far behind a room with holes in its history: each lost run reported, eve
   const { fetches, gaps } = serve(h, room, { ms: 30_000 });
   t.ok(fetches.length <= 40, `${fetches.length} fetches`);
   t.same(gaps, lostRuns(room, 5), 'the lost prefix once, then each hole');
+  t.equal(refetched(fetches, room.latest), 0, 'no seq asked for twice');
   t.same(h.seqs(), heldAfter(room, 5));
   t.same(coverage(h, 5), { inOrder: true, through: room.latest }, 'delivered and gaps cover every seq once, in order');
 });
@@ -211,6 +225,7 @@ t.test('a long history far ahead: the search keeps what its probes fetched, and 
   const room = suffixRoom(1_000_000, 6_000);
   const { fetches, gaps } = serve(h, room, { ms: 30_000 });
   t.ok(fetches.length <= 40 + Math.ceil(6_000 / 256), `${fetches.length} fetches`);
+  t.equal(refetched(fetches, room.latest), 0, 'what the probes brought is kept, not fetched again');
   t.same(gaps, [{ from: 6, to: 994_000 }]);
   t.same(h.seqs(), heldAfter(room, 5));
   t.same(coverage(h, 5), { inOrder: true, through: room.latest }, 'delivered and gaps cover every seq once, in order');
@@ -239,4 +254,37 @@ t.test('on a lossy link: still one gap for the lost prefix, every held event onc
     t.same(h.seqs(), heldAfter(room, 5), `seed ${seed}: every held event once, in order`);
     t.ok(fetches.length <= 120, `seed ${seed}: ${fetches.length} fetches`);
   }
+});
+
+t.test('a full buffer of live events ahead does not stall a catch-up behind a lost run', async (t) => {
+  const h = await joinedClient('lobby', 3);
+  const room = suffixRoom(20_000, 19_001);
+  // 8,192 live events far ahead fill the buffer before any fetch is answered.
+  for (let s = 10_000; s < 10_000 + 8_192; s++) h.net.deliver(ROOM_PORT, msg(s));
+  const { gaps } = serve(h, room, { ms: 60_000 });
+  t.same(gaps, [{ from: 4, to: 999 }]);
+  t.same(h.seqs(), heldAfter(room, 3), 'every held event once, in order');
+});
+
+t.test('an event the room reports lost, arriving before the gap is reported, is still delivered', async (t) => {
+  const h = await joinedClient('lobby', 3);
+  const { net } = h;
+  net.deliver(ROOM_PORT, { type: 'hb', room: 'lobby', seq: 600 });
+  t.same(net.last('fetch'), { type: 'fetch', from: 4, to: 259, token: 'tok_abcdefghijklmnopqrstu' });
+  net.deliver(ROOM_PORT, { type: 'gap', room: 'lobby', from: 4, to: 259 }, { type: 'fetched', room: 'lobby', from: 4, to: 259 });
+  t.same(net.last('fetch')['from'], 260, 'the next range at once');
+  net.deliver(ROOM_PORT, msg(100)); // a late push of an event the restarted room has lost
+  net.deliver(ROOM_PORT, { type: 'gap', room: 'lobby', from: 260, to: 515 }, { type: 'fetched', room: 'lobby', from: 260, to: 515 });
+  const rest: Obj[] = [];
+  for (let s = 516; s <= 600; s++) rest.push(msg(s));
+  net.deliver(ROOM_PORT, ...rest, { type: 'fetched', room: 'lobby', from: 516, to: 600 });
+  t.same(
+    h.events.filter((e) => e.kind === 'gap'),
+    [
+      { kind: 'gap', from: 4, to: 99 },
+      { kind: 'gap', from: 101, to: 515 },
+    ],
+    'the run is split around it; the rest of it, over two replies, is one gap',
+  );
+  t.same(h.seqs(), [100, ...Array.from({ length: 85 }, (_, i) => 516 + i)]);
 });
