@@ -17,25 +17,50 @@
 //   resend, and backs the first delay off (RttEstimator.backoff).
 // - `delivered` is the highest seq handed to the listener in order; it starts
 //   at joined.seq (our own `presence join`). Events at or below it, and
-//   events already buffered, are duplicates and are dropped.
+//   events already buffered, are duplicates and are dropped. Every seq above
+//   joined.seq reaches the listener exactly once, in order: as an event, or
+//   inside a reported gap.
 // - A hole (a known seq above delivered that has not arrived) is fetched
 //   after reorderWaitMs; a hole revealed by an `hb` reply, or left after a
 //   complete `fetched`, is fetched at once. One fetch is in flight at a time,
 //   at most 256 seqs, retried on the request backoff, bounded by maxAttempts;
 //   the next hb reply restarts an abandoned fetch. Fetches are not
 //   round-trip samples: their answer is up to 256 events, a transfer time.
-// - `gap` marks seqs lost for good: it is reported, in seq order, and skipped.
+// - `gap` marks seqs lost for good. A reply may hold several, interleaved
+//   with the held events (a room whose journal lost seqs in the middle);
+//   each is recorded as a run and skipped. An event we hold, or that
+//   arrives before its run is reported, is still delivered: the run is split
+//   around it. A run at the front is reported only once what follows it is
+//   known (an event, or nothing more in the room), so the all-gap answers of
+//   consecutive fetches, and adjacent runs, make one report.
+// - A client far behind: when a fetch at the front comes back wholly as gap
+//   and the room's latest is more than SEARCH_TAIL seqs beyond it, the next
+//   fetches are probes of a GapSearch (client/gap-search.ts) for where the
+//   held history begins, in a number of fetches logarithmic in the
+//   distance. What the search passes over is taken as lost and joins the
+//   front run; events the probes bring are kept (within the buffer bound). The last SEARCH_TAIL seqs are always
+//   walked window by window, so holes near the room's latest never hide an
+//   event; below them a held island inside a hole wider than a fetch may be
+//   missed by the probes (then reported inside the gap). A probe that runs
+//   out of attempts ends the search; the next hb reply starts over from the
+//   front.
+// - Bounded memory: at most MAX_BUFFERED events (past it, events are
+//   dropped and fetched later, except the one at the front) and
+//   MAX_GAP_RUNS runs (past it, a new run not at the front is dropped and
+//   fetched again).
 import type { Clock, Timer } from '../lib/clock.js';
 import type { FetchedReply, GapEvent, HbReply, JoinedReply, SequencedEvent } from '../lib/wire.js';
+import { GapSearch, MAX_FETCH, SEARCH_TAIL } from './gap-search.js';
 import { RETRY_CAP_MS, retryDelayMs, type RttEstimator } from './rtt.js';
 import type { Counters } from './stats.js';
 
-/** The room answers at most this many seqs per fetch (protocol "Details: Fetch"). */
-export const MAX_FETCH = 256;
+export { MAX_FETCH } from './gap-search.js';
 /** Periods without any hb reply before the room is reported unresponsive. */
 export const UNRESPONSIVE_PERIODS = 3;
 /** Events buffered ahead of a hole; beyond this they are dropped and fetched later. */
 const MAX_BUFFERED = 8_192;
+/** Known runs of lost seqs kept ahead of delivery; beyond this a new run is dropped and fetched again. */
+const MAX_GAP_RUNS = 1_024;
 
 export interface GapInfo {
   room: string;
@@ -64,14 +89,14 @@ export interface SessionDeps {
   startSilent?: boolean;
 }
 
-type Slot = SequencedEvent | { type: 'gap'; to: number };
-
 interface Fetch {
   from: number;
   to: number;
   attempts: number;
   firstDelay: number;
   timer: Timer | undefined;
+  /** A window of the search for the held history, not the scan at the frontier. */
+  probe: boolean;
 }
 
 export class RoomSession {
@@ -88,7 +113,11 @@ export class RoomSession {
   latest: number;
   /** Until then a NOT_MEMBER without id may be about the membership this one replaced (ChatClient). */
   notMemberGraceUntil = 0;
-  private readonly buffer = new Map<number, Slot>();
+  /** Events above delivered, waiting for the seqs before them. */
+  private readonly events = new Map<number, SequencedEvent>();
+  /** Runs of seqs above delivered the room no longer holds (from -> to): disjoint, never adjacent. */
+  private readonly gaps = new Map<number, number>();
+  private search: GapSearch | undefined;
   private hbTimer: Timer | undefined;
   private heartbeating = false;
   /** hb sent in the current round without a reply yet (0: the round was answered). */
@@ -150,7 +179,9 @@ export class RoomSession {
     this.holeTimer = undefined;
     this.clear(this.fetching?.timer);
     this.fetching = undefined;
-    this.buffer.clear();
+    this.search = undefined;
+    this.events.clear();
+    this.gaps.clear();
   }
 
   /** Sends a datagram to the room with our token (say, who, leave go through here too). */
@@ -161,13 +192,14 @@ export class RoomSession {
   // ---- input from the room endpoint ------------------------------------------
 
   onEvent(e: SequencedEvent): void {
-    if (this.disposed || e.seq <= this.delivered || this.buffer.has(e.seq)) return;
-    if (this.buffer.size >= MAX_BUFFERED && e.seq !== this.delivered + 1) {
-      this.latest = Math.max(this.latest, e.seq);
-      return this.check(false);
-    }
-    this.buffer.set(e.seq, e);
+    if (this.disposed || e.seq <= this.delivered || this.events.has(e.seq)) return;
     this.latest = Math.max(this.latest, e.seq);
+    // A full buffer still takes the one event that lets delivery move on.
+    if (this.events.size >= MAX_BUFFERED && e.seq !== this.frontier()) return this.check(false);
+    // An event inside a run reported lost is still delivered (it may have
+    // been pushed before a restarted room lost it): the run is split around it.
+    this.splitGapAt(e.seq);
+    this.events.set(e.seq, e);
     this.drain();
     this.check(false);
   }
@@ -201,17 +233,7 @@ export class RoomSession {
 
   onGap(g: GapEvent): void {
     if (this.disposed || g.to <= this.delivered) return;
-    // Events we already hold inside the range are still delivered: the gap is
-    // split around them (they may have arrived live before the fetch).
-    const held: number[] = [];
-    for (const [s, slot] of this.buffer) if (slot.type !== 'gap' && s >= g.from && s <= g.to) held.push(s);
-    held.sort((a, b) => a - b);
-    let start = Math.max(g.from, this.delivered + 1);
-    for (const s of held) {
-      if (s > start) this.markGap(start, s - 1);
-      start = Math.max(start, s + 1);
-    }
-    if (start <= g.to) this.markGap(start, g.to);
+    this.markGap(g.from, g.to);
     this.latest = Math.max(this.latest, g.to);
     this.drain();
     this.check(false);
@@ -225,36 +247,113 @@ export class RoomSession {
     this.fetching = undefined;
     if (r.to < r.from) {
       // Nothing at or after r.from: the room's latest is r.from - 1.
-      this.latest = Math.max(this.delivered, r.to, this.maxBuffered());
+      this.latest = Math.max(this.delivered, r.to, this.highestKnown());
+      this.search = undefined;
+      this.drain();
+      return this.check(this.frontier() > r.to);
+    }
+    if (f.probe) {
+      const to = Math.min(r.to, f.to);
+      this.search?.answered({ from: r.from, to }, this.firstNotGap(r.from, to));
+      return this.check(true);
+    }
+    const front = this.frontier();
+    // The whole range came back as gap, and the room is far ahead: rather
+    // than walk the lost run window by window, look for where its held
+    // history begins.
+    if (!this.search && front > r.to && this.gaps.has(this.delivered + 1) && this.latest - SEARCH_TAIL > front) {
+      this.search = new GapSearch(front, this.latest - SEARCH_TAIL);
     }
     // If the whole answered range arrived, move on at once (the 256 cap);
     // otherwise some resent events are still in flight or were lost: wait.
-    this.check(this.delivered >= r.to);
+    this.check(front > r.to);
   }
 
   // ---- delivery ----------------------------------------------------------------
 
+  /** The first seq above delivered whose fate is unknown (past a lost run held back at the front). */
+  private frontier(): number {
+    const s = this.delivered + 1;
+    const to = this.gaps.get(s);
+    return to === undefined ? s : to + 1;
+  }
+
+  /** Records from..to as lost, except the events we hold in it. */
   private markGap(from: number, to: number): void {
-    const slot = this.buffer.get(from);
-    if (slot?.type === 'gap' && slot.to >= to) return;
-    this.buffer.set(from, { type: 'gap', to });
+    from = Math.max(from, this.delivered + 1);
+    if (to < from) return;
+    const held: number[] = [];
+    for (const s of this.events.keys()) if (s >= from && s <= to) held.push(s);
+    held.sort((a, b) => a - b);
+    let start = from;
+    for (const s of held) {
+      if (s > start) this.addGapRun(start, s - 1);
+      start = s + 1;
+    }
+    if (start <= to) this.addGapRun(start, to);
+  }
+
+  private addGapRun(from: number, to: number): void {
+    const touching: number[] = [];
+    for (const [s, e] of this.gaps) if (s <= to + 1 && e >= from - 1) touching.push(s);
+    if (touching.length === 0 && this.gaps.size >= MAX_GAP_RUNS && from !== this.delivered + 1) return;
+    for (const s of touching) {
+      from = Math.min(from, s);
+      to = Math.max(to, this.gaps.get(s)!);
+      this.gaps.delete(s);
+    }
+    this.gaps.set(from, to);
+  }
+
+  private splitGapAt(seq: number): void {
+    for (const [s, e] of this.gaps) {
+      if (s > seq || e < seq) continue;
+      this.gaps.delete(s);
+      if (s < seq) this.gaps.set(s, seq - 1);
+      if (seq < e) this.gaps.set(seq + 1, e);
+      return;
+    }
+  }
+
+  /** The lowest seq of from..to not known to be lost, or undefined when the whole range is. */
+  private firstNotGap(from: number, to: number): number | undefined {
+    let s = from;
+    // Runs are disjoint: each step passes one, so gaps.size + 1 steps suffice.
+    for (let i = 0; i <= this.gaps.size && s <= to; i++) {
+      let next = s;
+      for (const [a, b] of this.gaps) if (a <= s && b >= s) next = b + 1;
+      if (next === s) return s;
+      s = next;
+    }
+    return s <= to ? s : undefined;
+  }
+
+  private highestKnown(): number {
+    let m = 0;
+    for (const s of this.events.keys()) if (s > m) m = s;
+    for (const e of this.gaps.values()) if (e > m) m = e;
+    return m;
   }
 
   private drain(): void {
     for (;;) {
-      const next = this.buffer.get(this.delivered + 1);
-      if (!next) return;
-      this.buffer.delete(this.delivered + 1);
-      if (next.type === 'gap') {
-        const from = this.delivered + 1;
-        for (const s of this.buffer.keys()) if (s <= next.to) this.buffer.delete(s);
-        this.delivered = next.to;
+      const s = this.delivered + 1;
+      const e = this.events.get(s);
+      if (e) {
+        this.events.delete(s);
+        this.delivered = s;
         this.restartHoleWait();
-        this.d.gap({ room: this.room, from, to: next.to });
+        this.d.deliver(e);
       } else {
-        this.delivered = next.seq;
+        const to = this.gaps.get(s);
+        if (to === undefined) return;
+        // While what follows the run is unknown, hold it back: the next
+        // fetch's answer may extend it, and a run is reported once, whole.
+        if (to < this.latest && !this.events.has(to + 1)) return;
+        this.gaps.delete(s);
+        this.delivered = to;
         this.restartHoleWait();
-        this.d.deliver(next);
+        this.d.gap({ room: this.room, from: s, to });
       }
       if (this.disposed) return;
     }
@@ -286,20 +385,42 @@ export class RoomSession {
     this.holeTimer.unref?.();
   }
 
-  /** Fetches the first hole; `attempts` carries the tries of the fetch it narrows (still bounded by maxAttempts). */
+  /**
+   * Sends the search's next probe, or fetches the first hole; `attempts`
+   * carries the tries of the fetch it narrows (still bounded by maxAttempts).
+   */
   private startFetch(attempts = 0): void {
-    const from = this.delivered + 1;
-    let to = this.latest;
-    for (const s of this.buffer.keys()) if (s > this.delivered && s - 1 < to) to = s - 1;
-    to = Math.min(to, from + MAX_FETCH - 1);
-    if (to < from) return; // defensive: a buffered event at `from` would have been drained
-    this.fetching = { from, to, attempts, firstDelay: this.d.rtt.firstDelayMs(), timer: undefined };
+    if (this.search) {
+      const w = this.search.next();
+      if (w) {
+        this.fetching = { ...w, attempts: 0, firstDelay: this.d.rtt.firstDelayMs(), timer: undefined, probe: true };
+        return this.sendFetch(this.fetching);
+      }
+      this.endSearch();
+      if (this.disposed || this.latest <= this.delivered) return;
+    }
+    const from = this.frontier();
+    let to = Math.min(this.latest, from + MAX_FETCH - 1);
+    for (const s of this.events.keys()) if (s > from && s - 1 < to) to = s - 1;
+    for (const s of this.gaps.keys()) if (s > from && s - 1 < to) to = s - 1;
+    if (to < from) return; // defensive: a known seq at `from` would have been drained
+    this.fetching = { from, to, attempts, firstDelay: this.d.rtt.firstDelayMs(), timer: undefined, probe: false };
     this.sendFetch(this.fetching);
+  }
+
+  /** What the search passed over is taken as lost (GapSearch's contract), joining the run found before it. */
+  private endSearch(): void {
+    const s = this.search;
+    this.search = undefined;
+    if (s && s.lo > s.start) this.markGap(s.start, s.lo - 1);
+    this.drain();
   }
 
   private sendFetch(f: Fetch): void {
     if (f.attempts >= this.d.maxAttempts) {
-      this.fetching = undefined; // the next hb reply tries again
+      // The next hb reply tries again (a search starts over from the frontier).
+      this.fetching = undefined;
+      if (f.probe) this.search = undefined;
       return;
     }
     const delay = retryDelayMs(f.firstDelay, f.attempts);
@@ -311,21 +432,16 @@ export class RoomSession {
       // rest. A long range spans several datagrams, and on a lossy link a
       // retry of all of them rarely gets through whole (20 % loss, 8
       // datagrams: 13 %), which held a tail back for seconds in the netns tests.
-      if (this.delivered >= f.from) {
+      const front = this.frontier();
+      if (!f.probe && front > f.from) {
         this.fetching = undefined;
-        this.startFetch(this.delivered >= f.to ? 0 : f.attempts);
+        this.startFetch(front > f.to ? 0 : f.attempts);
         return;
       }
       this.sendFetch(f);
     }, delay);
     f.timer.unref?.();
     this.send({ type: 'fetch', from: f.from, to: f.to });
-  }
-
-  private maxBuffered(): number {
-    let m = 0;
-    for (const s of this.buffer.keys()) if (s > m) m = s;
-    return m;
   }
 
   // ---- heartbeats ----------------------------------------------------------------
