@@ -87,8 +87,9 @@ if (Array.isArray(mounted)) {
     const again = await alice.request({ type: 'say', token: ma.token, id: 'back', text: 'space is back' }, ma.port);
     t.match(again, { type: 'msg', seq: seqs.at(-1)! + 1 }, 'accepted again, with the next seq');
     t.notOk(d.logs.some((l) => l.event === 'room_exit'), 'the room was never restarted');
-    t.ok(d.logs.some((l) => l.event === 'journal_write_failed' && l['room'] === 'full'), 'the failure is logged');
-    t.ok(d.logs.some((l) => l.event === 'journal_write_recovered' && l['room'] === 'full'), 'and the recovery');
+    // Log lines trail the datagrams (they are relayed through the supervisor): await them.
+    t.ok(await d.waitLog((l) => l.event === 'journal_write_failed' && l['room'] === 'full', 10_000, 'journal_write_failed'), 'the failure is logged');
+    t.ok(await d.waitLog((l) => l.event === 'journal_write_recovered' && l['room'] === 'full', 10_000, 'journal_write_recovered'), 'and the recovery');
     // The journal holds every acknowledged message exactly once.
     const dir = join(mnt, 'data', 'rooms');
     const file = readdirSync(dir).find((f) => f.startsWith('full~') && f.endsWith('.jsonl'))!;
