@@ -89,6 +89,10 @@ t.test('each override is applied and the rest keep their defaults', async (t) =>
     restartBackoffMaxMs: 0,
     restartBackoffJitter: 1,
     roomPolicies: { lobby: { restartType: 'temporary' } },
+    maxUnprovenPerAddress: 1,
+    unprovenTimeoutMs: 100,
+    joinQueueTimeoutMs: 100,
+    limitExemptCidrs: ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7'],
     probeIntervalMs: 50,
     probeTimeoutMs: 50,
     journalFsync: 'always',
@@ -101,7 +105,7 @@ t.test('each override is applied and the rest keep their defaults', async (t) =>
   t.strictSame(Object.keys(overrides).sort(), Object.keys(DEFAULTS).sort(), 'every key is exercised');
   for (const [k, v] of Object.entries(overrides)) {
     const c = makeConfig({ ...(k.startsWith('roomPort') ? { roomPortMin: 40000, roomPortMax: 40100 } : {}), [k]: v }) as Record<string, unknown>;
-    t.equal(c[k], v, `${k} is applied`);
+    t.same(c[k], v, `${k} is applied`);
     t.not(v, (DEFAULTS as Record<string, unknown>)[k], `${k} differs from its default, so the check means something`);
     for (const other of Object.keys(DEFAULTS)) {
       if (other === k || other.startsWith('roomPort')) continue;
