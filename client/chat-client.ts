@@ -136,6 +136,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   private readonly joinRetries = new Map<string, JoinRetry>();
   /** Join requests that gave up (TIMEOUT, a refusal, close), by id: the service may still answer them. */
   private readonly abandonedJoins = new Map<string, { room: string; at: number }>();
+  /** A join of ours on the wire for a room whose membership was adopted meanwhile: it may replace that membership. */
+  private readonly racingJoins = new Map<string, Promise<JoinedReply>>();
   private readonly leaving = new Map<string, Promise<void>>();
   /** Rooms whose membership was lost and is being joined again (autoRejoin). */
   private readonly rejoins = new Map<string, Rejoin>();
@@ -374,6 +376,10 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   private membershipLost(s: RoomSession, id: string | undefined): void {
     if (this.leaving.has(s.room)) return; // an hb answered after our leave: expected
+    // A join of ours still on the wire may have replaced this membership
+    // (the service replaces an unproven one): its `joined` will switch to
+    // the new one. If it brings none, the next hb's NOT_MEMBER tells.
+    if (this.racingJoins.has(s.room)) return;
     // NOT_MEMBER answering a request that also went out with an earlier
     // membership's token may be about that one: not proof enough. If this
     // membership is gone too, the NOT_MEMBER to its next hb tells.
@@ -538,12 +544,17 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     if (this.state !== 'open' || this.leaving.has(room)) return this.giveBack(joined);
     const s = this.sessions.get(room);
     if (s?.token === joined.token) return;
-    if (!s && this.joinRetries.get(room)?.adopt(joined)) return;
+    const jr = this.joinRetries.get(room);
+    if (!s && jr) {
+      const attempt = jr.inFlight;
+      if (jr.adopt(joined)) return this.racing(room, attempt);
+    }
     const r = this.rejoins.get(room);
     if (!s && r) {
       const attempt = r.inFlight;
       r.stop();
       attempt?.then((j) => this.placeJoined(j), () => {});
+      this.racing(room, attempt);
       return this.rejoinSucceeded(r, joined);
     }
     if (s && joined.port === s.port && joined.seq > s.joinedSeq) return this.switchMembership(s, joined);
@@ -585,6 +596,16 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       this.rememberAbandoned(id, room);
       throw err;
     }
+  }
+
+  /** Notes a join on the wire that may replace the membership just adopted, until it settles. */
+  private racing(room: string, attempt: Promise<JoinedReply> | undefined): void {
+    if (!attempt) return;
+    this.racingJoins.set(room, attempt);
+    const done = () => {
+      if (this.racingJoins.get(room) === attempt) this.racingJoins.delete(room);
+    };
+    attempt.then(done, done);
   }
 
   private rememberAbandoned(id: string, room: string): void {

@@ -36,9 +36,14 @@ const TABLE = {
   idempotenceWindowMs: 60_000,
   /** Bound on remembered outcomes per process, so an id flood costs bounded memory. */
   idempotenceMaxEntries: 100_000,
-  /** All control requests per source address; beyond it they are dropped unanswered (a flood gets nothing). */
-  controlRatePerSec: 100,
-  controlBurst: 200,
+  /**
+   * All control requests per source address; beyond it they are dropped
+   * unanswered (a flood gets nothing). Above joinBurst and joinRatePerSec,
+   * so a crowd behind one address is answered (joined or RATE_LIMITED),
+   * not dropped.
+   */
+  controlRatePerSec: 200,
+  controlBurst: 400,
   /**
    * Joins of existing rooms per source address; beyond it, RATE_LIMITED.
    * Sized for a crowd behind one NAT address: what a forged source can do
