@@ -23,8 +23,9 @@ import {
   type ServerMessage,
 } from '../lib/wire.js';
 import { ClientError, clientError } from './client-error.js';
-import { resolveOptions, type ChatClientOptions, type ResolvedOptions } from './options.js';
+import { REJOIN_DEFAULTS, resolveOptions, type ChatClientOptions, type ResolvedOptions } from './options.js';
 import { handleDatagram, serverAddressOf, type Routes } from './inbound.js';
+import { JoinRetry } from './join-retry.js';
 import { leaveRoom } from './leave.js';
 import { collectPages, encodePadded } from './paging.js';
 import { Probe } from './probe.js';
@@ -119,6 +120,10 @@ export interface ChatClientEvents {
 
 type State = 'open' | 'closing' | 'closed';
 
+/** How long the id of a join that gave up is remembered, so its late `joined` is placed; and how many are. */
+const ABANDONED_KEEP_MS = 120_000;
+const ABANDONED_MAX = 1_024;
+
 export class ChatClient extends EventEmitter<ChatClientEvents> {
   private readonly opts: ResolvedOptions;
   private readonly clock: Clock;
@@ -127,6 +132,12 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   private readonly sessions = new Map<string, RoomSession>();
   private readonly byPort = new Map<number, RoomSession>();
   private readonly joining = new Set<string>();
+  /** join() calls in progress, by room: a late `joined` of one of their earlier attempts is adopted. */
+  private readonly joinRetries = new Map<string, JoinRetry>();
+  /** Join requests that gave up (TIMEOUT, a refusal, close), by id: the service may still answer them. */
+  private readonly abandonedJoins = new Map<string, { room: string; at: number }>();
+  /** A join of ours on the wire for a room whose membership was adopted meanwhile: it may replace that membership. */
+  private readonly racingJoins = new Map<string, Promise<JoinedReply>>();
   private readonly leaving = new Map<string, Promise<void>>();
   /** Rooms whose membership was lost and is being joined again (autoRejoin). */
   private readonly rejoins = new Map<string, Rejoin>();
@@ -161,6 +172,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
         this.fire('closed', { room: s.room, reason });
       },
       membershipLost: (s, id) => this.membershipLost(s, id),
+      joined: (m) => this.lateJoined(m),
       report: (err) => this.report(err),
     };
     this.transport.onMessage((buf, from) => {
@@ -211,8 +223,16 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       throw clientError('ALREADY_JOINED', room);
     }
     this.joining.add(room);
+    const retry = new JoinRetry({
+      clock: this.clock,
+      policy: { initialMs: REJOIN_DEFAULTS.initialMs, maxMs: REJOIN_DEFAULTS.maxMs, maxAttempts: this.opts.joinAttempts },
+      random: this.opts.random,
+      join: () => this.sendJoin(room, nick, opts.key),
+      orphaned: (j) => this.placeJoined(j),
+    });
+    this.joinRetries.set(room, retry);
     try {
-      const joined = await this.sendJoin(room, nick, opts.key);
+      const joined = await retry.start();
       if (this.state !== 'open') {
         // close() began while we waited: give the membership straight back.
         this.giveBack(joined);
@@ -224,6 +244,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       return { room: joined.room, member, nick: joined.nick, port, members, seq, heartbeatMs };
     } finally {
       this.joining.delete(room);
+      if (this.joinRetries.get(room) === retry) this.joinRetries.delete(room);
     }
   }
 
@@ -330,7 +351,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   private async shutdown(leave: boolean): Promise<void> {
     this.state = 'closing';
-    // Rejoins and probes stop; a join attempt on the wire is abandoned like any request.
+    // Joins, rejoins and probes stop; a join attempt on the wire is abandoned like any request.
+    for (const j of [...this.joinRetries.values()]) j.cancel(clientError('CLOSED'));
     for (const r of [...this.rejoins.values()]) this.stopRejoin(r);
     for (const s of [...this.probes.keys()]) this.stopProbe(s);
     // Requests in flight are abandoned; only the leaves below still run.
@@ -354,6 +376,10 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   private membershipLost(s: RoomSession, id: string | undefined): void {
     if (this.leaving.has(s.room)) return; // an hb answered after our leave: expected
+    // A join of ours still on the wire may have replaced this membership
+    // (the service replaces an unproven one): its `joined` will switch to
+    // the new one. If it brings none, the next hb's NOT_MEMBER tells.
+    if (this.racingJoins.has(s.room)) return;
     // NOT_MEMBER answering a request that also went out with an earlier
     // membership's token may be about that one: not proof enough. If this
     // membership is gone too, the NOT_MEMBER to its next hb tells.
@@ -486,13 +512,53 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     const room = s.room;
     if (this.state !== 'open' || this.leaving.has(room)) return this.giveBack(joined);
     if (this.sessions.get(room) === s) return this.switchMembership(s, joined);
-    const r = this.rejoins.get(room);
-    if (!r || this.sessions.has(room)) return this.giveBack(joined);
     // The membership was lost another way while the probe was out: the probe's join wins the rejoin.
-    const attempt = r.inFlight;
-    r.stop();
-    attempt?.then((j) => this.giveBack(j), () => {});
-    this.rejoinSucceeded(r, joined);
+    this.placeJoined(joined);
+  }
+
+  // ---- a `joined` nobody waits for --------------------------------------------------
+
+  /** A `joined` from the control endpoint: one for a join request that gave up is placed. */
+  private lateJoined(m: JoinedReply): void {
+    const abandoned = this.abandonedJoins.get(m.id);
+    if (!abandoned || abandoned.room !== m.room) return; // a duplicate answer of a join already settled
+    this.abandonedJoins.delete(m.id);
+    this.placeJoined(m);
+  }
+
+  /**
+   * A membership the service granted that no request is waiting for: a
+   * `joined` after its request gave up, or one a stopped join, rejoin or
+   * probe brought. If the client still wants the room it is adopted;
+   * otherwise it is handed back at once (a leave with its token), so it
+   * holds no nick or slot until the service drops it.
+   *
+   * The service replaces a membership that has not proven its address when
+   * the same endpoint joins again (protocol "An unproven membership is
+   * replaced"), so of two memberships in one room's life (one port) the
+   * one with the higher `seq` is the live one.
+   */
+  private placeJoined(joined: JoinedReply): void {
+    if (this.state === 'closed') return;
+    const room = joined.room;
+    if (this.state !== 'open' || this.leaving.has(room)) return this.giveBack(joined);
+    const s = this.sessions.get(room);
+    if (s?.token === joined.token) return;
+    const jr = this.joinRetries.get(room);
+    if (!s && jr) {
+      const attempt = jr.inFlight;
+      if (jr.adopt(joined)) return this.racing(room, attempt);
+    }
+    const r = this.rejoins.get(room);
+    if (!s && r) {
+      const attempt = r.inFlight;
+      r.stop();
+      attempt?.then((j) => this.placeJoined(j), () => {});
+      this.racing(room, attempt);
+      return this.rejoinSucceeded(r, joined);
+    }
+    if (s && joined.port === s.port && joined.seq > s.joinedSeq) return this.switchMembership(s, joined);
+    this.giveBack(joined);
   }
 
   /** Replaces a membership that turned out to be gone with a new one, as a rejoin does. */
@@ -508,18 +574,47 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   // ---- sessions --------------------------------------------------------------------
 
-  /** One join request (a new id), retried like any request. */
+  /**
+   * One join request (a new id), retried like any request, its resends
+   * jittered. If it gives up, its id is remembered for a while: the service
+   * may still answer it (lateJoined).
+   */
   private async sendJoin(room: string, nick: string, key: string | undefined): Promise<JoinedReply> {
     if (this.transport.ready) await this.transport.ready();
     const id = nanoid();
     const req = encode({ type: 'join', id, room, nick, ...(key === undefined ? {} : { key }) });
-    return this.requests.start<JoinedReply>({
-      id,
-      ports: [this.opts.port],
-      send: () => this.sendControl(req),
-      accept: (m) => (m.type === 'joined' ? m : undefined),
-      measureRtt: false, // the reply may wait for a room process to start
-    });
+    try {
+      return await this.requests.start<JoinedReply>({
+        id,
+        ports: [this.opts.port],
+        send: () => this.sendControl(req),
+        accept: (m) => (m.type === 'joined' ? m : undefined),
+        measureRtt: false, // the reply may wait for a room process to start
+        jitter: this.opts.random,
+      });
+    } catch (err) {
+      this.rememberAbandoned(id, room);
+      throw err;
+    }
+  }
+
+  /** Notes a join on the wire that may replace the membership just adopted, until it settles. */
+  private racing(room: string, attempt: Promise<JoinedReply> | undefined): void {
+    if (!attempt) return;
+    this.racingJoins.set(room, attempt);
+    const done = () => {
+      if (this.racingJoins.get(room) === attempt) this.racingJoins.delete(room);
+    };
+    attempt.then(done, done);
+  }
+
+  private rememberAbandoned(id: string, room: string): void {
+    const now = this.clock.now();
+    for (const [k, v] of this.abandonedJoins) {
+      if (now - v.at < ABANDONED_KEEP_MS && this.abandonedJoins.size < ABANDONED_MAX) break;
+      this.abandonedJoins.delete(k); // oldest first: Map order is insertion order
+    }
+    this.abandonedJoins.set(id, { room, at: now });
   }
 
   /** Hands back a membership nobody wants any more (one unacknowledged leave). */

@@ -5,7 +5,7 @@
 // fields of each object.
 import { isIP } from 'node:net';
 import { splitServerDatagram } from '../lib/codec.js';
-import { ServerMessage } from '../lib/wire.js';
+import { ServerMessage, type JoinedReply } from '../lib/wire.js';
 import { ClientError } from './client-error.js';
 import type { Requests } from './requests.js';
 import type { RoomSession } from './room-session.js';
@@ -22,6 +22,8 @@ export interface Routes {
   closed(s: RoomSession, reason: string): void;
   /** The room answered NOT_MEMBER to our token (id: the request it answered, if any). */
   membershipLost(s: RoomSession, id: string | undefined): void;
+  /** A `joined` from the control endpoint (after any request waiting for it took it). */
+  joined(m: JoinedReply): void;
   report(err: unknown): void;
 }
 
@@ -64,6 +66,8 @@ function dispatch(r: Routes, m: ServerMessage, port: number): void {
       if (m.id !== undefined) return; // a refused request: rejected above
       return r.report(new ClientError(m.code, `room ${s.room}: ${m.message}`));
     case 'joined':
+      // One whose request gave up is still a membership the service holds for us.
+      return fromControl ? r.joined(m) : undefined;
     case 'left':
     case 'rooms':
     case 'pong':

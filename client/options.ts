@@ -31,6 +31,13 @@ export interface ChatClientOptions {
   retryInitialMs?: number;
   /** Sends per request before it fails with TIMEOUT. @default 8 */
   maxAttempts?: number;
+  /**
+   * Join requests join() sends in all (each a new id with its own
+   * maxAttempts sends) while the service answers RATE_LIMITED or
+   * ROOM_UNAVAILABLE or does not answer; between them it waits 250 ms
+   * doubling to 5 s, ±20% (client/join-retry.ts). @default 3
+   */
+  joinAttempts?: number;
   /** How long a missing seq may be late before it is fetched. @default 50 */
   reorderWaitMs?: number;
   /** Upper bound on the time close() spends leaving rooms. @default 2000 */
@@ -54,6 +61,7 @@ export interface ChatClientOptions {
 export const CLIENT_DEFAULTS = {
   retryInitialMs: 250,
   maxAttempts: 8,
+  joinAttempts: 3,
   reorderWaitMs: 50,
   closeTimeoutMs: 2_000,
   maxDatagramBytes: 1_200, // protocol default; a larger service limit only makes pages smaller than they could be
@@ -88,6 +96,7 @@ export function resolveOptions(opts: ChatClientOptions): ResolvedOptions {
   checkInt('port', r.port, 1, 65_535);
   checkInt('retryInitialMs', r.retryInitialMs, 1, MAX_MS);
   checkInt('maxAttempts', r.maxAttempts, 1, 1_000);
+  checkInt('joinAttempts', r.joinAttempts, 1, 1_000);
   checkInt('reorderWaitMs', r.reorderWaitMs, 0, MAX_MS);
   checkInt('closeTimeoutMs', r.closeTimeoutMs, 0, MAX_MS);
   checkInt('maxDatagramBytes', r.maxDatagramBytes, 576, 65_507);

@@ -6,7 +6,8 @@
 // the same nick and key, under a new id. The supervisor refuses a second
 // membership of one endpoint in one room with ALREADY_JOINED before any
 // other check but the name, nick and shutdown checks (protocol "Error
-// precedence"), so:
+// precedence") when the first has proven its address, as one that
+// heartbeated has (an unproven one is replaced instead), so:
 //
 // - ALREADY_JOINED: the supervisor still holds our membership (the room is
 //   restarting, or slow, or only the path to it is lossy). The session is

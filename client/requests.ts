@@ -44,7 +44,15 @@ export interface RequestSpec<T> {
    * join may wait for a room process to start.
    */
   measureRtt?: boolean;
+  /**
+   * A random source in [0, 1): each resend delay is scaled by a factor in
+   * 1 ± RESEND_JITTER, so a crowd refused or unanswered at once does not
+   * come back at once. Without it the schedule is exact.
+   */
+  jitter?: () => number;
 }
+
+export const RESEND_JITTER = 0.2;
 
 /** A request answered after a resend, whose other sends may still be answered. */
 interface Answered {
@@ -203,7 +211,11 @@ export class Requests {
     if (p.attempts >= p.maxAttempts) {
       return this.settle(p, () => p.reject(p.limited ?? clientError('TIMEOUT', `${p.attempts} attempts of request ${p.spec.id}`)));
     }
-    const delay = retryDelayMs(p.firstDelay, p.attempts);
+    let delay = retryDelayMs(p.firstDelay, p.attempts);
+    if (p.spec.jitter) {
+      const r = Math.min(1, Math.max(0, Number(p.spec.jitter()) || 0));
+      delay = Math.round(delay * (1 - RESEND_JITTER + 2 * RESEND_JITTER * r));
+    }
     if (p.attempts > 0) this.counters.retries++;
     p.attempts++;
     p.timer = this.clock.setTimeout(() => this.attempt(p), delay);

@@ -1,6 +1,7 @@
 // Service configuration: one table of defaults (units in the names), checked
 // eagerly; unknown keys are rejected by name; the result is frozen.
 import { readFileSync } from 'node:fs';
+import { parseCidr } from './cidr.js';
 
 export type RestartType = 'permanent' | 'transient' | 'temporary';
 
@@ -35,15 +36,42 @@ const TABLE = {
   idempotenceWindowMs: 60_000,
   /** Bound on remembered outcomes per process, so an id flood costs bounded memory. */
   idempotenceMaxEntries: 100_000,
-  /** All control requests per source address; beyond it they are dropped unanswered (a flood gets nothing). */
-  controlRatePerSec: 100,
-  controlBurst: 200,
-  /** Joins per source address; beyond it, RATE_LIMITED. */
-  joinRatePerSec: 5,
-  joinBurst: 20,
-  /** Joins that create a room (a process each) per source address; beyond it, RATE_LIMITED. */
+  /**
+   * All control requests per source address; beyond it they are dropped
+   * unanswered (a flood gets nothing). Above joinBurst and joinRatePerSec,
+   * so a crowd behind one address is answered (joined or RATE_LIMITED),
+   * not dropped.
+   */
+  controlRatePerSec: 200,
+  controlBurst: 400,
+  /**
+   * Joins of existing rooms per source address; beyond it, RATE_LIMITED.
+   * Sized for a crowd behind one NAT address: what a forged source can do
+   * with joins is held by maxUnprovenPerAddress, not by this rate.
+   */
+  joinRatePerSec: 50,
+  joinBurst: 100,
+  /** Joins that create a room (a process each) per source address, counted apart from joinRatePerSec; beyond it, RATE_LIMITED. */
   roomCreateRatePerSec: 1,
   roomCreateBurst: 10,
+  /**
+   * Memberships from one source address that have not proven it yet (no
+   * datagram with their token reached their room), joins in progress
+   * included; beyond it, joins from that address get RATE_LIMITED. Clients
+   * behind a NAT prove themselves within a round trip; forged joins never do.
+   */
+  maxUnprovenPerAddress: 32,
+  /** A membership that has not proven its address within this is dropped by its room (an eviction). */
+  unprovenTimeoutMs: 5_000,
+  /** A join still waiting for its room's turn this long after it arrived is dropped unanswered: its client has retried or gone. */
+  joinQueueTimeoutMs: 10_000,
+  /**
+   * Source networks exempt from every per-address limit of the control
+   * endpoint (control, join, room creation, wrong keys, unproven
+   * memberships, error replies): CIDRs or addresses, e.g. ["10.0.0.0/8",
+   * "192.0.2.7"]. Global, per-endpoint and per-member limits still apply.
+   */
+  limitExemptCidrs: Object.freeze([]) as readonly string[],
   /** Wrong room keys per source address; past the burst, joins to keyed rooms from it are dropped unevaluated (no guessing). */
   badKeyRatePerSec: 0.2,
   badKeyBurst: 5,
@@ -165,6 +193,10 @@ const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
   joinBurst: int(1, 1_000_000),
   roomCreateRatePerSec: num(0.01, 1_000_000),
   roomCreateBurst: int(1, 1_000_000),
+  maxUnprovenPerAddress: int(1, 1_000_000),
+  unprovenTimeoutMs: int(100, 3_600_000),
+  joinQueueTimeoutMs: int(100, 3_600_000),
+  limitExemptCidrs: (v) => checkCidrs(v),
   badKeyRatePerSec: num(0.001, 1_000_000),
   badKeyBurst: int(1, 1_000_000),
   maxPendingPerEndpoint: int(1, 10_000),
@@ -200,6 +232,15 @@ const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
 };
 
 const ROOM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+function checkCidrs(v: unknown): string | null {
+  const shape = 'an array of CIDRs or IP addresses (e.g. ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"])';
+  if (!Array.isArray(v)) return shape;
+  for (const x of v) {
+    if (typeof x !== 'string' || parseCidr(x) === undefined) return `${shape}; ${JSON.stringify(x)} is not one`;
+  }
+  return null;
+}
 
 function checkRoomPolicies(v: unknown): string | null {
   const shape = 'an object of room name -> {restart* overrides}';
@@ -243,7 +284,8 @@ export function makeConfig(overrides: Record<string, unknown>, source = 'config'
     }
     const problem = RULES[k as keyof typeof RULES](v);
     if (problem) throw new ConfigError(`${source}: "${k}" must be ${problem}, got ${JSON.stringify(v)}`);
-    out[k] = v;
+    // A frozen copy: the config is immutable all the way down.
+    out[k] = Array.isArray(v) ? Object.freeze([...(v as unknown[])]) : v;
   }
   const c = out as Config;
   if ((c.roomPortMin === 0) !== (c.roomPortMax === 0) || c.roomPortMin > c.roomPortMax) {

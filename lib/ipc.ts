@@ -59,7 +59,8 @@ export const InitMsg = object({
   leaseTo: int(0),
 });
 export const AddMemberMsg = object({ type: lit('add'), rid: rid(), record: memberRecord });
-export const RemoveMemberMsg = object({ type: lit('remove'), rid: rid(), member: name() });
+/** ifUnproven: remove it only if its endpoint has not proven its address (a join replacing it, protocol "An unproven membership is replaced"). */
+export const RemoveMemberMsg = object({ type: lit('remove'), rid: rid(), member: name(), ifUnproven: opt(bool()) });
 export const PingMsg = object({ type: lit('ping'), rid: rid() });
 export const ShutdownMsg = object({ type: lit('shutdown'), reason: name() });
 /** The seq ceiling was raised to upTo (the answer to `lease`). */
@@ -88,7 +89,8 @@ export type ToRoom =
 export const IdleMsg = object({ type: lit('idle') });
 export const ReadyMsg = object({ type: lit('ready'), port: int(1, 65535), seq: seq() });
 export const AddedMsg = object({ type: lit('added'), rid: rid(), seq: int(1), members: int(1) });
-export const RemovedMsg = object({ type: lit('removed'), rid: rid(), seq: opt(int(1)), members: int(0) });
+/** proven: not removed, because it has proven its address (a `remove` with ifUnproven). */
+export const RemovedMsg = object({ type: lit('removed'), rid: rid(), seq: opt(int(1)), members: int(0), proven: opt(bool()) });
 export const PongMsg = object({ type: lit('pong'), rid: rid() });
 export const FailedMsg = object({ type: lit('failed'), rid: rid(), code: errorCode, message: str(0, 1000) });
 /** A member left through the room endpoint; reqId lets the control endpoint replay `left`. */

@@ -13,14 +13,18 @@ export class KeyedBuckets {
     private readonly ratePerSec: number,
     private readonly burst: number,
     private readonly maxKeys = 10_000,
+    /** Keys that are never limited (and get no bucket). */
+    private readonly exempt?: (key: string) => boolean,
   ) {}
 
   take(key: string): boolean {
+    if (this.exempt?.(key)) return true;
     return this.bucket(key).take(this.clock.now());
   }
 
   /** Whether the key has a token, without taking it (an unknown key has a full bucket). */
   has(key: string): boolean {
+    if (this.exempt?.(key)) return true;
     const b = this.buckets.get(key);
     return b === undefined || b.has(this.clock.now());
   }

@@ -77,7 +77,7 @@ process.on('message', (raw: unknown) => {
       }
     case 'remove': {
       if (!room) return send({ type: 'failed', rid: msg.rid, code: 'ROOM_UNAVAILABLE', message: 'room not started' });
-      return send({ type: 'removed', rid: msg.rid, ...room.removeMember(msg.member) });
+      return send({ type: 'removed', rid: msg.rid, ...room.removeMember(msg.member, msg.ifUnproven) });
     }
     case 'ping':
       return send({ type: 'pong', rid: msg.rid });

@@ -226,9 +226,11 @@ export class Room {
     return { seq, members: this.roster.size };
   }
 
-  removeMember(memberId: string): { seq?: number; members: number } {
+  /** ifUnproven: only if it has not proven its address (a join replacing it); else it stays and `proven` says why. */
+  removeMember(memberId: string, ifUnproven = false): { seq?: number; members: number; proven?: boolean } {
     const m = this.roster.get(memberId);
     if (!m) return { members: this.roster.size };
+    if (ifUnproven && m.proven) return { members: this.roster.size, proven: true };
     this.removeFromRoster(m);
     const seq = this.stage(presence(this.name, 0, 'leave', m));
     return this.commitNow() ? { members: this.roster.size } : { seq, members: this.roster.size };
@@ -245,19 +247,26 @@ export class Room {
     this.notifySupervisor({ type: 'left', member: m.member, seq: Math.max(1, seq), reqId, members: this.roster.size });
   }
 
-  /** Evicts members silent for heartbeatMs x heartbeatMisses (protocol "Heartbeats"). */
+  /**
+   * Evicts members silent for heartbeatMs x heartbeatMisses (protocol
+   * "Heartbeats"), and members that have not proven their address within
+   * unprovenTimeoutMs of joining (or of a restart): a client sends hb right
+   * after `joined`, so such a membership was abandoned or forged.
+   */
   evictExpired(): void {
-    const deadline = this.clock.now() - this.config.heartbeatMs * this.config.heartbeatMisses;
+    const now = this.clock.now();
+    const deadline = now - this.config.heartbeatMs * this.config.heartbeatMisses;
+    const unprovenDeadline = Math.max(deadline, now - this.config.unprovenTimeoutMs);
     const evicted: Array<{ m: Member; seq: number }> = [];
     for (const m of [...this.roster]) {
-      if (m.lastSeen > deadline) continue;
+      if (m.lastSeen > (m.proven ? deadline : unprovenDeadline)) continue;
       this.removeFromRoster(m);
       evicted.push({ m, seq: this.stage(presence(this.name, 0, 'evict', m)) });
     }
     if (evicted.length === 0) return;
     const failed = this.commitNow() !== undefined;
     for (const { m, seq } of evicted) {
-      this.log.info({ event: 'member_evicted', member: m.member, silentMs: this.clock.now() - m.lastSeen }, 'member evicted');
+      this.log.info({ event: 'member_evicted', member: m.member, silentMs: now - m.lastSeen, proven: m.proven }, 'member evicted');
       this.notifySupervisor({ type: 'evicted', member: m.member, seq: failed ? Math.max(1, this.seq) : seq, members: this.roster.size });
     }
   }
@@ -494,8 +503,9 @@ export class Room {
 
   private startSweep(): void {
     // Sweeping every half interval keeps eviction within one heartbeatMs of
-    // the deadline, as the protocol requires, at negligible cost.
-    const every = Math.max(50, Math.floor(this.config.heartbeatMs / 2));
+    // the deadline, as the protocol requires, at negligible cost; and an
+    // unproven membership within half its own deadline of it.
+    const every = Math.max(50, Math.floor(Math.min(this.config.heartbeatMs, this.config.unprovenTimeoutMs) / 2));
     const tick = () => {
       if (this.status !== 'running') return;
       this.evictExpired();

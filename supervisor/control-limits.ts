@@ -1,8 +1,12 @@
 // Control-plane limits, by source address (lib/config.ts documents each
-// number): token buckets for floods, joins, room creation, wrong keys and
-// error replies, and a bound on the joins and leaves one endpoint may have in
-// progress. Over a limit, a request is refused (RATE_LIMITED, by its handler)
-// or dropped unanswered (SilentDrop).
+// number): token buckets for floods, joins of existing rooms, room creation,
+// wrong keys and error replies, a count of the memberships each address has
+// not proven yet, and a bound on the joins and leaves one endpoint may have
+// in progress. Over a limit, a request is refused (RATE_LIMITED, by its
+// handler) or dropped unanswered (SilentDrop). Addresses in
+// limitExemptCidrs skip every per-address limit, as IRC servers exempt
+// trusted networks from their connection throttles.
+import { Networks } from '../lib/cidr.js';
 import type { Clock } from '../lib/clock.js';
 import type { Config } from '../lib/config.js';
 import { KeyedBuckets } from '../lib/keyed-buckets.js';
@@ -23,16 +27,52 @@ export interface ControlLimits {
   readonly create: KeyedBuckets;
   readonly badKey: KeyedBuckets;
   readonly errorReply: KeyedBuckets;
+  readonly unproven: UnprovenTally;
+  /** Whether the address is in limitExemptCidrs. */
+  exempt(address: string): boolean;
 }
 
 export function createControlLimits(clock: Clock, c: Config): ControlLimits {
+  const networks = new Networks(c.limitExemptCidrs);
+  const exempt = (address: string) => networks.has(address);
+  const buckets = (ratePerSec: number, burst: number) => new KeyedBuckets(clock, ratePerSec, burst, undefined, exempt);
   return {
-    control: new KeyedBuckets(clock, c.controlRatePerSec, c.controlBurst),
-    join: new KeyedBuckets(clock, c.joinRatePerSec, c.joinBurst),
-    create: new KeyedBuckets(clock, c.roomCreateRatePerSec, c.roomCreateBurst),
-    badKey: new KeyedBuckets(clock, c.badKeyRatePerSec, c.badKeyBurst),
-    errorReply: new KeyedBuckets(clock, c.errorReplyRatePerSec, c.errorReplyBurst),
+    control: buckets(c.controlRatePerSec, c.controlBurst),
+    join: buckets(c.joinRatePerSec, c.joinBurst),
+    create: buckets(c.roomCreateRatePerSec, c.roomCreateBurst),
+    badKey: buckets(c.badKeyRatePerSec, c.badKeyBurst),
+    errorReply: buckets(c.errorReplyRatePerSec, c.errorReplyBurst),
+    unproven: new UnprovenTally(),
+    exempt,
   };
+}
+
+/**
+ * Memberships per source address that have not proven it yet, joins in
+ * progress included (maxUnprovenPerAddress). Only addresses with some are
+ * kept, so its size is bounded by the memberships and joins that exist.
+ */
+export class UnprovenTally {
+  private readonly counts = new Map<string, number>();
+
+  count(address: string): number {
+    return this.counts.get(address) ?? 0;
+  }
+
+  add(address: string): void {
+    this.counts.set(address, this.count(address) + 1);
+  }
+
+  /** One fewer: it proved its address, left, was replaced, or its join failed. */
+  sub(address: string): void {
+    const n = this.count(address) - 1;
+    if (n <= 0) this.counts.delete(address);
+    else this.counts.set(address, n);
+  }
+
+  get size(): number {
+    return this.counts.size;
+  }
 }
 
 /** Joins and leaves in progress per endpoint (maxPendingPerEndpoint). */

@@ -110,8 +110,11 @@ export class ControlSocket {
   }
 
   private sendError(to: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
-    // Errors go to endpoints that have not proven their address: bounded per source.
-    if (!this.limits.errorReply.take(to.address)) return;
+    // Errors go to endpoints that have not proven their address: bounded per
+    // source. Except RATE_LIMITED: a crowd behind one address must hear
+    // "slow down" to back off rather than resend into silence, and the
+    // control rate and the reply budget already bound what it can reflect.
+    if (e.code !== 'RATE_LIMITED' && !this.limits.errorReply.take(to.address)) return;
     const encoded = fitError(budget, e, reqId);
     if (encoded) this.send(to, encoded);
   }

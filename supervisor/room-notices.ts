@@ -11,7 +11,7 @@ import type { Supervisor } from './supervisor.js';
 export function applyNotice(sup: Supervisor, entry: RoomEntry, m: Unsolicited): void {
   const sm = entry.members.get(m.member);
   if (m.type === 'proven') {
-    if (sm) sm.proven = true;
+    if (sm) sup.markProven(sm);
     return;
   }
   void sup.mailboxes.serialize(entry.name, async () => {

@@ -15,7 +15,7 @@ import { ControlSocket } from './control-socket.js';
 import { dropStaleJournals } from './journals.js';
 import type { LineSink } from './log-relay.js';
 import { Mailboxes } from './mailboxes.js';
-import type { RoomEntry } from './room-entry.js';
+import type { RoomEntry, SupMember } from './room-entry.js';
 import { RoomLifecycle } from './room-lifecycle.js';
 
 export type SupervisorStatus = 'starting' | 'running' | 'stopping' | 'stopped';
@@ -40,6 +40,8 @@ export class Supervisor {
   readonly rooms = new Map<string, RoomEntry>();
   /** Rooms each client endpoint is in (limit maxRoomsPerEndpoint). */
   readonly endpointRooms = new Map<string, number>();
+  /** The id of the join each endpoint sent last for a room, while joins of it are in progress: older ones are not worth doing. */
+  readonly latestJoins = new Map<string, string>();
   /** Successful join/leave outcomes replayed to retries (protocol "Requests and idempotence"). */
   readonly replay: ReplayCache<Buffer>;
   /** Control-plane limits, by source address (see lib/config.ts). */
@@ -87,9 +89,17 @@ export class Supervisor {
     const sm = entry.members.get(m.member);
     if (!sm) return;
     entry.remove(sm);
+    if (!sm.proven) this.limits.unproven.sub(sm.address);
     const n = (this.endpointRooms.get(sm.endpoint) ?? 1) - 1;
     if (n <= 0) this.endpointRooms.delete(sm.endpoint);
     else this.endpointRooms.set(sm.endpoint, n);
+  }
+
+  /** The member's endpoint proved its address to its room (kept for restarts; no longer counts as unproven). */
+  markProven(m: SupMember): void {
+    if (m.proven) return;
+    m.proven = true;
+    this.limits.unproven.sub(m.address);
   }
 
   /** Stops accepting joins, asks every room to close (members get `closed`), kills stragglers, closes the socket. */

@@ -89,6 +89,10 @@ t.test('each override is applied and the rest keep their defaults', async (t) =>
     restartBackoffMaxMs: 0,
     restartBackoffJitter: 1,
     roomPolicies: { lobby: { restartType: 'temporary' } },
+    maxUnprovenPerAddress: 1,
+    unprovenTimeoutMs: 100,
+    joinQueueTimeoutMs: 100,
+    limitExemptCidrs: ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7'],
     probeIntervalMs: 50,
     probeTimeoutMs: 50,
     journalFsync: 'always',
@@ -101,7 +105,7 @@ t.test('each override is applied and the rest keep their defaults', async (t) =>
   t.strictSame(Object.keys(overrides).sort(), Object.keys(DEFAULTS).sort(), 'every key is exercised');
   for (const [k, v] of Object.entries(overrides)) {
     const c = makeConfig({ ...(k.startsWith('roomPort') ? { roomPortMin: 40000, roomPortMax: 40100 } : {}), [k]: v }) as Record<string, unknown>;
-    t.equal(c[k], v, `${k} is applied`);
+    t.same(c[k], v, `${k} is applied`);
     t.not(v, (DEFAULTS as Record<string, unknown>)[k], `${k} differs from its default, so the check means something`);
     for (const other of Object.keys(DEFAULTS)) {
       if (other === k || other.startsWith('roomPort')) continue;
@@ -147,10 +151,24 @@ t.test('a wrong type or out-of-range value is rejected naming the key and what i
     ['dataDir', ['data'], '"dataDir" must be a non-empty string, got ["data"]'],
     ['logLevel', 'verbose', '"logLevel" must be one of fatal, error, warn, info, debug, trace, silent, got "verbose"'],
     ['logLevel', 'INFO', '"logLevel" must be one of fatal, error, warn, info, debug, trace, silent, got "INFO"'],
+    ['limitExemptCidrs', '10.0.0.0/8', '"limitExemptCidrs" must be an array of CIDRs or IP addresses (e.g. ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]), got "10.0.0.0/8"'],
+    ['limitExemptCidrs', ['10.0.0.0/33'], '"limitExemptCidrs" must be an array of CIDRs or IP addresses (e.g. ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]); "10.0.0.0/33" is not one, got ["10.0.0.0/33"]'],
+    ['limitExemptCidrs', [8], '"limitExemptCidrs" must be an array of CIDRs or IP addresses (e.g. ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]); 8 is not one, got [8]'],
+    ['unprovenTimeoutMs', 99, '"unprovenTimeoutMs" must be an integer in 100..3600000, got 99'],
+    ['maxUnprovenPerAddress', 0, '"maxUnprovenPerAddress" must be an integer in 1..1000000, got 0'],
   ];
   for (const [key, value, message] of cases) {
     t.equal(errorFor(t, { [key]: value })?.message, `config: ${message}`, `${key} = ${JSON.stringify(value)}`);
   }
+});
+
+t.test('a list value is kept as a frozen copy', async (t) => {
+  const given = ['10.0.0.0/8'];
+  const c = makeConfig({ limitExemptCidrs: given });
+  given.push('0.0.0.0/0');
+  t.same(c.limitExemptCidrs, ['10.0.0.0/8'], 'changing the caller\'s array changes nothing');
+  t.equal(Object.isFrozen(c.limitExemptCidrs), true);
+  t.equal(Object.isFrozen(DEFAULTS.limitExemptCidrs), true);
 });
 
 t.test('the source is named in the message', async (t) => {

@@ -195,6 +195,35 @@ t.test('a silent member is evicted after heartbeatMs x misses, not earlier, and 
   t.match(f.take(40001).filter((o) => o['type'] === 'presence'), [{ event: 'evict', member: 'm2', seq: 3 }]);
 });
 
+t.test('a member that never proves its address is evicted after unprovenTimeoutMs, long before the heartbeat deadline', async (t) => {
+  const f = makeRoom({ heartbeatMs: 1000, heartbeatMisses: 3, unprovenTimeoutMs: 400 });
+  f.join(1);
+  f.room.addMember(f.record(2)); // joined, never heard from: its client gave up, or the join was forged
+  f.settle();
+  const hb1 = f.dgram({ type: 'hb', token: f.record(1).token });
+  f.clock.advance(399);
+  t.equal(f.room.roster.size, 2, 'not evicted before unprovenTimeoutMs');
+  f.clock.advance(201); // the sweep runs every unprovenTimeoutMs / 2
+  f.room.handleDatagram(hb1, f.from(1));
+  t.equal(f.room.roster.size, 1, 'evicted within half a deadline more');
+  t.match(f.notices.filter((n) => n.type === 'evicted'), [{ type: 'evicted', member: 'm2', members: 1 }], 'the supervisor is told, as for any eviction');
+  t.match(f.take(40001).filter((o) => o['type'] === 'presence'), [{ event: 'evict', member: 'm2' }], 'the others see presence evict');
+  f.clock.advance(2_000);
+  t.equal(f.room.roster.size, 1, 'a proven member keeps the heartbeat deadline');
+});
+
+t.test('remove ifUnproven takes out an unproven member and leaves a proven one (a join replacing it)', async (t) => {
+  const f = makeRoom();
+  f.join(1);
+  f.room.addMember(f.record(2));
+  t.same(f.room.removeMember('m1', true), { members: 2, proven: true }, 'a proven member stays; the reply says why');
+  t.equal(f.room.roster.size, 2);
+  const r = f.room.removeMember('m2', true);
+  t.match(r, { seq: 3, members: 1 });
+  t.notOk('proven' in r);
+  t.match(f.take(40001).filter((o) => o['type'] === 'presence'), [{ event: 'join', member: 'm2' }, { event: 'leave', member: 'm2' }], 'the others see it leave');
+});
+
 t.test('any datagram with a valid token, even malformed, is a sign of life', async (t) => {
   const f = makeRoom({ heartbeatMs: 1000, heartbeatMisses: 2 });
   f.join(1);

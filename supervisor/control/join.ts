@@ -1,6 +1,10 @@
 // `join`: checks in the contract's precedence (protocol "Error precedence"),
 // forks the room on first join, and answers only once the room holds the
-// member. Runs inside the room's mailbox.
+// member. Runs inside the room's mailbox. A membership of the same endpoint
+// that has not proven its address is replaced, not defended (protocol "An
+// unproven membership is replaced"); a join whose client has moved on (a
+// newer join from its endpoint for the room is waiting) or that waited past
+// joinQueueTimeoutMs is dropped before it costs a membership nobody awaits.
 import { nanoid } from 'nanoid';
 import { encode } from '../../lib/codec.js';
 import { ChatError } from '../../lib/errors.js';
@@ -27,8 +31,17 @@ export async function join(sup: Supervisor, req: JoinRequest, ctx: ControlContex
   if (nick === null) throw new ChatError('BAD_NICK');
   if (sup.status !== 'running') throw new ChatError('SHUTTING_DOWN');
   if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
+  const arrived = sup.clock.now();
+  const latest = latestJoinKey(ctx.endpoint, req.room);
   try {
-    const { reply, logged } = await sup.pending.run(ctx.endpoint, () => sup.mailboxes.serialize(req.room, () => admit(sup, req, nick, ctx)));
+    const { reply, logged } = await sup.pending.run(ctx.endpoint, async () => {
+      sup.latestJoins.set(latest, req.id);
+      try {
+        return await sup.mailboxes.serialize(req.room, () => admit(sup, req, nick, ctx, arrived));
+      } finally {
+        if (sup.latestJoins.get(latest) === req.id) sup.latestJoins.delete(latest);
+      }
+    });
     sup.replay.set(key, reply);
     sendJoined(sup, ctx, reply);
     // Logged after the reply is on its way: the joiner does not wait for the log line.
@@ -38,34 +51,73 @@ export async function join(sup: Supervisor, req: JoinRequest, ctx: ControlContex
   }
 }
 
-async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: ControlContext): Promise<{ reply: Buffer; logged: Record<string, unknown> }> {
+async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: ControlContext, arrived: number): Promise<{ reply: Buffer; logged: Record<string, unknown> }> {
   if (sup.status !== 'running') throw new ChatError('SHUTTING_DOWN');
   const c = sup.config;
+  // Work for a join its client no longer waits for would only make a
+  // membership to be replaced or evicted (and presence events for everyone).
+  if (sup.latestJoins.get(latestJoinKey(ctx.endpoint, req.room)) !== req.id) {
+    throw new SilentDrop('join_superseded', 'a newer join from the same endpoint for the same room is waiting: dropped');
+  }
+  if (sup.clock.now() - arrived > c.joinQueueTimeoutMs) {
+    throw new SilentDrop('join_expired', `join waited over ${c.joinQueueTimeoutMs} ms for its room: dropped`);
+  }
   const existing = sup.rooms.get(req.room);
   const nk = nickKey(nick);
   const ip = ctx.from.address;
+  // The endpoint's own membership, if it has not proven its address, is
+  // replaced: every check below sees the room without it.
+  const mine = existing?.atEndpoint(ctx.endpoint);
+  if (mine?.proven) throw new ChatError('ALREADY_JOINED');
+  const replacing = mine ? 1 : 0;
   if (existing) {
-    if (existing.atEndpoint(ctx.endpoint)) throw new ChatError('ALREADY_JOINED');
     // A source that gave wrong keys too often gets no more guesses evaluated.
     if (existing.hasKey && !sup.limits.badKey.has(ip)) throw new SilentDrop('key_guessing', 'too many wrong room keys: join dropped');
     if (!existing.keyMatches(req.key)) {
       if (existing.hasKey) sup.limits.badKey.take(ip);
       throw new ChatError('BAD_KEY');
     }
-    if (existing.hasNick(nk)) throw new ChatError('NICK_TAKEN');
-    if (existing.members.size >= c.maxMembersPerRoom) throw new ChatError('ROOM_FULL');
+    if (existing.hasNick(nk) && mine?.nickKey !== nk) throw new ChatError('NICK_TAKEN');
+    if (existing.members.size - replacing >= c.maxMembersPerRoom) throw new ChatError('ROOM_FULL');
   } else if (sup.rooms.size >= c.maxRooms) {
     throw new ChatError('TOO_MANY_ROOMS', 'the service has as many rooms as it allows');
   }
-  if ((sup.endpointRooms.get(ctx.endpoint) ?? 0) >= c.maxRoomsPerEndpoint) {
+  if ((sup.endpointRooms.get(ctx.endpoint) ?? 0) - replacing >= c.maxRoomsPerEndpoint) {
     throw new ChatError('TOO_MANY_ROOMS', `an endpoint may be in at most ${c.maxRoomsPerEndpoint} rooms`);
   }
   // RATE_LIMITED comes last in the contract's precedence.
   // A refused join spends no tokens.
-  if (!sup.limits.join.has(ip)) throw new ChatError('RATE_LIMITED', `over ${c.joinRatePerSec} joins/s`);
+  if (existing && !sup.limits.join.has(ip)) throw new ChatError('RATE_LIMITED', `over ${c.joinRatePerSec} joins/s`);
   if (!existing && !sup.limits.create.has(ip)) throw new ChatError('RATE_LIMITED', `over ${c.roomCreateRatePerSec} new rooms/s`);
-  sup.limits.join.take(ip);
-  if (!existing) sup.limits.create.take(ip);
+  if (!sup.limits.exempt(ip) && sup.limits.unproven.count(ip) - replacing >= c.maxUnprovenPerAddress) {
+    throw new ChatError('RATE_LIMITED', `${c.maxUnprovenPerAddress} joins from this address have not proven it yet`);
+  }
+  if (existing) sup.limits.join.take(ip);
+  else sup.limits.create.take(ip);
+  // Counted from now, so joins in progress count too; released on failure,
+  // else when the member proves its address or goes (Supervisor.removeMember).
+  sup.limits.unproven.add(ip);
+  let admitted = false;
+  try {
+    const joined = await addMember(sup, req, nick, nk, ctx, existing, mine);
+    admitted = true;
+    return joined;
+  } finally {
+    if (!admitted) sup.limits.unproven.sub(ip);
+  }
+}
+
+async function addMember(
+  sup: Supervisor,
+  req: JoinRequest,
+  nick: string,
+  nk: string,
+  ctx: ControlContext,
+  existing: RoomEntry | undefined,
+  mine: SupMember | undefined,
+): Promise<{ reply: Buffer; logged: Record<string, unknown> }> {
+  const c = sup.config;
+  if (existing && mine) await replace(sup, existing, mine);
   const entry = existing ?? (await createOrRefuse(sup, req));
   const m: SupMember = {
     member: newMemberId(entry),
@@ -111,7 +163,30 @@ async function admit(sup: Supervisor, req: JoinRequest, nick: string, ctx: Contr
     seq: added.seq,
     heartbeatMs: c.heartbeatMs,
   };
-  return { reply: encode(reply), logged: { event: 'member_joined', room: entry.name, member: m.member, nick, from: ctx.endpoint, seq: added.seq } };
+  const logged = { event: 'member_joined', room: entry.name, member: m.member, nick, from: ctx.endpoint, seq: added.seq, ...(mine ? { replaced: mine.member } : {}) };
+  return { reply: encode(reply), logged };
+}
+
+/**
+ * Takes out the endpoint's unproven membership before its new one is added.
+ * The room has the last word on proof (a datagram may have proven it since
+ * the supervisor last heard): then the membership stays and the join is
+ * ALREADY_JOINED after all.
+ */
+async function replace(sup: Supervisor, entry: RoomEntry, old: SupMember): Promise<void> {
+  const r = await entry.proc!.request({ type: 'remove', member: old.member, ifUnproven: true });
+  if (r.type !== 'removed') throw new ChatError('INTERNAL', 'unexpected reply from room');
+  if (r.proven) {
+    sup.markProven(old);
+    throw new ChatError('ALREADY_JOINED');
+  }
+  sup.removeMember(entry, old);
+  sup.log.info({ event: 'member_left', room: entry.name, member: old.member, via: 'replaced' }, 'unproven membership replaced by a new join');
+}
+
+/** One key per endpoint and room: the join its client sent last. */
+function latestJoinKey(endpoint: string, room: string): string {
+  return `${endpoint}\u0000${room}`;
 }
 
 async function createOrRefuse(sup: Supervisor, req: JoinRequest): Promise<RoomEntry> {
