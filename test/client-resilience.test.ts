@@ -364,8 +364,9 @@ t.test('backoff: delays double from initialMs and are capped at maxMs; the defau
 });
 
 t.test('backoff: ±20% jitter from the injected random, never above maxMs', async (t) => {
-  // Every other draw jitters the resends of the join request just sent (0.5: none).
-  const draws = [0, 0.5, 0.999_999, 0.5, 0.25, 0.5, 0, 0.5, 0.999_999, 0.5, 0];
+  // Draws alternate with the jitter of the join request's resends (0.5: none),
+  // which comes first: the initial join's resends took one.
+  const draws = [0.5, 0, 0.5, 0.999_999, 0.5, 0.25, 0.5, 0, 0.5, 0.999_999, 0.5, 0];
   const h = await rejoinClient({ autoRejoin: { initialMs: 100, maxMs: 500, maxAttempts: 6 }, random: () => draws.shift() ?? 0.5 });
   const { net, clock, events } = h;
   net.deliver(ROOM_PORT, NOT_MEMBER);
