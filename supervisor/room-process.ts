@@ -97,6 +97,7 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
     // A failed spawn must look like an exit, or whoever waits for the exit
     // (a start, a stop, the restart loop, the pool) waits for ever.
     const failed = (err: unknown) => {
+      if (this.status === 'exited') return; // e.g. a send's EPIPE after the spawn's EAGAIN
       this.spawnError = errnoCode(err);
       gone({ code: null, signal: null, spawnError: this.spawnError });
     };

@@ -45,19 +45,26 @@ class FakeRoom extends EventEmitter {
   }
 }
 
-/** What Node does when the spawn fails: no pid, 'error' on the next tick, never 'exit'. */
+/**
+ * What Node does when the spawn fails: no pid, 'error' on the next tick,
+ * never 'exit'. After EAGAIN (not EMFILE) it still sets up the IPC channel,
+ * so a send fails too, with another 'error'.
+ */
 class FailedChild extends EventEmitter {
   readonly pid = undefined;
-  readonly connected = false;
+  readonly connected: boolean;
   readonly stdout = null;
   constructor(code: string) {
     super();
+    this.connected = code === 'EAGAIN';
     // Node's message names the program; none of it may reach a member.
     const err = Object.assign(new Error(`spawn /usr/bin/node ${code}`), { code, syscall: 'spawn /usr/bin/node', path: '/usr/bin/node' });
     process.nextTick(() => this.emit('error', err));
   }
   send(): boolean {
-    return false;
+    if (!this.connected) return false;
+    process.nextTick(() => this.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE', syscall: 'write' })));
+    return true;
   }
   kill(): boolean {
     return false;
@@ -302,7 +309,7 @@ t.test('a room that crashes while forks fail is retried, then given up: members 
 });
 
 t.test('shutdown after a restart found forks failing does not hang', async (t) => {
-  const { sup, clock, sent, events } = await crashWhileForksFail(t, 'EAGAIN', { restartMaxRestarts: 100, restartBackoffInitialMs: 1_000 });
+  const { sup, clock, sent, events } = await crashWhileForksFail(t, 'EAGAIN', { restartMaxRestarts: 10, restartBackoffInitialMs: 1_000 });
   clock.advance(1_000);
   await settle();
   t.equal(events('room_restart_failed').length, 1, 'a restart was tried and its fork failed');
