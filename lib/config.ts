@@ -258,7 +258,7 @@ function checkRoomPolicies(v: unknown): string | null {
 }
 
 /** The restart policy of one room: the service's, with the room's overrides. */
-export function restartPolicyOf(c: Config, room: string): Pick<Config, (typeof RESTART_KEYS)[number]> {
+export function restartPolicyOf(c: Config, room: string): RestartSettings {
   const o = Object.hasOwn(c.roomPolicies, room) ? c.roomPolicies[room] : undefined;
   return {
     restartType: o?.restartType ?? c.restartType,
@@ -273,6 +273,43 @@ export function restartPolicyOf(c: Config, room: string): Pick<Config, (typeof R
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+export type RestartSettings = Pick<Config, (typeof RESTART_KEYS)[number]>;
+
+/**
+ * The shortest time restartMaxRestarts restarts of a room can take: the
+ * backoff delays before restarts 1..restartMaxRestarts at their smallest
+ * (lowest jitter draw), as backoffMs in supervisor/restart-policy.ts
+ * computes them, for a room that crashes the moment it is back.
+ */
+export function shortestRestartRunMs(p: RestartSettings): number {
+  let sum = 0;
+  for (let prior = 0; prior < p.restartMaxRestarts; prior++) {
+    // 0 x factor^prior stays 0 where factor^prior overflows to Infinity.
+    const base = p.restartBackoffInitialMs === 0 ? 0 : Math.min(p.restartBackoffMaxMs, p.restartBackoffInitialMs * p.restartBackoffFactor ** prior);
+    sum += Math.max(0, Math.round(base * (1 - p.restartBackoffJitter)));
+  }
+  return sum;
+}
+
+/**
+ * The intensity limit gives a room up when restartPeriodMs holds
+ * restartMaxRestarts restarts. If the backoff alone spreads that many
+ * restarts over restartPeriodMs or more, the window never holds them, and a
+ * room that cannot start crash-loops for ever: refused, naming the keys.
+ */
+function checkRestartIntensity(p: RestartSettings, where: string): void {
+  if (p.restartType === 'temporary') return; // never restarted
+  const runMs = shortestRestartRunMs(p);
+  if (runMs < p.restartPeriodMs) return;
+  throw new ConfigError(
+    `${where}restart settings can never give a room up: the backoff delays before restarts 1..${p.restartMaxRestarts} ` +
+      `("restartMaxRestarts" ${p.restartMaxRestarts}; "restartBackoffInitialMs" ${p.restartBackoffInitialMs}, "restartBackoffFactor" ${p.restartBackoffFactor}, ` +
+      `"restartBackoffMaxMs" ${p.restartBackoffMaxMs}, "restartBackoffJitter" ${p.restartBackoffJitter}) add up to at least ${runMs} ms, ` +
+      `not less than "restartPeriodMs" ${p.restartPeriodMs}, so the window never holds ${p.restartMaxRestarts} restarts; ` +
+      `raise "restartPeriodMs", or lower "restartMaxRestarts" or the backoff`,
+  );
 }
 
 /** Merges overrides onto DEFAULTS, naming the first bad or unknown key. */
@@ -290,6 +327,10 @@ export function makeConfig(overrides: Record<string, unknown>, source = 'config'
   const c = out as Config;
   if ((c.roomPortMin === 0) !== (c.roomPortMax === 0) || c.roomPortMin > c.roomPortMax) {
     throw new ConfigError(`${source}: "roomPortMin".."roomPortMax" must be a range (both 0 for ephemeral ports)`);
+  }
+  checkRestartIntensity(c, `${source}: `);
+  for (const room of Object.keys(c.roomPolicies)) {
+    checkRestartIntensity(restartPolicyOf(c, room), `${source}: "roomPolicies"."${room}" (with the service-wide restart* values): `);
   }
   return Object.freeze(c);
 }

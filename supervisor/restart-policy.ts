@@ -7,6 +7,8 @@ import type { RestartType } from '../lib/config.js';
 export interface ExitInfo {
   readonly code: number | null;
   readonly signal: string | null;
+  /** The process could not be started at all (errno code, e.g. EMFILE): a failed start, so a crash. */
+  readonly spawnError?: string;
 }
 
 export interface RestartPolicy {

@@ -3,6 +3,7 @@
 // (restart-policy.ts decides; this carries the decision out), deleted when
 // empty. Call createRoom and deleteRoom inside the room's mailbox; exits
 // enter the mailbox themselves.
+import type { Timer } from '../lib/clock.js';
 import { encode } from '../lib/codec.js';
 import { restartPolicyOf } from '../lib/config.js';
 import { ChatError } from '../lib/errors.js';
@@ -12,7 +13,7 @@ import type { LineSink } from './log-relay.js';
 import { decideRestart, isAbnormal, type ExitInfo } from './restart-policy.js';
 import { RoomEntry } from './room-entry.js';
 import { applyNotice } from './room-notices.js';
-import { RoomProcess } from './room-process.js';
+import { RoomProcess, spawnFailureMessage, type ForkFn } from './room-process.js';
 import type { Supervisor } from './supervisor.js';
 
 const ROOM_PORT_ATTEMPTS = 5;
@@ -24,6 +25,13 @@ const ROOM_PORT_ATTEMPTS = 5;
  * ready -> add -> joined exchange with room to spare.
  */
 const POOL_REFILL_DELAY_MS = 50;
+/**
+ * While forks fail (EMFILE, EAGAIN, ENOMEM: the machine is short of
+ * something), the pool retries after this, doubling per failure up to the
+ * maximum, rather than forking in a loop; a fork that works again resets it.
+ */
+const POOL_RETRY_MIN_MS = 200;
+const POOL_RETRY_MAX_MS = 10_000;
 
 export interface RoomLifecycleOptions {
   /** Where room log lines are relayed (the supervisor's own destination). */
@@ -32,6 +40,8 @@ export interface RoomLifecycleOptions {
   roomEnv: NodeJS.ProcessEnv;
   /** Jitter source for restart backoff. */
   random: () => number;
+  /** child_process.fork unless a test says otherwise. */
+  fork?: ForkFn;
 }
 
 export class RoomLifecycle {
@@ -43,6 +53,10 @@ export class RoomLifecycle {
    */
   private pool: RoomProcess[] = [];
   private portCursor: number;
+  /** Forks that failed in a row; the pool's retry delay grows with it. */
+  private forkFailures = 0;
+  /** The pool's next attempt after a failed fork; no refill before it. */
+  private poolRetry: Timer | undefined;
 
   constructor(
     private readonly sup: Supervisor,
@@ -66,10 +80,12 @@ export class RoomLifecycle {
         return entry;
       } catch (err) {
         lastErr = err;
+        if (entry.proc?.spawnError) break; // no process at all: another port will not help
       }
     }
     sup.rooms.delete(name);
     dropJournal(sup.config, entry.journalPath);
+    sup.log.warn({ event: 'room_create_failed', room: name, reason: (lastErr as Error).message }, 'room not created; join refused');
     throw lastErr;
   }
 
@@ -86,12 +102,14 @@ export class RoomLifecycle {
   /** Kills every room process not yet exited (pooled ones too), without waiting. */
   killAll(): void {
     this.pool = [];
+    this.cancelPoolRetry();
     for (const p of this.live) p.kill();
   }
 
   /** Tops the pool up to roomPoolSize (called at start and after each take). */
   fillPool(): void {
     const { sup } = this;
+    if (this.poolRetry) return;
     while (sup.status === 'running' && this.pool.length < sup.config.roomPoolSize) {
       const proc = this.fork(true);
       const forkedAt = performance.now();
@@ -115,15 +133,52 @@ export class RoomLifecycle {
     // A warmed-up process first: one still loading is barely ahead of a fresh fork.
     const i = this.pool.findIndex((p) => p.warm);
     const [pooled] = this.pool.splice(i >= 0 ? i : 0, 1);
-    if (pooled) setTimeout(() => this.fillPool(), POOL_REFILL_DELAY_MS).unref();
+    // Also when the pool was empty (its processes died or could not be forked): it refills.
+    if (this.sup.config.roomPoolSize > 0) this.sup.clock.setTimeout(() => this.fillPool(), POOL_REFILL_DELAY_MS).unref?.();
     return pooled ?? this.fork();
   }
 
   private fork(pooled = false): RoomProcess {
-    const proc = new RoomProcess(this.sup.config, this.sup.log, this.o.logSink, this.o.roomEnv, pooled);
+    const { sup } = this;
+    const proc = new RoomProcess(sup.config, sup.log, this.o.logSink, this.o.roomEnv, pooled, this.o.fork);
     this.live.add(proc);
-    proc.once('exit', () => this.live.delete(proc));
+    proc.once('spawned', () => {
+      if (this.forkFailures === 0) return;
+      sup.log.info({ event: 'room_fork_recovered', failures: this.forkFailures }, 'room processes can be forked again');
+      this.forkFailures = 0;
+      // The pool need not wait out its retry delay any more.
+      if (this.poolRetry) {
+        this.cancelPoolRetry();
+        sup.clock.setTimeout(() => this.fillPool(), POOL_REFILL_DELAY_MS).unref?.();
+      }
+    });
+    proc.once('exit', (exit) => {
+      this.live.delete(proc);
+      if (exit.spawnError) this.forkFailed(exit.spawnError, pooled);
+    });
     return proc;
+  }
+
+  /**
+   * Counts a failed fork. A room's own fork is logged by its owner (room_create_failed,
+   * room_exit); a pooled one is logged here with the pool's decision: when it tries again.
+   */
+  private forkFailed(error: string, pooled: boolean): void {
+    const { sup } = this;
+    this.forkFailures++;
+    if (!pooled || this.poolRetry || sup.status !== 'running') return;
+    const retryMs = Math.min(POOL_RETRY_MAX_MS, POOL_RETRY_MIN_MS * 2 ** (this.forkFailures - 1));
+    this.poolRetry = sup.clock.setTimeout(() => {
+      this.poolRetry = undefined;
+      this.fillPool();
+    }, retryMs);
+    this.poolRetry.unref?.();
+    sup.log.warn({ event: 'pool_fork_failed', error, failures: this.forkFailures, retryMs }, `${spawnFailureMessage(error)}; pool retries in ${retryMs} ms`);
+  }
+
+  private cancelPoolRetry(): void {
+    if (this.poolRetry) this.sup.clock.clearTimeout(this.poolRetry);
+    this.poolRetry = undefined;
   }
 
   /** Up to n ports of [roomPortMin, roomPortMax] that no room holds, starting after the last one handed out. */
@@ -201,6 +256,7 @@ export class RoomLifecycle {
           pid: proc.pid,
           code: exit.code,
           signal: exit.signal,
+          spawnError: exit.spawnError,
           restartsInWindow: d.history.length,
           decision: d.action,
           delayMs: d.action === 'restart' ? d.delayMs : undefined,

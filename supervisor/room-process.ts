@@ -1,7 +1,7 @@
 // One incarnation of a room actor: the forked child process, its typed IPC
 // (requests matched by rid, each with a deadline) and its exit. Restarts
 // create a new RoomProcess on the same port; see room-lifecycle.ts.
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess, type ForkOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../lib/config.js';
@@ -12,6 +12,23 @@ import { relayLines, type LineSink } from './log-relay.js';
 import type { ExitInfo } from './restart-policy.js';
 
 const ROOM_MAIN = fileURLToPath(new URL('../rooms/main.js', import.meta.url));
+
+/** child_process.fork, injectable so tests can make forks fail in memory. */
+export type ForkFn = (modulePath: string, args: readonly string[], options: ForkOptions) => ChildProcess;
+
+/** Why a fork failed, for members and operators: the errno's meaning, never a path. */
+const SPAWN_ERRORS: Record<string, string> = {
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EAGAIN: 'too many processes',
+  ENOMEM: 'out of memory',
+  EACCES: 'permission denied',
+  ENOENT: 'program not found',
+};
+
+export function spawnFailureMessage(code: string): string {
+  return `cannot start a room process: ${SPAWN_ERRORS[code] ?? code}`;
+}
 
 export type ProcessStatus = 'starting' | 'running' | 'stopping' | 'exited';
 export type Unsolicited = Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' | 'departed' }>;
@@ -33,7 +50,10 @@ export interface StartSpec {
 
 export interface RoomProcessEvents {
   notice: [Unsolicited];
+  /** Also emitted, once, when the process could not be started at all (spawnError set). */
   exit: [ExitInfo & { expected: boolean }];
+  /** The OS started the process. */
+  spawned: [];
   hung: [];
   /** A pooled process finished warming up (rooms/warm-up.ts). */
   warm: [];
@@ -46,7 +66,10 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
   /** A pooled process that has warmed up and is idle, waiting for init. */
   warm = false;
   port = 0;
-  readonly child: ChildProcess;
+  /** Set when the process could not be started at all (errno code, e.g. EMFILE). */
+  spawnError: string | undefined;
+  private readonly child: ChildProcess | undefined;
+  private spawned = false;
   private nextRid = 1;
   private readonly pending = new Map<number, { resolve: (r: RoomReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private readonly exited: Promise<ExitInfo>;
@@ -59,35 +82,62 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
     logSink: LineSink,
     env: NodeJS.ProcessEnv = process.env,
     pooled = false,
+    forkFn: ForkFn = fork,
   ) {
     super();
-    this.child = fork(ROOM_MAIN, pooled ? [POOLED_FLAG] : [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env, serialization: 'json' });
-    if (this.child.stdout) relayLines(this.child.stdout, logSink);
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        const expected = this.status === 'stopping';
-        this.status = 'exited';
-        clearTimeout(this.probeTimer);
-        for (const p of this.pending.values()) {
-          clearTimeout(p.timer);
-          p.reject(new ChatError('ROOM_UNAVAILABLE', 'the room process exited'));
-        }
-        this.pending.clear();
-        const info = { code, signal };
-        this.emit('exit', { ...info, expected });
-        resolve(info);
-      });
+    let resolveExited!: (info: ExitInfo) => void;
+    this.exited = new Promise((resolve) => (resolveExited = resolve));
+    const gone = (info: ExitInfo) => {
+      if (this.status === 'exited') return;
+      const expected = this.status === 'stopping';
+      this.status = 'exited';
+      clearTimeout(this.probeTimer);
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(new ChatError('ROOM_UNAVAILABLE', 'the room process exited'));
+      }
+      this.pending.clear();
+      this.emit('exit', { ...info, expected });
+      resolveExited(info);
+    };
+    // A failed spawn must look like an exit, or whoever waits for the exit
+    // (a start, a stop, the restart loop, the pool) waits for ever.
+    const failed = (err: unknown) => {
+      if (this.status === 'exited') return; // e.g. a send's EPIPE after the spawn's EAGAIN
+      this.spawnError = errnoCode(err);
+      gone({ code: null, signal: null, spawnError: this.spawnError });
+    };
+    let child: ChildProcess | undefined;
+    try {
+      child = forkFn(ROOM_MAIN, pooled ? [POOLED_FLAG] : [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env, serialization: 'json' });
+    } catch (err) {
+      // fork() throws for some errnos (ENOMEM, ...) where others only emit
+      // 'error'. Deferred, so the caller has attached its listeners.
+      process.nextTick(failed, err);
+    }
+    this.child = child;
+    if (!child) return;
+    if (child.stdout) relayLines(child.stdout, logSink);
+    child.once('spawn', () => {
+      this.spawned = true;
+      this.emit('spawned');
     });
-    this.child.on('message', (raw: unknown) => this.onMessage(raw));
-    this.child.on('error', (err) => this.log.error({ event: 'room_process_error', err }, 'room process error'));
+    child.once('exit', (code, signal) => gone({ code, signal }));
+    child.on('message', (raw: unknown) => this.onMessage(raw));
+    child.on('error', (err) => {
+      // No pid: the spawn failed, and Node emits no 'exit' for that.
+      if (!this.spawned && child.pid === undefined) return failed(err);
+      this.log.error({ event: 'room_process_error', pid: this.pid, err }, 'room process error');
+    });
   }
 
   get pid(): number | undefined {
-    return this.child.pid;
+    return this.child?.pid;
   }
 
   /** Sends init and resolves with the bound port once the room is ready (members restored). */
   start(spec: StartSpec): Promise<number> {
+    if (this.status === 'exited') return Promise.reject(this.exitedWhileStarting());
     return new Promise((resolve, reject) => {
       const settle = (err?: Error) => {
         clearTimeout(timer);
@@ -100,7 +150,7 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
         settle(new ChatError('ROOM_UNAVAILABLE', 'the room did not start in time'));
         this.kill();
       }, this.config.roomStartTimeoutMs);
-      const onExit = () => settle(new ChatError('ROOM_UNAVAILABLE', 'the room process exited while starting'));
+      const onExit = () => settle(this.exitedWhileStarting());
       this.once('exit', onExit);
       this.startWaiter = (m) => {
         if (m.type === 'fatal') return settle(new ChatError('ROOM_UNAVAILABLE', `the room failed to start: ${m.message}`));
@@ -166,7 +216,7 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
   }
 
   kill(): void {
-    if (this.status !== 'exited') this.child.kill('SIGKILL');
+    if (this.status !== 'exited') this.child?.kill('SIGKILL');
   }
 
   whenExited(): Promise<ExitInfo> {
@@ -174,7 +224,11 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
   }
 
   private post(msg: ToRoom): void {
-    if (this.child.connected) this.child.send(msg);
+    if (this.status !== 'exited' && this.child?.connected) this.child.send(msg);
+  }
+
+  private exitedWhileStarting(): ChatError {
+    return new ChatError('ROOM_UNAVAILABLE', this.spawnError ? spawnFailureMessage(this.spawnError) : 'the room process exited while starting');
   }
 
   private onMessage(raw: unknown): void {
@@ -222,4 +276,9 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
       }
     }
   }
+}
+
+function errnoCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'UNKNOWN';
 }

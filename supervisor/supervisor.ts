@@ -17,6 +17,7 @@ import type { LineSink } from './log-relay.js';
 import { Mailboxes } from './mailboxes.js';
 import type { RoomEntry, SupMember } from './room-entry.js';
 import { RoomLifecycle } from './room-lifecycle.js';
+import type { ForkFn } from './room-process.js';
 
 export type SupervisorStatus = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -30,6 +31,8 @@ export interface SupervisorOptions {
   roomEnv?: NodeJS.ProcessEnv;
   /** Jitter source for restart backoff. */
   random?: () => number;
+  /** How room processes are forked (tests inject failures); child_process.fork by default. */
+  fork?: ForkFn;
 }
 
 export class Supervisor {
@@ -72,6 +75,7 @@ export class Supervisor {
       logSink: o.logSink,
       roomEnv: o.roomEnv ?? process.env,
       random: o.random ?? Math.random,
+      ...(o.fork ? { fork: o.fork } : {}),
     });
   }
 

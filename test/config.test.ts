@@ -2,7 +2,8 @@ import t from 'tap';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, DEFAULTS, loadConfigFile, makeConfig } from '../lib/config.js';
+import { ConfigError, DEFAULTS, loadConfigFile, makeConfig, restartPolicyOf, shortestRestartRunMs } from '../lib/config.js';
+import { backoffMs, decideRestart } from '../supervisor/restart-policy.js';
 
 /** The error makeConfig throws for these overrides (or a failed assertion). */
 function errorFor(t: { fail(m: string): unknown }, overrides: Record<string, unknown>): ConfigError | undefined {
@@ -83,7 +84,7 @@ t.test('each override is applied and the rest keep their defaults', async (t) =>
     shutdownTimeoutMs: 100,
     restartType: 'permanent',
     restartMaxRestarts: 0,
-    restartPeriodMs: 100,
+    restartPeriodMs: 1_000, // the default backoff's 5 restarts take 558 ms at least: a shorter window never gives up
     restartBackoffInitialMs: 0,
     restartBackoffFactor: 1.5,
     restartBackoffMaxMs: 0,
@@ -117,7 +118,7 @@ t.test('each override is applied and the rest keep their defaults', async (t) =>
 });
 
 t.test('the upper bounds of the ranges are accepted', async (t) => {
-  const c = makeConfig({ port: 65535, heartbeatMisses: 100, maxDatagramBytes: 65_507, idempotenceWindowMs: 3_600_000, restartMaxRestarts: 1_000 });
+  const c = makeConfig({ port: 65535, heartbeatMisses: 100, maxDatagramBytes: 65_507, idempotenceWindowMs: 3_600_000, restartMaxRestarts: 1_000, restartPeriodMs: 86_400_000 });
   t.equal(c.port, 65535);
   t.equal(c.maxDatagramBytes, 65_507);
   t.equal(c.restartMaxRestarts, 1_000);
@@ -260,4 +261,96 @@ t.test('a config file written by hand round-trips through loadConfigFile', async
   const path = join(dir, 'all.json');
   writeFileSync(path, JSON.stringify(DEFAULTS, null, 2));
   t.strictSame({ ...loadConfigFile(path) }, { ...DEFAULTS });
+});
+
+/**
+ * Crashes a room the moment each restart brings it back, with the smallest
+ * backoff draws: the fastest a room can use up its restarts. Returns the
+ * restarts made before it was given up, or Infinity if it never was.
+ */
+function restartsBeforeGivingUp(c: ReturnType<typeof makeConfig>, room = 'r'): number {
+  const policy = restartPolicyOf(c, room);
+  let history: number[] = [];
+  let now = 0;
+  for (let n = 0; n < 200; n++) {
+    const d = decideRestart({ code: 1, signal: null }, history, now, policy, () => 0);
+    if (d.action === 'give-up') return n;
+    history = d.history;
+    now += d.delayMs;
+  }
+  return Infinity;
+}
+
+t.test('shortestRestartRunMs is the sum of the smallest backoff delays before restarts 1..restartMaxRestarts', async (t) => {
+  const policies = [
+    restartPolicyOf(makeConfig({}), 'r'),
+    restartPolicyOf(makeConfig({ restartBackoffFactor: 1.5, restartBackoffJitter: 0.37, restartPeriodMs: 100_000, restartMaxRestarts: 20 }), 'r'),
+    restartPolicyOf(makeConfig({ restartBackoffInitialMs: 0, restartMaxRestarts: 1_000 }), 'r'),
+  ];
+  for (const p of policies) {
+    let sum = 0;
+    for (let k = 0; k < p.restartMaxRestarts; k++) sum += backoffMs(k, p, () => 0);
+    t.equal(shortestRestartRunMs(p), sum, JSON.stringify(p));
+  }
+  t.equal(shortestRestartRunMs(restartPolicyOf(makeConfig({}), 'r')), 18 + 36 + 72 + 144 + 288, 'the defaults: 558 ms');
+});
+
+t.test('restart settings under which a room can never be given up are refused, naming the keys', async (t) => {
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['a large initial backoff', { restartBackoffInitialMs: 3_000 }, 'add up to at least 20700 ms, not less than "restartPeriodMs" 10000'],
+    ['more restarts than the window can hold', { restartMaxRestarts: 10 }, 'add up to at least 13590 ms'],
+    ['a window as long as the shortest run', { restartPeriodMs: 558 }, 'add up to at least 558 ms, not less than "restartPeriodMs" 558'],
+    ['no jitter to shorten the delays', { restartBackoffInitialMs: 2_000, restartBackoffFactor: 1, restartBackoffJitter: 0 }, 'add up to at least 10000 ms'],
+  ];
+  for (const [name, overrides, detail] of cases) {
+    const msg = errorFor(t, overrides)?.message ?? '';
+    t.match(msg, /^config: restart settings can never give a room up/, name);
+    t.match(msg, detail, name);
+    for (const key of ['restartMaxRestarts', 'restartPeriodMs', 'restartBackoffInitialMs', 'restartBackoffFactor', 'restartBackoffMaxMs', 'restartBackoffJitter']) {
+      t.match(msg, `"${key}"`, `${name}: names ${key}`);
+    }
+    t.equal(restartsBeforeGivingUp(makeConfig({ ...overrides, restartType: 'temporary' })), 0, `${name}: temporary is never restarted, so it is accepted`);
+  }
+});
+
+t.test('the check is exact: a room is given up under the settings just inside it, never just outside', async (t) => {
+  const inside = makeConfig({ restartPeriodMs: 559 });
+  t.equal(restartsBeforeGivingUp(inside), 5, 'given up after restartMaxRestarts restarts');
+  // What the refused settings would do: evaluated on a policy built past makeConfig.
+  const outside = { ...restartPolicyOf(inside, 'r'), restartPeriodMs: 558 };
+  let history: number[] = [];
+  let now = 0;
+  let gaveUp = false;
+  for (let n = 0; n < 200 && !gaveUp; n++) {
+    const d = decideRestart({ code: 1, signal: null }, history, now, outside, () => 0);
+    gaveUp = d.action === 'give-up';
+    if (d.action === 'restart') {
+      history = d.history;
+      now += d.delayMs;
+    }
+  }
+  t.equal(gaveUp, false, 'one ms shorter and the room crash-loops for ever');
+  t.equal(makeConfig({ restartBackoffInitialMs: 2_000, restartBackoffFactor: 1, restartBackoffJitter: 0.01 }).restartPeriodMs, 10_000, 'jitter can shorten the delays enough');
+});
+
+t.test('each roomPolicies entry is checked merged with the service-wide restart values', async (t) => {
+  const own = errorFor(t, { roomPolicies: { lobby: { restartBackoffInitialMs: 3_000 } } })?.message ?? '';
+  t.match(own, /^config: "roomPolicies"\."lobby" \(with the service-wide restart\* values\): restart settings can never give a room up/);
+  t.match(own, '"restartBackoffInitialMs" 3000');
+  // 9 restarts fit the default window (9090 ms); the room's shorter window does not hold them.
+  t.equal(makeConfig({ restartMaxRestarts: 9 }).restartMaxRestarts, 9);
+  const merged = errorFor(t, { restartMaxRestarts: 9, roomPolicies: { quick: { restartPeriodMs: 9_000 } } })?.message ?? '';
+  t.match(merged, '"roomPolicies"."quick"');
+  t.match(merged, '"restartMaxRestarts" 9', 'the service-wide value the room did not override');
+  t.match(merged, 'add up to at least 9090 ms, not less than "restartPeriodMs" 9000');
+  const temporaryRoom = makeConfig({ roomPolicies: { lobby: { restartType: 'temporary', restartBackoffInitialMs: 600_000, restartBackoffMaxMs: 600_000 } } });
+  t.equal(restartsBeforeGivingUp(temporaryRoom, 'lobby'), 0, 'a temporary room is never restarted: its backoff does not matter');
+  const permanentRoom = errorFor(t, {
+    restartType: 'temporary',
+    restartBackoffInitialMs: 600_000,
+    restartBackoffMaxMs: 600_000,
+    roomPolicies: { lobby: { restartType: 'permanent' } },
+  })?.message;
+  t.match(permanentRoom, '"roomPolicies"."lobby"', 'a restarted room under a temporary service is still checked');
+  t.equal(restartsBeforeGivingUp(makeConfig({ restartMaxRestarts: 9, roomPolicies: { quick: { restartPeriodMs: 9_091 } } }), 'quick'), 9);
 });
