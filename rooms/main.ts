@@ -3,14 +3,17 @@
 // by itself when the IPC channel closes (the supervisor died: no orphans).
 import { createSocket, type Socket } from 'node:dgram';
 import { systemClock } from '../lib/clock.js';
-import { makeConfig, type Config } from '../lib/config.js';
+import { DEFAULTS, makeConfig, type Config } from '../lib/config.js';
 import { toErrorInfo } from '../lib/errors.js';
+import { installFatalHandlers } from '../lib/fatal.js';
 import { FromRoom, POOLED_FLAG, ToRoom, type InitMsg } from '../lib/ipc.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { literalLookup } from '../lib/literal-lookup.js';
+import { openStdoutSink } from '../lib/log-sink.js';
 import { FileJournal, readJournal } from './journal.js';
 import type { Transport } from './outbox.js';
 import { Room } from './room.js';
+import { deferStopSignals } from './stop-signals.js';
 import { batchSender } from './udp-batch.js';
 import { warmUp } from './warm-up.js';
 
@@ -31,6 +34,8 @@ async function whenDrained(timeoutMs: number): Promise<void> {
   }
 }
 let log: Logger = createLogger('info', 'stdout', { component: 'room', pid: process.pid });
+installFatalHandlers(() => log, openStdoutSink());
+deferStopSignals({ log: () => log, graceMs: () => room?.config.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, stop: () => closeAndExit('shutdown') });
 
 function send(msg: FromRoom): void {
   // A disconnected channel means the supervisor is gone; exit follows.
@@ -42,10 +47,18 @@ function exit(code: number): never {
   process.exit(code);
 }
 
+/** Members get `closed {reason}`; exits 0 once the sends have left the socket (bounded). */
+function closeAndExit(reason: string): void {
+  room?.close(reason);
+  void whenDrained(1_000).then(() => {
+    socket?.close();
+    exit(0);
+  });
+}
+
 process.on('disconnect', () => {
   log.warn({ event: 'supervisor_gone' }, 'IPC channel closed; exiting');
-  room?.close('shutdown');
-  void whenDrained(1_000).then(() => exit(0));
+  closeAndExit('shutdown');
 });
 
 process.on('message', (raw: unknown) => {
@@ -61,7 +74,7 @@ process.on('message', (raw: unknown) => {
       return void start(msg).catch((err: unknown) => {
         const e = toErrorInfo(err);
         log.error({ event: 'room_start_failed', err }, 'room failed to start');
-        send({ type: 'fatal', code: e.code, message: (err as Error).message ?? e.message });
+        send({ type: 'fatal', code: e.code, message: e.message });
         exit(1);
       });
     case 'add':
@@ -79,11 +92,7 @@ process.on('message', (raw: unknown) => {
       return send({ type: 'pong', rid: msg.rid });
     case 'shutdown':
       log.info({ event: 'room_stopping', reason: msg.reason }, 'room stopping');
-      room?.close(msg.reason);
-      return void whenDrained(1_000).then(() => {
-        socket?.close();
-        exit(0);
-      });
+      return closeAndExit(msg.reason);
     default: {
       const never: never = msg;
       throw new Error(`unhandled IPC message ${JSON.stringify(never)}`);
@@ -168,7 +177,8 @@ async function start(init: InitMsg): Promise<void> {
  * end-to-end tests produce the faults the supervisor must survive:
  * - `crash-on-start:N`: incarnations N and later exit(70) before binding;
  * - `hang-on-sigusr2`: SIGUSR2 sends the event loop into a busy loop;
- * - `bad-ipc-on-sigusr1`: SIGUSR1 makes the room send a malformed IPC message.
+ * - `bad-ipc-on-sigusr1`: SIGUSR1 makes the room send a malformed IPC message;
+ * - `throw-on-sigusr1`: SIGUSR1 makes a timer throw (an uncaught exception).
  * Several may be given, separated by commas.
  */
 function testFaults(incarnation: number): void {
@@ -185,6 +195,13 @@ function testFault(fault: string, incarnation: number): void {
   }
   if (fault === 'bad-ipc-on-sigusr1') {
     process.on('SIGUSR1', () => process.send?.({ type: 'evicted', member: 42, seq: 'x' }));
+  }
+  if (fault === 'throw-on-sigusr1') {
+    process.on('SIGUSR1', () => {
+      setTimeout(() => {
+        throw new Error('test fault: throw-on-sigusr1');
+      }, 0);
+    });
   }
   if (fault === 'hang-on-sigusr2') {
     process.on('SIGUSR2', () => {
