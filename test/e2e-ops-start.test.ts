@@ -82,7 +82,8 @@ t.test('dataDir turned read-only while running: a new room fails with ROOM_UNAVA
   const d = await startChatd(t, { dataDir: mnt });
   remountReadOnly(mnt);
   const a = await RawClient.open(t);
-  const reply = await a.request({ type: 'join', id: 'j', room: 'rofs', nick: 'ann' }, d.port);
+  // Padded: an unproven endpoint's error reply must fit its request's budget, and the detailed message would not.
+  const reply = await a.request({ type: 'join', id: 'j', room: 'rofs', nick: 'ann', pad: 'x'.repeat(600) }, d.port);
   t.match(reply, { type: 'error', code: 'ROOM_UNAVAILABLE' });
   t.notOk(String(reply['message']).includes(mnt), `no server path in "${String(reply['message'])}"`);
   t.notOk(/EROFS|\.jsonl/.test(String(reply['message'])), 'no file-system detail either');

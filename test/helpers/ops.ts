@@ -109,3 +109,14 @@ export async function deadPid(): Promise<number> {
   await new Promise((resolve) => p.once('exit', resolve));
   return p.pid!;
 }
+
+/** The promise's value, or `timeout` if it takes longer than ms (the timer does not outlive the race). */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
