@@ -15,10 +15,10 @@ export const EXIT = {
 
 export const EXIT_MEANINGS: ReadonlyArray<readonly [number, string]> = [
   [EXIT.stopped, 'stopped (a signal, rooms closed)'],
-  [EXIT.forced, 'forced stop (a second signal) or an unexpected start-up error'],
-  [EXIT.usage, 'bad usage or config (or the log destination cannot be opened)'],
-  [EXIT.cannotListen, 'cannot listen (port in use, no permission, no such address)'],
-  [EXIT.dataDirUnusable, 'dataDir unusable (not a directory, read-only, no permission, full)'],
+  [EXIT.forced, 'forced stop (a second signal), or an unexpected error at start'],
+  [EXIT.usage, 'bad usage or config, or the log destination cannot be opened'],
+  [EXIT.cannotListen, 'cannot listen (port in use, needs privileges, not an address of this machine)'],
+  [EXIT.dataDirUnusable, 'dataDir unusable (not a directory, read-only, no permission, no space)'],
   [EXIT.dataDirLocked, 'dataDir locked by another running chatd'],
-  [EXIT.uncaught, 'internal error (an uncaught exception; the log has a fatal line with the stack)'],
+  [EXIT.uncaught, 'internal error: an uncaught exception (the log has a fatal line with the stack)'],
 ];
