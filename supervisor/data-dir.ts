@@ -103,7 +103,12 @@ function lockDataDir(dir: string, log: Logger): DataDirLock {
     }
     const release = () => {
       // Only our own: a lock taken over from us (we were thought dead) is not ours to remove.
-      if (readText(path)?.trim() === String(process.pid)) rmSync(path, { force: true });
+      if (readText(path)?.trim() !== String(process.pid)) return;
+      try {
+        rmSync(path, { force: true });
+      } catch {
+        /* dataDir went read-only: the next chatd finds the lock stale */
+      }
     };
     process.once('exit', release);
     return {

@@ -104,7 +104,8 @@ async function main(): Promise<void> {
     signals++;
     if (signals === 1) {
       log.info({ event: 'signal', signal: sig }, 'stopping');
-      void sup.stop().then(() => exitAfterFlush(EXIT.stopped, EXIT_FLUSH_MS));
+      // Unless a second signal has meanwhile forced the exit (code 1).
+      void sup.stop().then(() => signals === 1 && exitAfterFlush(EXIT.stopped, EXIT_FLUSH_MS));
     } else if (signals === 2) {
       log.warn({ event: 'signal', signal: sig }, 'second signal: forcing exit');
       sup.kill();
