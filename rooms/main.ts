@@ -74,6 +74,7 @@ process.on('message', (raw: unknown) => {
       return void start(msg).catch((err: unknown) => {
         const e = toErrorInfo(err);
         log.error({ event: 'room_start_failed', err }, 'room failed to start');
+        // The message reaches the client: the catalogue's, never a server path (the log has the error).
         send({ type: 'fatal', code: e.code, message: e.message });
         exit(1);
       });

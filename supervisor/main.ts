@@ -9,6 +9,7 @@ import { openLogSink, type LogSink } from '../lib/log-sink.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { VERSION } from '../lib/version.js';
 import { EXIT, EXIT_MEANINGS } from './exit-codes.js';
+import { relaysEnded } from './log-relay.js';
 import { describeStartFailure } from './start-failure.js';
 import { Supervisor } from './supervisor.js';
 
@@ -97,7 +98,9 @@ async function main(): Promise<void> {
   // Never a synchronous flush: a log reader that is gone or stalled must not
   // keep chatd from exiting.
   const exitAfterFlush = (code: number, flushMs: number): void => {
-    void sink.flushWithin(flushMs).then(() => process.exit(code));
+    void relaysEnded(flushMs)
+      .then(() => sink.flushWithin(flushMs))
+      .then(() => process.exit(code));
   };
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
