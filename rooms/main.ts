@@ -47,13 +47,27 @@ function exit(code: number): never {
   process.exit(code);
 }
 
+/**
+ * When the whole process group is signalled (Ctrl-C), the supervisor's
+ * shutdown can arrive before this process has run its own signal handler
+ * (the thread that caught the signal may not have been scheduled yet on a
+ * busy machine): waiting this long before the exit lets it log the signal.
+ * Only for `shutdown`; an empty room's exit is on a join's path.
+ */
+const SHUTDOWN_SETTLE_MS = 50;
+
 /** Members get `closed {reason}`; exits 0 once the sends have left the socket (bounded). */
 function closeAndExit(reason: string): void {
   room?.close(reason);
-  void whenDrained(1_000).then(() => {
-    socket?.close();
-    exit(0);
-  });
+  void whenDrained(1_000).then(() =>
+    setTimeout(
+      () => {
+        socket?.close();
+        exit(0);
+      },
+      reason === 'shutdown' ? SHUTDOWN_SETTLE_MS : 0,
+    ),
+  );
 }
 
 process.on('disconnect', () => {

@@ -30,7 +30,6 @@ t.test('SIGINT to the process group (Ctrl-C): members get closed shutdown, chatd
   await a.join(d.port, 'g1', 'ann');
   await b.join(d.port, 'g1', 'bob');
   await b.join(d.port, 'g2', 'bob');
-  const roomPids = [await d.roomPid('g1'), await d.roomPid('g2')];
   await d.waitLog((l) => l.event === 'pool_process_ready', 15_000, 'a warm pooled process');
   const t0 = Date.now();
   process.kill(-d.pid, 'SIGINT');
@@ -42,7 +41,7 @@ t.test('SIGINT to the process group (Ctrl-C): members get closed shutdown, chatd
   for (const c of closed) t.equal(c['reason'], 'shutdown', `${String(c['room'])}: closed {reason: "shutdown"}`);
   const exit = await within(d.exited, 15_000);
   t.same(exit, { code: 0, signal: null }, `chatd exits 0 (${Date.now() - t0} ms)`);
-  for (const pid of roomPids) {
+  for (const pid of d.roomPids()) {
     t.match(d.logs.find((l) => l.event === 'room_signal' && l['pid'] === pid), { signal: 'SIGINT' }, `room ${pid} logged the signal`);
   }
   t.notOk(d.logs.some((l) => l.event === 'room_exit'), 'no room is reported crashed');

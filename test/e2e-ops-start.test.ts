@@ -4,7 +4,7 @@
 // dataDir is owned by one running chatd (its lock), so a second one stops
 // before touching anything.
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { EXIT, EXIT_MEANINGS } from '../supervisor/exit-codes.js';
@@ -61,6 +61,17 @@ t.test('read-only dataDir: exit 4 at start, "read-only file system"', noTmpfs, a
   const r = await runChatd(t, ['--config', config, '--port', '0', '--host', '127.0.0.1']);
   assertOneLine(t, r, EXIT.dataDirUnusable, 'data_dir_unusable', /read-only file system: mount it read-write/);
   t.match(r.logs[0], { code: 'EROFS' });
+});
+
+t.test('dataDir this user may not write: exit 4, "no permission"', { skip: process.getuid?.() === 0 ? false : 'needs root to run chatd as another user' }, async (t) => {
+  const dir = scratchDir(t);
+  chmodSync(dir, 0o755); // the config is readable by the other user; the dataDir in it is root's
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir, { mode: 0o755 });
+  const config = writeConfig(dir, 'c.json', { dataDir });
+  const r = await runChatd(t, ['--config', config, '--port', '0', '--host', '127.0.0.1'], 15_000, { uid: 65534, gid: 65534 });
+  assertOneLine(t, r, EXIT.dataDirUnusable, 'data_dir_unusable', /no permission to write in dataDir ".*" \(running as uid 65534\): fix its owner or mode/);
+  t.match(r.logs[0], { code: 'EACCES' });
 });
 
 t.test('dataDir on a full file system: exit 4, "no space left"', noTmpfs, async (t) => {

@@ -35,10 +35,12 @@ export function writeConfig(dir: string, name: string, overrides: Record<string,
   return path;
 }
 
-/** Runs chatd with args until it exits; SIGKILLed (and rejected) after timeoutMs. */
-export function runChatd(t: Teardown, args: string[], timeoutMs = 15_000): Promise<Run> {
+/** Runs chatd with args until it exits; SIGKILLed (and rejected) after timeoutMs. `as`: another user (needs root). */
+export function runChatd(t: Teardown, args: string[], timeoutMs = 15_000, as?: { uid: number; gid: number }): Promise<Run> {
   const t0 = Date.now();
-  const proc = spawn(process.execPath, [CHATD_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // As another user, without the test runner's hooks (NODE_OPTIONS): they write where that user may not.
+  const [cmd, argv] = as ? ['env', ['-u', 'NODE_OPTIONS', process.execPath, CHATD_MAIN, ...args]] : [process.execPath, [CHATD_MAIN, ...args]];
+  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...as });
   t.teardown(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });
