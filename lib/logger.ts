@@ -1,17 +1,16 @@
 // Structured JSON logs. Core code emits events; the edges log. Secrets
 // (tokens, room keys) are redacted wherever they appear in a log object.
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { LogSink, openLogSink } from './log-sink.js';
 
 export type { Logger };
 
 export const REDACT_PATHS = ['token', 'key', '*.token', '*.key', 'members[*].token'];
 
+/** dest: "stdout", a file path, or a stream; strings get a LogSink (lib/log-sink.ts: bounded, never blocks). */
 export function createLogger(level: string, dest: DestinationStream | string, base: Record<string, unknown>): Logger {
-  const stream =
-    typeof dest === 'string'
-      ? pino.destination(dest === 'stdout' ? { fd: 1, sync: false } : { dest, sync: false, mkdir: true })
-      : dest;
-  return pino(
+  const stream = typeof dest === 'string' ? openLogSink(dest) : dest;
+  const log = pino(
     {
       level,
       base,
@@ -21,4 +20,8 @@ export function createLogger(level: string, dest: DestinationStream | string, ba
     },
     stream,
   );
+  if (stream instanceof LogSink && !stream.onDropped) {
+    stream.onDropped = (count) => log.warn({ event: 'log_lines_dropped', count }, 'the log reader fell behind: lines dropped');
+  }
+  return log;
 }

@@ -3,16 +3,19 @@
 // by itself when the IPC channel closes (the supervisor died: no orphans).
 import { createSocket, type Socket } from 'node:dgram';
 import { monotonicMs, systemClock } from '../lib/clock.js';
-import { makeConfig, type Config } from '../lib/config.js';
+import { DEFAULTS, makeConfig, type Config } from '../lib/config.js';
 import { ChatError, toErrorInfo } from '../lib/errors.js';
+import { installFatalHandlers } from '../lib/fatal.js';
 import { errnoCode, storageCause } from '../lib/storage-errors.js';
 import { FromRoom, POOLED_FLAG, ToRoom, type InitMsg } from '../lib/ipc.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { literalLookup } from '../lib/literal-lookup.js';
+import { openStdoutSink } from '../lib/log-sink.js';
 import { FileJournal, readJournal } from './journal.js';
 import type { Transport } from './outbox.js';
 import { Room } from './room.js';
 import { readSeqMark, SeqGuard, SeqMark, seqMarkPath, startingSeq } from './seq-guard.js';
+import { deferStopSignals } from './stop-signals.js';
 import { batchSender } from './udp-batch.js';
 import { warmUp } from './warm-up.js';
 
@@ -34,6 +37,8 @@ async function whenDrained(timeoutMs: number): Promise<void> {
   }
 }
 let log: Logger = createLogger('info', 'stdout', { component: 'room', pid: process.pid });
+installFatalHandlers(() => log, openStdoutSink());
+deferStopSignals({ log: () => log, graceMs: () => room?.config.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, stop: () => closeAndExit('shutdown') });
 
 function send(msg: FromRoom): void {
   // A disconnected channel means the supervisor is gone; exit follows.
@@ -45,10 +50,32 @@ function exit(code: number): never {
   process.exit(code);
 }
 
+/**
+ * When the whole process group is signalled (Ctrl-C), the supervisor's
+ * shutdown can arrive before this process has run its own signal handler
+ * (the thread that caught the signal may not have been scheduled yet on a
+ * busy machine): waiting this long before the exit lets it log the signal.
+ * Only for `shutdown`; an empty room's exit is on a join's path.
+ */
+const SHUTDOWN_SETTLE_MS = 50;
+
+/** Members get `closed {reason}`; exits 0 once the sends have left the socket (bounded). */
+function closeAndExit(reason: string): void {
+  room?.close(reason);
+  void whenDrained(1_000).then(() =>
+    setTimeout(
+      () => {
+        socket?.close();
+        exit(0);
+      },
+      reason === 'shutdown' ? SHUTDOWN_SETTLE_MS : 0,
+    ),
+  );
+}
+
 process.on('disconnect', () => {
   log.warn({ event: 'supervisor_gone' }, 'IPC channel closed; exiting');
-  room?.close('shutdown');
-  void whenDrained(1_000).then(() => exit(0));
+  closeAndExit('shutdown');
 });
 
 process.on('message', (raw: unknown) => {
@@ -85,11 +112,7 @@ process.on('message', (raw: unknown) => {
       return guard?.granted(msg.upTo);
     case 'shutdown':
       log.info({ event: 'room_stopping', reason: msg.reason }, 'room stopping');
-      room?.close(msg.reason);
-      return void whenDrained(1_000).then(() => {
-        socket?.close();
-        exit(0);
-      });
+      return closeAndExit(msg.reason);
     default: {
       const never: never = msg;
       throw new Error(`unhandled IPC message ${JSON.stringify(never)}`);
@@ -199,7 +222,8 @@ async function start(init: InitMsg): Promise<void> {
  * end-to-end tests produce the faults the supervisor must survive:
  * - `crash-on-start:N`: incarnations N and later exit(70) before binding;
  * - `hang-on-sigusr2`: SIGUSR2 sends the event loop into a busy loop;
- * - `bad-ipc-on-sigusr1`: SIGUSR1 makes the room send a malformed IPC message.
+ * - `bad-ipc-on-sigusr1`: SIGUSR1 makes the room send a malformed IPC message;
+ * - `throw-on-sigusr1`: SIGUSR1 makes a timer throw (an uncaught exception).
  * Several may be given, separated by commas.
  */
 function testFaults(incarnation: number): void {
@@ -216,6 +240,13 @@ function testFault(fault: string, incarnation: number): void {
   }
   if (fault === 'bad-ipc-on-sigusr1') {
     process.on('SIGUSR1', () => process.send?.({ type: 'evicted', member: 42, seq: 'x' }));
+  }
+  if (fault === 'throw-on-sigusr1') {
+    process.on('SIGUSR1', () => {
+      setTimeout(() => {
+        throw new Error('test fault: throw-on-sigusr1');
+      }, 0);
+    });
   }
   if (fault === 'hang-on-sigusr2') {
     process.on('SIGUSR2', () => {

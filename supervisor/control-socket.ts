@@ -52,7 +52,6 @@ export class ControlSocket {
   async listen(): Promise<number> {
     const sock = createSocket({ type: this.config.host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
     sock.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo));
-    sock.on('error', (err) => this.log.error({ event: 'socket_error', err }, 'control socket error'));
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
       sock.bind({ port: this.config.port, address: this.config.host, exclusive: true }, () => {
@@ -60,6 +59,8 @@ export class ControlSocket {
         resolve();
       });
     });
+    // Only now: a bind error is the caller's to report (once), not a socket error.
+    sock.on('error', (err) => this.log.error({ event: 'socket_error', err }, 'control socket error'));
     sock.setRecvBufferSize(this.config.socketBufferBytes);
     sock.setSendBufferSize(this.config.socketBufferBytes);
     this.socket = sock;

@@ -1,13 +1,22 @@
 #!/usr/bin/env node
 // chatd: the supervisor daemon, in the foreground.
 //   chatd --config FILE [--port N] [--host H]
-// Exit codes: 0 clean stop; 1 forced stop (second signal); 2 bad usage or config; 3 cannot bind.
+// Exit codes: exit-codes.ts (also in --help and the README).
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import { ConfigError, loadConfigFile, makeConfig, type Config } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
+import { installFatalHandlers } from '../lib/fatal.js';
+import { openLogSink, type LogSink } from '../lib/log-sink.js';
+import { createLogger, type Logger } from '../lib/logger.js';
 import { VERSION } from '../lib/version.js';
+import { EXIT, EXIT_MEANINGS } from './exit-codes.js';
+import { relaysEnded } from './log-relay.js';
+import { describeStartFailure } from './start-failure.js';
 import { Supervisor } from './supervisor.js';
+
+/** How long the last log lines get to reach a slow reader before chatd exits anyway. */
+const EXIT_FLUSH_MS = 1_000;
+/** The same after a second signal: the operator wants out. */
+const FORCED_FLUSH_MS = 250;
 
 const USAGE = `Usage: chatd --config FILE [--port N] [--host H]
 
@@ -21,9 +30,13 @@ Options:
   -h, --help          show this help
   -v, --version       show the version
 
-Signals: SIGINT/SIGTERM stop cleanly (rooms tell members "closed"); a second
-signal kills the rooms and exits 1.
-Exit codes: 0 stopped, 1 forced stop or fatal error, 2 bad usage or config, 3 cannot listen.`;
+Signals: SIGINT/SIGTERM stop cleanly (rooms tell members "closed"), also when
+sent to the whole process group (Ctrl-C); a second signal kills the rooms and
+exits 1.
+dataDir is locked while chatd runs (dataDir/chatd.lock holds its pid).
+
+Exit codes:
+${EXIT_MEANINGS.map(([code, meaning]) => `  ${String(code).padStart(2)}  ${meaning}`).join('\n')}`;
 
 function fail(code: number, msg: string): never {
   process.stderr.write(`chatd: ${msg}\n`);
@@ -45,7 +58,7 @@ function parse(): Config {
       allowPositionals: false,
     }));
   } catch (err) {
-    fail(2, `${(err as Error).message}\n\n${USAGE}`);
+    fail(EXIT.usage, `${(err as Error).message}\n\n${USAGE}`);
   }
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -57,38 +70,51 @@ function parse(): Config {
   }
   const overrides: Record<string, unknown> = {};
   if (values.port !== undefined) {
-    if (!/^\d+$/.test(values.port)) fail(2, `--port must be an integer, got "${values.port}"`);
+    if (!/^\d+$/.test(values.port)) fail(EXIT.usage, `--port must be an integer, got "${values.port}"`);
     overrides['port'] = Number(values.port);
   }
   if (values.host !== undefined) overrides['host'] = values.host;
   try {
     return values.config === undefined ? makeConfig(overrides, 'command line') : loadConfigFile(values.config, overrides);
   } catch (err) {
-    if (err instanceof ConfigError) fail(2, err.message);
+    if (err instanceof ConfigError) fail(EXIT.usage, err.message);
     throw err;
   }
 }
 
 async function main(): Promise<void> {
   const config = parse();
-  const dest = pino.destination(config.logDestination === 'stdout' ? { fd: 1, sync: false } : { dest: config.logDestination, sync: false, mkdir: true });
-  const log = createLogger(config.logLevel, dest, { component: 'supervisor' });
-  const sup = new Supervisor({ config, log, logSink: dest });
+  let sink: LogSink;
+  try {
+    sink = openLogSink(config.logDestination);
+  } catch (err) {
+    fail(EXIT.usage, `cannot open the log destination "${config.logDestination}": ${(err as Error).message}; fix "logDestination"`);
+  }
+  const log = createLogger(config.logLevel, sink, { component: 'supervisor' });
+  installFatalHandlers(() => log, sink);
+  testFaults(log);
+  const sup = new Supervisor({ config, log, logSink: sink });
 
+  // Never a synchronous flush: a log reader that is gone or stalled must not
+  // keep chatd from exiting.
+  const exitAfterFlush = (code: number, flushMs: number): void => {
+    void relaysEnded(flushMs)
+      .then(() => sink.flushWithin(flushMs))
+      .then(() => process.exit(code));
+  };
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals === 1) {
       log.info({ event: 'signal', signal: sig }, 'stopping');
-      void sup.stop().then(() => {
-        dest.flushSync();
-        process.exit(0);
-      });
-    } else {
+      // Unless a second signal has meanwhile forced the exit (code 1).
+      void sup.stop().then(() => signals === 1 && exitAfterFlush(EXIT.stopped, EXIT_FLUSH_MS));
+    } else if (signals === 2) {
       log.warn({ event: 'signal', signal: sig }, 'second signal: forcing exit');
       sup.kill();
-      dest.flushSync();
-      process.exit(1);
+      exitAfterFlush(EXIT.forced, FORCED_FLUSH_MS);
+    } else {
+      process.exit(EXIT.forced);
     }
   };
   process.on('SIGINT', onSignal);
@@ -97,10 +123,26 @@ async function main(): Promise<void> {
   try {
     await sup.start();
   } catch (err) {
-    log.fatal({ event: 'listen_failed', err }, 'cannot listen');
-    dest.flushSync();
+    const f = describeStartFailure(err, config);
+    process.stderr.write(`chatd: ${f.line}\n`);
+    log.fatal({ event: f.event, exitCode: f.exitCode, ...f.fields, ...(f.unexpected ? { err } : {}) }, f.line);
     sup.kill();
-    process.exit(3);
+    exitAfterFlush(f.exitCode, EXIT_FLUSH_MS);
+  }
+}
+
+/**
+ * Test-only fault hooks of the supervisor, from CHATD_TEST_FAULT (as the
+ * room's in rooms/main.ts; never reachable from the protocol or the config):
+ * - `supervisor-reject-on-sigusr2`: SIGUSR2 leaves a promise rejection unhandled.
+ */
+function testFaults(log: Logger): void {
+  const faults = (process.env['CHATD_TEST_FAULT'] ?? '').split(',');
+  if (faults.includes('supervisor-reject-on-sigusr2')) {
+    process.on('SIGUSR2', () => {
+      log.warn({ event: 'test_fault', fault: 'supervisor-reject-on-sigusr2' }, 'test fault: an unhandled rejection');
+      void Promise.reject(new Error('test fault: supervisor-reject-on-sigusr2'));
+    });
   }
 }
 

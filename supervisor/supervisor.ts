@@ -12,6 +12,7 @@ import { ReplayCache } from '../lib/replay-cache.js';
 import { dispatchControl } from './control/index.js';
 import { createControlLimits, PendingBound, type ControlLimits } from './control-limits.js';
 import { ControlSocket } from './control-socket.js';
+import { openDataDir, type DataDirLock } from './data-dir.js';
 import { dropStaleJournals } from './journals.js';
 import type { LineSink } from './log-relay.js';
 import { Mailboxes } from './mailboxes.js';
@@ -55,6 +56,8 @@ export class Supervisor {
   readonly mailboxes = new Mailboxes();
   readonly control: ControlSocket;
   readonly lifecycle: RoomLifecycle;
+  /** dataDir's lock while running (released at exit). */
+  dataDir: DataDirLock | undefined;
 
   constructor(o: SupervisorOptions) {
     this.config = o.config;
@@ -79,7 +82,11 @@ export class Supervisor {
     });
   }
 
+  /** Throws DataDirError (dataDir unusable or locked) or the bind error; start-failure.ts tells the operator. */
   async start(): Promise<number> {
+    // The lock first: a second chatd on this dataDir must stop before it
+    // deletes the running one's journals.
+    this.dataDir = openDataDir(this.config, this.log);
     dropStaleJournals(this.config);
     const port = await this.control.listen();
     this.status = 'running';

@@ -32,7 +32,12 @@ export interface Chatd {
   roomPid(room: string): Promise<number>;
 }
 
-export async function startChatd(t: Teardown, overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<Chatd> {
+export interface StartOptions {
+  /** chatd leads a process group of its own (with its rooms), as under a terminal or a service manager. */
+  detached?: boolean;
+}
+
+export async function startChatd(t: Teardown, overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: StartOptions = {}): Promise<Chatd> {
   const dir = mkdtempSync(join(tmpdir(), 'chatd-test-'));
   const configPath = join(dir, 'config.json');
   // Timeouts are generous: the suite runs on shared 2-core machines, and under
@@ -42,6 +47,7 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
   const proc = spawn(process.execPath, [CHATD_MAIN, '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
+    detached: opts.detached ?? false,
   });
   const logs: LogLine[] = [];
   const waiters = new Set<() => void>();
