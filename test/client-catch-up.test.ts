@@ -5,6 +5,7 @@
 // plays a room model over the in-memory network; time is a ManualClock.
 import t from 'tap';
 import { ROOM_PORT, joinedClient, msg, type Harness, type Obj } from './helpers/client-net.js';
+import { mulberry32 } from './helpers/mutate.js';
 
 /** The room as a fetch sees it: its latest seq and which seqs it still holds. */
 interface RoomModel {
@@ -42,17 +43,6 @@ function answer(room: RoomModel, from: number, to: number): Obj[] {
   return out;
 }
 
-/** Deterministic loss: mulberry32. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** The simulated round trip. */
 const TICK_MS = 10;
 
@@ -68,7 +58,7 @@ interface Served {
  * `loss`). `live` pushes new events at the given times.
  */
 function serve(h: Harness, room: RoomModel, opts: { ms: number; loss?: number; seed?: number; live?: Map<number, number> }): Served {
-  const rnd = prng(opts.seed ?? 1);
+  const rnd = mulberry32(opts.seed ?? 1);
   const lost = () => (opts.loss ?? 0) > 0 && rnd() < (opts.loss ?? 0);
   const fetches: Obj[] = [];
   let next = 0;

@@ -2,6 +2,7 @@
 // A room is modelled by the lowest seq it holds (a suffix), or by islands.
 import t from 'tap';
 import { GapSearch, MAX_FETCH, type Window } from '../client/gap-search.js';
+import { mulberry32 } from './helpers/mutate.js';
 
 /** Runs a search against a room holding exactly the seqs `held` accepts; returns it and the windows probed. */
 function run(start: number, top: number, held: (s: number) => boolean): { search: GapSearch; probes: Window[] } {
@@ -18,19 +19,8 @@ function run(start: number, top: number, held: (s: number) => boolean): { search
   return { search, probes };
 }
 
-/** Deterministic: mulberry32. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 t.test('a suffix anywhere in the range: found to within one window, never passed, in logarithmic probes', async (t) => {
-  const rnd = prng(7);
+  const rnd = mulberry32(7);
   let worst = 0;
   for (let i = 0; i < 500; i++) {
     const start = 1 + Math.floor(rnd() * 1_000);
