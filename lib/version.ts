@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-/** The package version, read once from package.json (dist/lib -> repo root). */
+/** The package version, read once from package.json (build/lib -> the repository root). */
 export const VERSION: string = (() => {
   try {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };

@@ -49,10 +49,6 @@ export class Member {
     this.lastSeen = now;
     this.proven = r.proven ?? false;
   }
-
-  toRecord(): MemberRecord {
-    return { member: this.member, nick: this.nick, token: this.token, address: this.address, port: this.port, proven: this.proven };
-  }
 }
 
 /** The room's members, indexed by every key a datagram or request can name. */

@@ -2,7 +2,7 @@
 // paths a real start and its first datagrams take, while it waits for its
 // `init`. V8 compiles each function on its first call: in a cold process the
 // init -> ready path alone cost ~10 ms of compiling, which is most of a join
-// into a new room (issue 6 target: p50 <= 5 ms), and Node loads parts of
+// into a new room (the benchmark's target: p50 <= 5 ms), and Node loads parts of
 // dgram and dns only on a socket's first bind. The throwaway room has no
 // socket, no file and no real timers, and logs nowhere: nothing of it leaks
 // into the real one. The one socket bound is a loopback one, closed at once.

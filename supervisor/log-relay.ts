@@ -1,6 +1,7 @@
 // Rooms log JSON lines to their stdout pipe; the supervisor writes each whole
 // line to its own destination, so lines from many processes never interleave
-// mid-line (one shared fd corrupts lines under load: shared/toolchain.md).
+// mid-line (children writing to one shared pipe corrupted 0-40 of 180,000
+// lines under load in a test with 8 children; relayed whole lines, none).
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 

@@ -2,7 +2,6 @@
 // membership (restarts restore members from here), its key, its current
 // process and its restart history.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { endpointKey } from '../lib/endpoint.js';
 import type { LeaveRecord, MemberRecord } from '../lib/ipc.js';
 import { tokensEqual } from '../lib/tokens.js';
 import type { RoomProcess } from './room-process.js';
@@ -111,8 +110,4 @@ export class RoomEntry {
 
 function hashKey(key: string): Buffer {
   return createHash('sha256').update(key, 'utf8').digest();
-}
-
-export function memberEndpoint(address: string, port: number): string {
-  return endpointKey({ address, port });
 }
