@@ -4,7 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { LeaveRecord, MemberRecord } from '../lib/ipc.js';
 import { tokensEqual } from '../lib/tokens.js';
-import type { RoomProcess } from './room-process.js';
+import type { RoomHandle } from './room-handle.js';
 
 export interface SupMember {
   readonly member: string;
@@ -17,11 +17,12 @@ export interface SupMember {
   proven: boolean;
 }
 
-export type RoomStatus = 'starting' | 'running' | 'deleting';
+/** Where a room is in its life; the registry (registry.ts) documents each state and moves it. */
+export type RoomState = 'starting' | 'running' | 'restarting' | 'deleting' | 'gone';
 
 export class RoomEntry {
-  status: RoomStatus = 'starting';
-  proc: RoomProcess | undefined;
+  state: RoomState = 'starting';
+  proc: RoomHandle | undefined;
   /** The room's UDP port, kept for its whole life, restarts included. */
   port = 0;
   incarnation = 0;
@@ -36,7 +37,6 @@ export class RoomEntry {
   readonly members = new Map<string, SupMember>();
   /** Room-endpoint leaves within the idempotence window, handed to restarted incarnations. */
   recentLeaves: LeaveRecord[] = [];
-  private readonly byToken = new Map<string, SupMember>();
   private readonly byEndpoint = new Map<string, SupMember>();
   private readonly nicks = new Set<string>();
   private readonly keyHash: Buffer | undefined;
@@ -67,26 +67,21 @@ export class RoomEntry {
     return this.byEndpoint.get(endpoint);
   }
 
-  byTokenOf(token: string): SupMember | undefined {
-    return this.byToken.get(token);
-  }
-
   /** The member at this endpoint if the token is its own, compared in constant time. */
   authenticate(endpoint: string, token: string): SupMember | undefined {
     const m = this.byEndpoint.get(endpoint);
     return m && tokensEqual(m.token, token) ? m : undefined;
   }
 
+  /** Only through the registry (registry.ts), which keeps the counts beside it. */
   add(m: SupMember): void {
     this.members.set(m.member, m);
-    this.byToken.set(m.token, m);
     this.byEndpoint.set(m.endpoint, m);
     this.nicks.add(m.nickKey);
   }
 
   remove(m: SupMember): void {
     this.members.delete(m.member);
-    this.byToken.delete(m.token);
     this.byEndpoint.delete(m.endpoint);
     this.nicks.delete(m.nickKey);
   }

@@ -11,10 +11,11 @@ import { LEASE_SPAN } from '../lib/ipc.js';
 import { dropJournal, newJournalPath } from './journals.js';
 import type { LineSink } from './log-relay.js';
 import { decideRestart, isAbnormal, type ExitInfo } from './restart-policy.js';
-import { RoomEntry } from './room-entry.js';
+import type { LifecycleDeps, NoticeDeps, RoomHost } from './deps.js';
+import type { RoomEntry } from './room-entry.js';
+import type { RoomHandle, SpawnRoom } from './room-handle.js';
 import { applyNotice } from './room-notices.js';
 import { RoomProcess, spawnFailureMessage, type ForkFn } from './room-process.js';
-import type { Supervisor } from './supervisor.js';
 
 const ROOM_PORT_ATTEMPTS = 5;
 /**
@@ -42,33 +43,40 @@ export interface RoomLifecycleOptions {
   random: () => number;
   /** child_process.fork unless a test says otherwise. */
   fork?: ForkFn;
+  /** Makes room handles; a forked RoomProcess by default (tests give fakes). */
+  spawn?: SpawnRoom;
 }
 
-export class RoomLifecycle {
+export class RoomLifecycle implements RoomHost {
   /** Every room process not yet exited, including those of rooms being deleted and idle pooled ones. */
-  private readonly live = new Set<RoomProcess>();
+  private readonly live = new Set<RoomHandle>();
   /**
    * Forked room processes waiting for their `init` (roomPoolSize): a new room
    * or a restart takes one instead of waiting for a fork (~100-200 ms).
    */
-  private pool: RoomProcess[] = [];
+  private pool: RoomHandle[] = [];
   private portCursor: number;
   /** Forks that failed in a row; the pool's retry delay grows with it. */
   private forkFailures = 0;
   /** The pool's next attempt after a failed fork; no refill before it. */
   private poolRetry: Timer | undefined;
 
+  private readonly spawn: SpawnRoom;
+  /** What room notices (room-notices.ts) may reach: this life cycle deletes rooms for them. */
+  private readonly noticeDeps: NoticeDeps;
+
   constructor(
-    private readonly sup: Supervisor,
+    private readonly d: LifecycleDeps,
     private readonly o: RoomLifecycleOptions,
   ) {
-    this.portCursor = sup.config.roomPortMin;
+    this.portCursor = d.config.roomPortMin;
+    this.spawn = o.spawn ?? ((pooled) => new RoomProcess(d.config, d.log, o.logSink, o.roomEnv, pooled, o.fork, d.clock));
+    this.noticeDeps = { config: d.config, clock: d.clock, log: d.log, registry: d.registry, replay: d.replay, mailboxes: d.mailboxes, host: this };
   }
 
   async createRoom(name: string, key: string | undefined): Promise<RoomEntry> {
-    const { sup } = this;
-    const entry = new RoomEntry(name, key, newJournalPath(sup.config, name));
-    sup.rooms.set(name, entry);
+    const sup = this.d;
+    const entry = sup.registry.create(name, key, newJournalPath(sup.config, name));
     // With a configured port range, try a few free ports in turn: another
     // program may hold one (the room then fails to bind and says so).
     const candidates = sup.config.roomPortMax === 0 ? [0] : this.freeRoomPorts(ROOM_PORT_ATTEMPTS);
@@ -83,7 +91,7 @@ export class RoomLifecycle {
         if (entry.proc?.spawnError) break; // no process at all: another port will not help
       }
     }
-    sup.rooms.delete(name);
+    sup.registry.drop(entry);
     dropJournal(sup.config, entry.journalPath);
     sup.log.warn({ event: 'room_create_failed', room: name, reason: (lastErr as Error).message }, 'room not created; join refused');
     throw lastErr;
@@ -91,9 +99,8 @@ export class RoomLifecycle {
 
   /** Deletes an empty room: its process exits and its port is released. */
   async deleteRoom(entry: RoomEntry, reason: string): Promise<void> {
-    const { sup } = this;
-    entry.status = 'deleting';
-    if (sup.rooms.get(entry.name) === entry) sup.rooms.delete(entry.name);
+    const sup = this.d;
+    sup.registry.beginDelete(entry);
     const exit = await entry.proc?.stop(reason, sup.config.shutdownTimeoutMs);
     this.forget(entry);
     sup.log.info({ event: 'room_stopped', room: entry.name, reason, code: exit?.code, signal: exit?.signal }, 'room stopped');
@@ -108,9 +115,9 @@ export class RoomLifecycle {
 
   /** Tops the pool up to roomPoolSize (called at start and after each take). */
   fillPool(): void {
-    const { sup } = this;
+    const sup = this.d;
     if (this.poolRetry) return;
-    while (sup.status === 'running' && this.pool.length < sup.config.roomPoolSize) {
+    while (sup.running() && this.pool.length < sup.config.roomPoolSize) {
       const proc = this.fork(true);
       const forkedAt = performance.now();
       this.pool.push(proc);
@@ -129,18 +136,18 @@ export class RoomLifecycle {
   }
 
   /** A pooled process if there is one, else a fresh fork; the pool refills in the background. */
-  private takeProcess(): RoomProcess {
+  private takeProcess(): RoomHandle {
     // A warmed-up process first: one still loading is barely ahead of a fresh fork.
     const i = this.pool.findIndex((p) => p.warm);
     const [pooled] = this.pool.splice(i >= 0 ? i : 0, 1);
     // Also when the pool was empty (its processes died or could not be forked): it refills.
-    if (this.sup.config.roomPoolSize > 0) this.sup.clock.setTimeout(() => this.fillPool(), POOL_REFILL_DELAY_MS).unref?.();
+    if (this.d.config.roomPoolSize > 0) this.d.clock.setTimeout(() => this.fillPool(), POOL_REFILL_DELAY_MS).unref?.();
     return pooled ?? this.fork();
   }
 
-  private fork(pooled = false): RoomProcess {
-    const { sup } = this;
-    const proc = new RoomProcess(sup.config, sup.log, this.o.logSink, this.o.roomEnv, pooled, this.o.fork);
+  private fork(pooled = false): RoomHandle {
+    const sup = this.d;
+    const proc = this.spawn(pooled);
     this.live.add(proc);
     proc.once('spawned', () => {
       if (this.forkFailures === 0) return;
@@ -164,9 +171,9 @@ export class RoomLifecycle {
    * room_exit); a pooled one is logged here with the pool's decision: when it tries again.
    */
   private forkFailed(error: string, pooled: boolean): void {
-    const { sup } = this;
+    const sup = this.d;
     this.forkFailures++;
-    if (!pooled || this.poolRetry || sup.status !== 'running') return;
+    if (!pooled || this.poolRetry || !sup.running()) return;
     const retryMs = Math.min(POOL_RETRY_MAX_MS, POOL_RETRY_MIN_MS * 2 ** (this.forkFailures - 1));
     this.poolRetry = sup.clock.setTimeout(() => {
       this.poolRetry = undefined;
@@ -177,14 +184,14 @@ export class RoomLifecycle {
   }
 
   private cancelPoolRetry(): void {
-    if (this.poolRetry) this.sup.clock.clearTimeout(this.poolRetry);
+    if (this.poolRetry) this.d.clock.clearTimeout(this.poolRetry);
     this.poolRetry = undefined;
   }
 
   /** Up to n ports of [roomPortMin, roomPortMax] that no room holds, starting after the last one handed out. */
   private freeRoomPorts(n: number): number[] {
-    const { roomPortMin: lo, roomPortMax: hi } = this.sup.config;
-    const used = new Set([...this.sup.rooms.values()].map((e) => e.port));
+    const { roomPortMin: lo, roomPortMax: hi } = this.d.config;
+    const used = new Set(this.d.registry.list().map((e) => e.port));
     const out: number[] = [];
     const span = hi - lo + 1;
     for (let i = 0; i < span && out.length < n; i++) {
@@ -196,11 +203,11 @@ export class RoomLifecycle {
   }
 
   private async startIncarnation(entry: RoomEntry): Promise<void> {
-    const { sup } = this;
+    const sup = this.d;
     entry.incarnation++;
     const proc = this.takeProcess();
     entry.proc = proc;
-    proc.on('notice', (m) => applyNotice(sup, entry, m));
+    proc.on('notice', (m) => applyNotice(this.noticeDeps, entry, m));
     proc.on('lease', (upTo) => {
       // Recorded before it is granted: a crash right after leaves the ceiling above every seq handed out.
       if (entry.proc !== proc) return;
@@ -216,7 +223,7 @@ export class RoomLifecycle {
       proc.kill();
     });
     proc.on('exit', (exit) => {
-      if (!exit.expected && entry.proc === proc && sup.status === 'running') {
+      if (!exit.expected && entry.proc === proc && sup.running()) {
         void sup.mailboxes.serialize(entry.name, () => this.recover(entry, proc, exit));
       }
     });
@@ -233,7 +240,7 @@ export class RoomLifecycle {
       seqCeiling,
       leaseTo: entry.seqCeiling,
     });
-    entry.status = 'running';
+    sup.registry.setState(entry, 'running');
     proc.startProbing();
     sup.log.info(
       { event: 'room_started', room: entry.name, pid: proc.pid, port: entry.port, incarnation: entry.incarnation, startMs: sup.clock.now() - t0 },
@@ -242,10 +249,11 @@ export class RoomLifecycle {
   }
 
   /** Carries out the restart decision for a room whose process died unexpectedly. */
-  private async recover(entry: RoomEntry, proc: RoomProcess, exit: ExitInfo): Promise<void> {
-    const { sup } = this;
+  private async recover(entry: RoomEntry, proc: RoomHandle, exit: ExitInfo): Promise<void> {
+    const sup = this.d;
     for (;;) {
-      if (entry.proc !== proc || sup.rooms.get(entry.name) !== entry || sup.status !== 'running') return;
+      if (entry.proc !== proc || !sup.registry.isCurrent(entry) || !sup.running()) return;
+      sup.registry.setState(entry, 'restarting');
       const now = sup.clock.now();
       const d = decideRestart(exit, entry.restarts, now, restartPolicyOf(sup.config, entry.name), this.o.random);
       entry.restarts = d.history;
@@ -266,7 +274,7 @@ export class RoomLifecycle {
       );
       if (d.action === 'give-up') return this.giveUp(entry, isAbnormal(exit) ? 'crashed' : 'stopped');
       if (d.delayMs > 0) await new Promise<void>((resolve) => sup.clock.setTimeout(resolve, d.delayMs));
-      if (sup.rooms.get(entry.name) !== entry || sup.status !== 'running') return;
+      if (!sup.registry.isCurrent(entry) || !sup.running()) return;
       try {
         await this.startIncarnation(entry);
         return;
@@ -282,16 +290,14 @@ export class RoomLifecycle {
   private giveUp(entry: RoomEntry, reason: string): void {
     const closed = encode({ type: 'closed', room: entry.name, reason });
     for (const m of entry.members.values()) {
-      if (m.proven) this.sup.control.send(m, closed);
+      if (m.proven) this.d.reply.send(m, closed);
     }
     this.forget(entry);
   }
 
   /** Removes a room from the registry and its members from the endpoint counts. */
   private forget(entry: RoomEntry): void {
-    const { sup } = this;
-    for (const m of [...entry.members.values()]) sup.removeMember(entry, m);
-    if (sup.rooms.get(entry.name) === entry) sup.rooms.delete(entry.name);
-    dropJournal(sup.config, entry.journalPath);
+    this.d.registry.drop(entry);
+    dropJournal(this.d.config, entry.journalPath);
   }
 }

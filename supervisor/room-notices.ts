@@ -4,23 +4,22 @@
 // room's mailbox, and delete the room once it is empty.
 import { encode } from '../lib/codec.js';
 import { leaveReplayKey } from './replay-keys.js';
+import type { NoticeDeps } from './deps.js';
 import type { RoomEntry } from './room-entry.js';
-import type { Unsolicited } from './room-process.js';
-import type { Supervisor } from './supervisor.js';
+import type { Unsolicited } from './room-handle.js';
 
-export function applyNotice(sup: Supervisor, entry: RoomEntry, m: Unsolicited): void {
+export function applyNotice(sup: NoticeDeps, entry: RoomEntry, m: Unsolicited): void {
   const sm = entry.members.get(m.member);
   if (m.type === 'proven') {
-    if (sm) sup.markProven(sm);
+    if (sm) sup.registry.markProven(sm);
     return;
   }
   void sup.mailboxes.serialize(entry.name, async () => {
     // A notice from an earlier incarnation still tells the truth about
     // its member (the exit can overtake the last IPC message).
-    if (sup.rooms.get(entry.name) !== entry) return;
-    const cur = entry.members.get(m.member);
+    if (!sup.registry.isCurrent(entry)) return;
+    const cur = sup.registry.removeMember(entry, m.member);
     if (!cur) return;
-    sup.removeMember(entry, cur);
     switch (m.type) {
       case 'left':
         // A lost `left` from the room endpoint is retried at the control endpoint (protocol "Leave after the room is gone").
@@ -39,6 +38,6 @@ export function applyNotice(sup: Supervisor, entry: RoomEntry, m: Unsolicited): 
         throw new Error(`unhandled notice ${JSON.stringify(never)}`);
       }
     }
-    if (entry.members.size === 0) await sup.lifecycle.deleteRoom(entry, 'empty');
+    if (entry.members.size === 0) await sup.host.deleteRoom(entry, 'empty');
   }).catch((err: unknown) => sup.log.error({ event: 'notice_failed', room: entry.name, err }, 'failed to apply room notice'));
 }

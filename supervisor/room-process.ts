@@ -6,10 +6,12 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../lib/config.js';
 import { ChatError } from '../lib/errors.js';
-import { FromRoom, POOLED_FLAG, type LeaveRecord, type MemberRecord, type RoomReply, type ToRoom } from '../lib/ipc.js';
+import { FromRoom, POOLED_FLAG, type RoomReply, type ToRoom } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
 import { relayLines, type LineSink } from './log-relay.js';
 import type { ExitInfo } from './restart-policy.js';
+import type { RoomHandle, RoomHandleEvents, RoomRequestMsg, StartSpec, Unsolicited } from './room-handle.js';
+import { systemClock, type Clock, type Timer } from '../lib/clock.js';
 
 const ROOM_MAIN = fileURLToPath(new URL('../rooms/main.js', import.meta.url));
 
@@ -31,37 +33,9 @@ export function spawnFailureMessage(code: string): string {
 }
 
 export type ProcessStatus = 'starting' | 'running' | 'stopping' | 'exited';
-export type Unsolicited = Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' | 'departed' }>;
-type Request = Extract<ToRoom, { rid: number }>;
-type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+export type { StartSpec, Unsolicited };
 
-export interface StartSpec {
-  room: string;
-  port: number;
-  members: MemberRecord[];
-  leaves: LeaveRecord[];
-  journalPath: string;
-  incarnation: number;
-  /** The highest seq an earlier incarnation may have handed out (0 for a new room). */
-  seqCeiling: number;
-  /** The ceiling granted to this incarnation. */
-  leaseTo: number;
-}
-
-export interface RoomProcessEvents {
-  notice: [Unsolicited];
-  /** Also emitted, once, when the process could not be started at all (spawnError set). */
-  exit: [ExitInfo & { expected: boolean }];
-  /** The OS started the process. */
-  spawned: [];
-  hung: [];
-  /** A pooled process finished warming up (rooms/warm-up.ts). */
-  warm: [];
-  /** The room asks to hand out seqs up to upTo; answer with grantLease once recorded. */
-  lease: [upTo: number];
-}
-
-export class RoomProcess extends EventEmitter<RoomProcessEvents> {
+export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomHandle {
   status: ProcessStatus = 'starting';
   /** A pooled process that has warmed up and is idle, waiting for init. */
   warm = false;
@@ -71,9 +45,9 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
   private readonly child: ChildProcess | undefined;
   private spawned = false;
   private nextRid = 1;
-  private readonly pending = new Map<number, { resolve: (r: RoomReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { resolve: (r: RoomReply) => void; reject: (e: Error) => void; timer: Timer }>();
   private readonly exited: Promise<ExitInfo>;
-  private probeTimer: NodeJS.Timeout | undefined;
+  private probeTimer: Timer | undefined;
   private startWaiter: ((m: Extract<FromRoom, { type: 'ready' | 'fatal' }>) => void) | undefined;
 
   constructor(
@@ -83,6 +57,7 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
     env: NodeJS.ProcessEnv = process.env,
     pooled = false,
     forkFn: ForkFn = fork,
+    private readonly clock: Clock = systemClock,
   ) {
     super();
     let resolveExited!: (info: ExitInfo) => void;
@@ -91,9 +66,9 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
       if (this.status === 'exited') return;
       const expected = this.status === 'stopping';
       this.status = 'exited';
-      clearTimeout(this.probeTimer);
+      this.clearTimer(this.probeTimer);
       for (const p of this.pending.values()) {
-        clearTimeout(p.timer);
+        this.clearTimer(p.timer);
         p.reject(new ChatError('ROOM_UNAVAILABLE', 'the room process exited'));
       }
       this.pending.clear();
@@ -131,6 +106,10 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
     });
   }
 
+  private clearTimer(t: Timer | undefined): void {
+    if (t) this.clock.clearTimeout(t);
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }
@@ -140,13 +119,13 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
     if (this.status === 'exited') return Promise.reject(this.exitedWhileStarting());
     return new Promise((resolve, reject) => {
       const settle = (err?: Error) => {
-        clearTimeout(timer);
+        this.clearTimer(timer);
         this.off('exit', onExit);
         this.startWaiter = undefined;
         if (err) reject(err);
         else resolve(this.port);
       };
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         settle(new ChatError('ROOM_UNAVAILABLE', 'the room did not start in time'));
         this.kill();
       }, this.config.roomStartTimeoutMs);
@@ -168,16 +147,16 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
   }
 
   /** A request with a deadline; rejects with ROOM_UNAVAILABLE if the room dies or is too slow. */
-  request(msg: DistributiveOmit<Request, 'rid'>, timeoutMs = this.config.ipcTimeoutMs): Promise<RoomReply> {
+  request(msg: RoomRequestMsg, timeoutMs = this.config.ipcTimeoutMs): Promise<RoomReply> {
     if (this.status !== 'running') return Promise.reject(new ChatError('ROOM_UNAVAILABLE'));
     const rid = this.nextRid++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.pending.delete(rid);
         reject(new ChatError('ROOM_UNAVAILABLE', 'the room did not answer in time'));
       }, timeoutMs);
       this.pending.set(rid, { resolve, reject, timer });
-      this.post({ ...msg, rid } as Request);
+      this.post({ ...msg, rid } as Extract<ToRoom, { rid: number }>);
     });
   }
 
@@ -186,12 +165,12 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
     if (this.status === 'exited') return this.exited;
     this.status = 'stopping';
     this.post({ type: 'shutdown', reason });
-    const timer = setTimeout(() => {
+    const timer = this.clock.setTimeout(() => {
       this.log.warn({ event: 'room_kill', pid: this.pid, reason: 'shutdown timeout' }, 'room did not stop in time; killing');
       this.kill();
     }, timeoutMs);
     const info = await this.exited;
-    clearTimeout(timer);
+    this.clearTimer(timer);
     return info;
   }
 
@@ -205,14 +184,16 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
       if (this.status !== 'running') return;
       this.request({ type: 'ping' }, this.config.probeTimeoutMs).then(
         () => {
-          this.probeTimer = setTimeout(tick, this.config.probeIntervalMs).unref();
+          this.probeTimer = this.clock.setTimeout(tick, this.config.probeIntervalMs);
+          this.probeTimer.unref?.();
         },
         () => {
           if (this.status === 'running') this.emit('hung');
         },
       );
     };
-    this.probeTimer = setTimeout(tick, this.config.probeIntervalMs).unref();
+    this.probeTimer = this.clock.setTimeout(tick, this.config.probeIntervalMs);
+    this.probeTimer.unref?.();
   }
 
   kill(): void {
@@ -258,7 +239,7 @@ export class RoomProcess extends EventEmitter<RoomProcessEvents> {
         const p = this.pending.get(m.rid);
         if (!p) return;
         this.pending.delete(m.rid);
-        clearTimeout(p.timer);
+        this.clearTimer(p.timer);
         return m.type === 'failed' ? p.reject(new ChatError(m.code, m.message)) : p.resolve(m);
       }
       case 'left':

@@ -1,7 +1,8 @@
-// The supervisor: owns the room registry and the control-plane state, and
-// wires the parts that act on them: the control socket (control-socket.ts,
-// handlers in control/), the room life cycle (room-lifecycle.ts), room
-// notices (room-notices.ts) and per-room mailboxes (mailboxes.ts). All
+// The supervisor: holds the room registry (registry.ts) and the
+// control-plane state, and wires the parts that act on them through narrow
+// views of itself (deps.ts): the control socket (control-socket.ts, handlers
+// in control/), the room life cycle (room-lifecycle.ts), room notices
+// (room-notices.ts) and per-room mailboxes (mailboxes.ts). All
 // membership operations on one room run through that room's mailbox, so
 // joins racing a room's creation or deletion come out right.
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -16,7 +17,9 @@ import { openDataDir, type DataDirLock } from './data-dir.js';
 import { dropStaleJournals } from './journals.js';
 import type { LineSink } from './log-relay.js';
 import { Mailboxes } from './mailboxes.js';
-import type { RoomEntry, SupMember } from './room-entry.js';
+import type { Replier, RoomHost, SupervisorDeps } from './deps.js';
+import { LocalRegistry, type RoomRegistry } from './registry.js';
+import type { SpawnRoom } from './room-handle.js';
 import { RoomLifecycle } from './room-lifecycle.js';
 import type { ForkFn } from './room-process.js';
 
@@ -34,28 +37,30 @@ export interface SupervisorOptions {
   random?: () => number;
   /** How room processes are forked (tests inject failures); child_process.fork by default. */
   fork?: ForkFn;
+  /** Makes room handles (tests give fakes that run in memory); forked RoomProcesses by default. */
+  spawn?: SpawnRoom;
+  /** Where control replies go (tests capture them); the control socket by default. */
+  reply?: Replier;
 }
 
-export class Supervisor {
+export class Supervisor implements SupervisorDeps {
   status: SupervisorStatus = 'starting';
   readonly config: Config;
   readonly log: Logger;
   readonly clock: Clock;
-  readonly rooms = new Map<string, RoomEntry>();
-  /** Rooms each client endpoint is in (limit maxRoomsPerEndpoint). */
-  readonly endpointRooms = new Map<string, number>();
-  /** The id of the join each endpoint sent last for a room, while joins of it are in progress: older ones are not worth doing. */
+  /** Rooms, their members and the per-endpoint counts: the one owner of membership. */
+  readonly registry: RoomRegistry;
   readonly latestJoins = new Map<string, string>();
-  /** Successful join/leave outcomes replayed to retries (protocol "Requests and idempotence"). */
   readonly replay: ReplayCache<Buffer>;
   /** Control-plane limits, by source address (see lib/config.ts). */
   readonly limits: ControlLimits;
-  /** Joins and leaves in progress per endpoint (maxPendingPerEndpoint). */
   readonly pending: PendingBound;
   readonly limitedLog: LogLimiter;
   readonly mailboxes = new Mailboxes();
   readonly control: ControlSocket;
   readonly lifecycle: RoomLifecycle;
+  readonly host: RoomHost;
+  readonly reply: Replier;
   /** dataDir's lock while running (released at exit). */
   dataDir: DataDirLock | undefined;
 
@@ -65,6 +70,7 @@ export class Supervisor {
     this.clock = o.clock ?? systemClock;
     this.replay = new ReplayCache(this.clock, o.config.idempotenceWindowMs, o.config.idempotenceMaxEntries);
     this.limits = createControlLimits(this.clock, o.config);
+    this.registry = new LocalRegistry(this.limits.unproven);
     this.pending = new PendingBound(o.config.maxPendingPerEndpoint);
     this.limitedLog = new LogLimiter(o.log, this.clock);
     this.control = new ControlSocket({
@@ -74,12 +80,19 @@ export class Supervisor {
       limitedLog: this.limitedLog,
       dispatch: (req, ctx) => dispatchControl(this, req, ctx),
     });
+    this.reply = o.reply ?? this.control;
     this.lifecycle = new RoomLifecycle(this, {
       logSink: o.logSink,
       roomEnv: o.roomEnv ?? process.env,
       random: o.random ?? Math.random,
       ...(o.fork ? { fork: o.fork } : {}),
+      ...(o.spawn ? { spawn: o.spawn } : {}),
     });
+    this.host = this.lifecycle;
+  }
+
+  running(): boolean {
+    return this.status === 'running';
   }
 
   /** Throws DataDirError (dataDir unusable or locked) or the bind error; start-failure.ts tells the operator. */
@@ -95,36 +108,18 @@ export class Supervisor {
     return port;
   }
 
-  /** Takes a member out of its room's entry and out of its endpoint's room count. */
-  removeMember(entry: RoomEntry, m: { member: string; endpoint: string }): void {
-    const sm = entry.members.get(m.member);
-    if (!sm) return;
-    entry.remove(sm);
-    if (!sm.proven) this.limits.unproven.sub(sm.address);
-    const n = (this.endpointRooms.get(sm.endpoint) ?? 1) - 1;
-    if (n <= 0) this.endpointRooms.delete(sm.endpoint);
-    else this.endpointRooms.set(sm.endpoint, n);
-  }
-
-  /** The member's endpoint proved its address to its room (kept for restarts; no longer counts as unproven). */
-  markProven(m: SupMember): void {
-    if (m.proven) return;
-    m.proven = true;
-    this.limits.unproven.sub(m.address);
-  }
-
   /** Stops accepting joins, asks every room to close (members get `closed`), kills stragglers, closes the socket. */
   async stop(): Promise<void> {
     if (this.status === 'stopping' || this.status === 'stopped') return;
     this.status = 'stopping';
-    this.log.info({ event: 'shutting_down', rooms: this.rooms.size }, 'shutting down');
+    this.log.info({ event: 'shutting_down', rooms: this.registry.size }, 'shutting down');
     // Through each room's mailbox, so a join in progress finishes (or is
     // undone) before its room closes; joins queued behind see SHUTTING_DOWN.
-    const entries = [...this.rooms.values()];
+    const entries = this.registry.list();
     await Promise.all(
       entries.map((e) =>
         this.mailboxes.serialize(e.name, async () => {
-          if (this.rooms.get(e.name) === e) await this.lifecycle.deleteRoom(e, 'shutdown');
+          if (this.registry.isCurrent(e)) await this.lifecycle.deleteRoom(e, 'shutdown');
         }).catch((err: unknown) => this.log.error({ event: 'room_stop_failed', room: e.name, err }, 'room stop failed')),
       ),
     );

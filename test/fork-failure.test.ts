@@ -195,11 +195,11 @@ t.test('a join that needs a new room gets ROOM_UNAVAILABLE at once, and tries on
   const err = await within(caught(sup.lifecycle.createRoom('lobby', undefined)), 2_000);
   t.match(err, { code: 'ROOM_UNAVAILABLE', message: 'cannot start a room process: too many open files' });
   t.equal(fork.calls, 1);
-  t.equal(sup.rooms.size, 0, 'no room left behind');
+  t.equal(sup.registry.size, 0, 'no room left behind');
   t.match(events('room_create_failed'), [{ room: 'lobby', reason: 'cannot start a room process: too many open files' }]);
   fork.mode = 'ok';
   const entry = await sup.lifecycle.createRoom('lobby', undefined);
-  t.equal(entry.status, 'running', 'once forks work again, so does the room');
+  t.equal(entry.state, 'running', 'once forks work again, so does the room');
 });
 
 t.test('the pool drops a process that could not be forked, backs off, and recovers', async (t) => {
@@ -245,7 +245,7 @@ t.test('the pool drops a process that could not be forked, backs off, and recove
   t.match(events('room_fork_recovered'), [{ failures: before }]);
   fork.mode = 'EMFILE';
   const entry = await within(sup.lifecycle.createRoom('b', undefined), 2_000);
-  t.match(entry, { status: 'running' }, 'the refilled pool serves a new room even though forks fail again');
+  t.match(entry, { state: 'running' }, 'the refilled pool serves a new room even though forks fail again');
   t.equal(fork.calls, before + 1, 'without a fork');
 });
 
@@ -275,8 +275,7 @@ async function crashWhileForksFail(t: Parameters<typeof harness>[0], mode: Mode,
   const entry: RoomEntry = await h.sup.lifecycle.createRoom('doomed', undefined);
   for (const [i, proven] of [true, false].entries()) {
     const port = 5_000 + i;
-    entry.add({ member: `m${i}`, nick: `n${i}`, nickKey: `n${i}`, token: 't'.repeat(24), address: '127.0.0.1', port, endpoint: `127.0.0.1:${port}`, proven });
-    h.sup.endpointRooms.set(`127.0.0.1:${port}`, 1);
+    h.sup.registry.addMember(entry, { member: `m${i}`, nick: `n${i}`, nickKey: `n${i}`, token: 't'.repeat(24), address: '127.0.0.1', port, endpoint: `127.0.0.1:${port}`, proven });
   }
   h.fork.mode = mode;
   h.fork.children[0]!.die(null, 'SIGKILL');
@@ -301,8 +300,8 @@ t.test('a room that crashes while forks fail is retried, then given up: members 
       );
       t.equal(events('room_restart_failed').length, 2);
       t.equal(fork.calls, 3, 'the first incarnation and two failed restarts');
-      t.equal(sup.rooms.size, 0);
-      t.equal(sup.endpointRooms.size, 0, 'members no longer count against their endpoints');
+      t.equal(sup.registry.size, 0);
+      t.same([5_000, 5_001].map((p) => sup.registry.roomsOf(`127.0.0.1:${p}`)), [0, 0], 'members no longer count against their endpoints');
       t.equal(await within(sup.stop(), 2_000), undefined, 'shutdown does not hang');
     });
   }

@@ -6,13 +6,13 @@ import { isValidRoomName } from '../../lib/names.js';
 import type { ControlLeaveRequest } from '../../lib/wire.js';
 import type { ControlContext } from '../control-socket.js';
 import { leaveReplayKey } from '../replay-keys.js';
-import type { Supervisor } from '../supervisor.js';
+import type { LeaveDeps } from '../deps.js';
 
-export async function leave(sup: Supervisor, req: ControlLeaveRequest, ctx: ControlContext): Promise<void> {
+export async function leave(sup: LeaveDeps, req: ControlLeaveRequest, ctx: ControlContext): Promise<void> {
   if (!isValidRoomName(req.room)) throw new ChatError('BAD_ROOM_NAME');
   const key = leaveReplayKey(ctx.endpoint, req.room, req.id);
   const replay = sup.replay.get(key);
-  if (replay) return void sup.control.sendWithin(ctx.from, ctx.budget, replay);
+  if (replay) return void sup.reply.sendWithin(ctx.from, ctx.budget, replay);
   if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
   try {
     const reply = await sup.pending.run(ctx.endpoint, () => sup.mailboxes.serialize(req.room, async () => {
@@ -20,7 +20,7 @@ export async function leave(sup: Supervisor, req: ControlLeaveRequest, ctx: Cont
       // waited in the mailbox: its `left` is the outcome to replay.
       const done = sup.replay.get(key);
       if (done) return done;
-      const entry = sup.rooms.get(req.room);
+      const entry = sup.registry.get(req.room);
       const m = entry?.authenticate(ctx.endpoint, req.token);
       if (!entry || !m) throw new ChatError('NOT_MEMBER');
       try {
@@ -29,14 +29,14 @@ export async function leave(sup: Supervisor, req: ControlLeaveRequest, ctx: Cont
         // The member is gone either way; the room may be restarting.
         sup.log.warn({ event: 'leave_unconfirmed', room: entry.name, member: m.member, err }, 'room did not confirm leave');
       }
-      sup.removeMember(entry, m);
+      sup.registry.removeMember(entry, m.member);
       sup.log.info({ event: 'member_left', room: entry.name, member: m.member, via: 'control' }, 'member left');
-      if (entry.members.size === 0) await sup.lifecycle.deleteRoom(entry, 'empty');
+      if (entry.members.size === 0) await sup.host.deleteRoom(entry, 'empty');
       return encode({ type: 'left', id: req.id, room: req.room });
     }));
     sup.replay.set(key, reply);
     // A valid token proves the address: `left` is not held to the budget.
-    sup.control.send(ctx.from, reply);
+    sup.reply.send(ctx.from, reply);
   } finally {
     sup.replay.end(key);
   }

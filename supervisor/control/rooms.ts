@@ -5,32 +5,31 @@ import { encode } from '../../lib/codec.js';
 import { ChatError } from '../../lib/errors.js';
 import type { RoomEntry as WireRoomEntry, RoomsRequest } from '../../lib/wire.js';
 import type { ControlContext } from '../control-socket.js';
-import type { Supervisor } from '../supervisor.js';
+import type { RoomsDeps } from '../deps.js';
 
-export function rooms(sup: Supervisor, req: RoomsRequest, ctx: ControlContext): void {
+export function rooms(sup: RoomsDeps, req: RoomsRequest, ctx: ControlContext): void {
   const after = req.after;
   // Only rooms that hold members: one still starting for its first join is not listed yet.
-  const names = [...sup.rooms.values()]
-    .filter((e) => e.members.size > 0 && (after === undefined || e.name > after))
-    .map((e) => e.name).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const listed = sup.registry.list().filter((e) => e.members.size > 0 && (after === undefined || e.name > after));
+  listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const page: WireRoomEntry[] = [];
   // "false" is the longer literal, so sizing with it is safe either way.
   const reply = { type: 'rooms', id: req.id, rooms: page, more: false };
   const limit = Math.min(ctx.budget.remaining, sup.config.maxDatagramBytes);
   let size = encode(reply).length;
-  for (const name of names) {
+  for (const room of listed) {
     if (page.length >= sup.config.roomsPageSize) break;
-    const entry = { room: name, members: sup.rooms.get(name)!.members.size };
+    const entry = { room: room.name, members: room.members.size };
     const add = encode(entry).length + (page.length > 0 ? 1 : 0);
     if (size + add > limit) break;
     page.push(entry);
     size += add;
   }
-  reply.more = page.length < names.length;
+  reply.more = page.length < listed.length;
   if (page.length === 0 && reply.more) {
     // An empty page with more:true gives the client no `after` to go on:
     // tell it to pad instead (protocol "Anti-amplification").
     throw new ChatError('BAD_REQUEST', 'page too small: pad the request');
   }
-  sup.control.sendWithin(ctx.from, ctx.budget, encode(reply));
+  sup.reply.sendWithin(ctx.from, ctx.budget, encode(reply));
 }

@@ -1,0 +1,63 @@
+// What the supervisor holds of one room incarnation: a handle it starts,
+// asks, stops and watches. RoomProcess (room-process.ts) is the real one, a
+// forked child; tests give the life cycle fakes through SpawnRoom, so the
+// supervisor's logic runs in memory with a manual clock.
+import type { FromRoom, LeaveRecord, MemberRecord, RoomReply, ToRoom } from '../lib/ipc.js';
+import type { ExitInfo } from './restart-policy.js';
+
+export type Unsolicited = Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' | 'departed' }>;
+type Request = Extract<ToRoom, { rid: number }>;
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+/** A request to a room, before its rid is assigned. */
+export type RoomRequestMsg = DistributiveOmit<Request, 'rid'>;
+
+export interface StartSpec {
+  room: string;
+  port: number;
+  members: MemberRecord[];
+  leaves: LeaveRecord[];
+  journalPath: string;
+  incarnation: number;
+  /** The highest seq an earlier incarnation may have handed out (0 for a new room). */
+  seqCeiling: number;
+  /** The ceiling granted to this incarnation. */
+  leaseTo: number;
+}
+
+export interface RoomHandleEvents {
+  notice: [Unsolicited];
+  /** Also emitted, once, when the process could not be started at all (spawnError set). */
+  exit: [ExitInfo & { expected: boolean }];
+  /** The OS started the process. */
+  spawned: [];
+  hung: [];
+  /** A pooled process finished warming up (rooms/warm-up.ts). */
+  warm: [];
+  /** The room asks to hand out seqs up to upTo; answer with grantLease once recorded. */
+  lease: [upTo: number];
+}
+
+export interface RoomHandle {
+  readonly pid: number | undefined;
+  /** A pooled process that has warmed up and is idle, waiting for init. */
+  readonly warm: boolean;
+  /** Set when the process could not be started at all (errno code, e.g. EMFILE). */
+  readonly spawnError: string | undefined;
+  /** Sends init and resolves with the bound port once the room is ready (members restored). */
+  start(spec: StartSpec): Promise<number>;
+  /** A request with a deadline; rejects with ROOM_UNAVAILABLE if the room dies or is too slow. */
+  request(msg: RoomRequestMsg, timeoutMs?: number): Promise<RoomReply>;
+  /** Tells the room its seq ceiling is now upTo (the supervisor has recorded it). */
+  grantLease(upTo: number): void;
+  /** Asks the room to close (members get `closed`), then kills it after timeoutMs. */
+  stop(reason: string, timeoutMs: number): Promise<ExitInfo>;
+  /** Pings the room every probeIntervalMs; emits `hung` once when one is not answered in probeTimeoutMs. */
+  startProbing(): void;
+  kill(): void;
+  whenExited(): Promise<ExitInfo>;
+  on<K extends keyof RoomHandleEvents>(event: K, listener: (...args: RoomHandleEvents[K]) => void): this;
+  once<K extends keyof RoomHandleEvents>(event: K, listener: (...args: RoomHandleEvents[K]) => void): this;
+}
+
+/** Makes the handle of a new room process (pooled: forked ahead, it warms up while idle). */
+export type SpawnRoom = (pooled: boolean) => RoomHandle;
