@@ -36,15 +36,15 @@ export interface ObjectSchema<S extends Shape> {
 export interface UnionSchema<M extends Members<M>> {
   readonly members: M;
   readonly types: string[];
-  parse(v: unknown): Result<{ [K in keyof M]: Infer<M[K]> }[keyof M]>;
+  parse(v: unknown): Result<MemberOf<M>>;
 }
 // Keyed by the member's own `type` literal, so a listing under the wrong
 // name (which parse() would dispatch by) does not compile.
 type Members<M> = { [K in keyof M]: ObjectSchema<Shape & { type: Field<K> }> };
+type MemberOf<M> = { [K in keyof M]: Infer<M[K]> }[keyof M];
 
-/** The TypeScript type of a schema: an object's fields, or a union of its members' types. */
-export type Infer<O> =
-  O extends ObjectSchema<infer S> ? Simplify<InferShape<S>> : O extends UnionSchema<infer M> ? { [K in keyof M]: Infer<M[K]> }[keyof M] : never;
+/** The TypeScript type of a schema: an object's fields, or the union of its members' types. */
+export type Infer<O> = O extends ObjectSchema<infer S> ? Simplify<InferShape<S>> : O extends UnionSchema<infer M> ? MemberOf<M> : never;
 
 /** Unicode code points in s (protocol: "characters means code points"). */
 const LONE_SURROGATE = /\p{Surrogate}/u;
@@ -173,7 +173,7 @@ export function union<M extends Members<M>>(members: M): UnionSchema<M> {
       if (typeof t !== 'string') return { ok: false, code: 'BAD_REQUEST', message: 'missing string field "type"' };
       const s = byType.get(t);
       if (!s) return { ok: false, code: 'BAD_REQUEST', message: `unknown type "${t.slice(0, 32)}"` };
-      return s.parse(v) as Result<Infer<UnionSchema<M>>>;
+      return s.parse(v) as Result<MemberOf<M>>;
     },
   };
 }

@@ -3,7 +3,7 @@
 // lengths only (BAD_REQUEST); rules with their own codes (room names, nicks,
 // keys) are checked by the handlers so the contract's error precedence holds.
 import { arr, bool, type Infer, int, lit, obj, object, oneOf, opt, str, union } from './schema.js';
-import { ERROR_CODES } from './errors.js';
+import type { ErrorCode } from './errors.js';
 
 /** Request ids: 1-64 characters, client-chosen (protocol "Requests and idempotence"). */
 const id = () => str(1, 64);
@@ -151,6 +151,6 @@ export type ServerMessage = Infer<typeof ServerMessage>;
 /** Sequenced room events: the ones that carry `seq` and live in history. */
 export type SequencedEvent = MsgEvent | PresenceEvent;
 
-export function errorEvent(code: keyof typeof ERROR_CODES, message: string, reqId?: string): ErrorEvent {
+export function errorEvent(code: ErrorCode, message: string, reqId?: string): ErrorEvent {
   return reqId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id: reqId };
 }
