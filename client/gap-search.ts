@@ -22,8 +22,9 @@
 // - Done when at most one window separates `lo` (everything in [start, lo)
 //   is taken as no longer held) from `hi` (the lowest seq known held, or
 //   top + 1); the session scans on from `lo`. At most MAX_PROBES probes.
-/** The room answers at most this many seqs per fetch (protocol "Details: Fetch"). */
-export const MAX_FETCH = 256;
+import { MAX_FETCH } from '../lib/wire.js';
+
+export { MAX_FETCH };
 /** Seqs below the room's latest that are scanned window by window, never searched: 16 fetches. */
 export const SEARCH_TAIL = 16 * MAX_FETCH;
 /** Gallop plus binary search over 2^53 seqs stays below this; a bound on a misbehaving room. */

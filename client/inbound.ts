@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import { splitServerDatagram } from '../lib/codec.js';
 import { ServerMessage, type JoinedReply } from '../lib/wire.js';
-import { ClientError } from './client-error.js';
+import { serverError } from './client-error.js';
 import type { Requests } from './requests.js';
 import type { RoomSession } from './room-session.js';
 import type { RemoteInfo } from './transport.js';
@@ -64,7 +64,7 @@ function dispatch(r: Routes, m: ServerMessage, port: number): void {
       // NOT_MEMBER from the room is about our token, whichever request drew it.
       if (m.code === 'NOT_MEMBER') return r.membershipLost(s, m.id);
       if (m.id !== undefined) return; // a refused request: rejected above
-      return r.report(new ClientError(m.code, `room ${s.room}: ${m.message}`));
+      return r.report(serverError(m.code, `room ${s.room}: ${m.message}`));
     case 'joined':
       // One whose request gave up is still a membership the service holds for us.
       return fromControl ? r.joined(m) : undefined;

@@ -11,7 +11,7 @@
 // first delay off (RttEstimator.backoff).
 import type { Clock, Timer } from '../lib/clock.js';
 import type { ServerMessage } from '../lib/wire.js';
-import { ClientError, clientError } from './client-error.js';
+import { ClientError, clientError, serverError } from './client-error.js';
 import { RETRY_CAP_MS, retryDelayMs, RttEstimator } from './rtt.js';
 import { newCounters, type Counters } from './stats.js';
 
@@ -135,7 +135,7 @@ export class Requests {
         p.limited = new ClientError(msg.code, msg.message);
         return;
       }
-      return this.settle(p, () => p.reject(new ClientError(msg.code, msg.message)));
+      return this.settle(p, () => p.reject(serverError(msg.code, msg.message)));
     }
     const value = p.spec.accept(msg);
     if (value === undefined) return;

@@ -2,8 +2,35 @@
 // eagerly; unknown keys are rejected by name; the result is frozen.
 import { readFileSync } from 'node:fs';
 import { parseCidr } from './cidr.js';
+import { isValidRoomName } from './names.js';
 
-export type RestartType = 'permanent' | 'transient' | 'temporary';
+// Each choice is listed once: its type and its config rule come from the list.
+const RESTART_TYPES = ['permanent', 'transient', 'temporary'] as const;
+const FSYNC_MODES = ['always', 'interval', 'never'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type RestartType = (typeof RESTART_TYPES)[number];
+
+/**
+ * The restart policy, service-wide; an entry of roomPolicies overrides any
+ * of these keys for one room. Declared apart so that this group is the one
+ * list of restart keys (RESTART_KEYS, RestartSettings).
+ */
+const RESTART = {
+  /**
+   * Restart policy (after OTP): permanent restarts after any exit, transient
+   * only after a crash (non-zero code or a signal), temporary never.
+   */
+  restartType: 'transient' as RestartType,
+  /** Restart intensity: more than this many restarts of one room within restartPeriodMs gives it up. */
+  restartMaxRestarts: 5,
+  restartPeriodMs: 10_000,
+  /** Delay before the n-th restart in the window: initial x factor^(n-1), capped, with +-jitter. */
+  restartBackoffInitialMs: 20,
+  restartBackoffFactor: 2,
+  restartBackoffMaxMs: 5_000,
+  /** A fraction: each delay is scaled by a factor drawn from [1 - jitter, 1 + jitter]. */
+  restartBackoffJitter: 0.1,
+};
 
 const TABLE = {
   /** Control endpoint address (protocol "Endpoints"). */
@@ -105,33 +132,21 @@ const TABLE = {
   ipcTimeoutMs: 2_000,
   /** How long rooms get to say `closed` and exit on shutdown before SIGKILL. */
   shutdownTimeoutMs: 5_000,
-  /**
-   * Restart policy (after OTP): permanent restarts after any exit, transient
-   * only after a crash (non-zero code or a signal), temporary never.
-   */
-  restartType: 'transient' as RestartType,
-  /** Restart intensity: more than this many restarts of one room within restartPeriodMs gives it up. */
-  restartMaxRestarts: 5,
-  restartPeriodMs: 10_000,
-  /** Delay before the n-th restart in the window: initial x factor^(n-1), capped, with +-jitter (a fraction). */
-  restartBackoffInitialMs: 20,
-  restartBackoffFactor: 2,
-  restartBackoffMaxMs: 5_000,
-  restartBackoffJitter: 0.1,
-  /** Per-room overrides of the restart* keys: {"lobby": {"restartType": "permanent"}}. */
+  ...RESTART,
+  /** Per-room overrides of the restart keys: {"lobby": {"restartType": "permanent"}}. */
   roomPolicies: {} as Readonly<Record<string, RestartOverrides>>,
   /** The supervisor pings every room this often over IPC... */
   probeIntervalMs: 1_000,
   /** ...and SIGKILLs (then restarts) a room that has not answered within this (a hung event loop). */
   probeTimeoutMs: 5_000,
   /** Journal durability, as Redis's appendfsync: fsync after every write, at most once per interval, or never (the OS decides). */
-  journalFsync: 'interval' as 'always' | 'interval' | 'never',
+  journalFsync: 'interval' as (typeof FSYNC_MODES)[number],
   journalFsyncIntervalMs: 1_000,
   /** Keep a room's journal after the room is deleted (audit/debugging); by default it is deleted. */
   keepJournals: false,
   /** Where rooms keep their journals (relative paths are from the working directory). */
   dataDir: 'data',
-  logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
+  logLevel: 'info' as (typeof LOG_LEVELS)[number],
   /** "stdout" or a file path. */
   logDestination: 'stdout',
 };
@@ -139,27 +154,13 @@ const TABLE = {
 /** The defaults, frozen: a caller cannot change what every later makeConfig starts from. */
 export const DEFAULTS: Readonly<typeof TABLE> = Object.freeze(TABLE);
 
-/** The keys a room's entry in roomPolicies may override. */
-export const RESTART_KEYS = [
-  'restartType',
-  'restartMaxRestarts',
-  'restartPeriodMs',
-  'restartBackoffInitialMs',
-  'restartBackoffFactor',
-  'restartBackoffMaxMs',
-  'restartBackoffJitter',
-] as const;
-export interface RestartOverrides {
-  readonly restartType?: RestartType;
-  readonly restartMaxRestarts?: number;
-  readonly restartPeriodMs?: number;
-  readonly restartBackoffInitialMs?: number;
-  readonly restartBackoffFactor?: number;
-  readonly restartBackoffMaxMs?: number;
-  readonly restartBackoffJitter?: number;
-}
-
 export type Config = Readonly<typeof TABLE>;
+/** One room's restart policy (restartPolicyOf). */
+export type RestartSettings = Readonly<typeof RESTART>;
+export type RestartOverrides = Partial<RestartSettings>;
+type RestartKey = keyof RestartSettings;
+/** The keys a room's entry in roomPolicies may override. */
+export const RESTART_KEYS: readonly RestartKey[] = Object.freeze(Object.keys(RESTART) as RestartKey[]);
 
 type Rule = (v: unknown) => string | null;
 const int = (min: number, max: number): Rule => (v) =>
@@ -213,7 +214,7 @@ const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
   roomStartTimeoutMs: int(100, 600_000),
   ipcTimeoutMs: int(100, 600_000),
   shutdownTimeoutMs: int(100, 600_000),
-  restartType: oneOf('permanent', 'transient', 'temporary'),
+  restartType: oneOf(...RESTART_TYPES),
   restartMaxRestarts: int(0, 1_000),
   restartPeriodMs: int(100, 86_400_000),
   restartBackoffInitialMs: int(0, 600_000),
@@ -223,15 +224,13 @@ const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
   roomPolicies: (v) => checkRoomPolicies(v),
   probeIntervalMs: int(50, 600_000),
   probeTimeoutMs: int(50, 600_000),
-  journalFsync: oneOf('always', 'interval', 'never'),
+  journalFsync: oneOf(...FSYNC_MODES),
   journalFsyncIntervalMs: int(10, 600_000),
   keepJournals: bool,
   dataDir: nonEmpty,
-  logLevel: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+  logLevel: oneOf(...LOG_LEVELS),
   logDestination: nonEmpty,
 };
-
-const ROOM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 function checkCidrs(v: unknown): string | null {
   const shape = 'an array of CIDRs or IP addresses (e.g. ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"])';
@@ -246,36 +245,32 @@ function checkRoomPolicies(v: unknown): string | null {
   const shape = 'an object of room name -> {restart* overrides}';
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return shape;
   for (const [room, o] of Object.entries(v)) {
-    if (!ROOM_NAME.test(room)) return `${shape}; "${room}" is not a valid room name`;
+    if (!isValidRoomName(room)) return `${shape}; "${room}" is not a valid room name`;
     if (typeof o !== 'object' || o === null || Array.isArray(o)) return `${shape}; "${room}" must map to an object`;
     for (const [k, x] of Object.entries(o as Record<string, unknown>)) {
-      if (!(RESTART_KEYS as readonly string[]).includes(k)) return `${shape}; "${room}" has unknown key "${k}" (allowed: ${RESTART_KEYS.join(', ')})`;
-      const problem = RULES[k as (typeof RESTART_KEYS)[number]](x);
+      if (!isRestartKey(k)) return `${shape}; "${room}" has unknown key "${k}" (allowed: ${RESTART_KEYS.join(', ')})`;
+      const problem = RULES[k](x);
       if (problem) return `${shape}; "${room}"."${k}" must be ${problem}`;
     }
   }
   return null;
 }
 
+function isRestartKey(k: string): k is RestartKey {
+  return (RESTART_KEYS as readonly string[]).includes(k);
+}
+
 /** The restart policy of one room: the service's, with the room's overrides. */
 export function restartPolicyOf(c: Config, room: string): RestartSettings {
   const o = Object.hasOwn(c.roomPolicies, room) ? c.roomPolicies[room] : undefined;
-  return {
-    restartType: o?.restartType ?? c.restartType,
-    restartMaxRestarts: o?.restartMaxRestarts ?? c.restartMaxRestarts,
-    restartPeriodMs: o?.restartPeriodMs ?? c.restartPeriodMs,
-    restartBackoffInitialMs: o?.restartBackoffInitialMs ?? c.restartBackoffInitialMs,
-    restartBackoffFactor: o?.restartBackoffFactor ?? c.restartBackoffFactor,
-    restartBackoffMaxMs: o?.restartBackoffMaxMs ?? c.restartBackoffMaxMs,
-    restartBackoffJitter: o?.restartBackoffJitter ?? c.restartBackoffJitter,
-  };
+  const p: Partial<Record<RestartKey, unknown>> = {};
+  for (const k of RESTART_KEYS) p[k] = o?.[k] ?? c[k];
+  return p as RestartSettings;
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
-
-export type RestartSettings = Pick<Config, (typeof RESTART_KEYS)[number]>;
 
 /**
  * The shortest time restartMaxRestarts restarts of a room can take: the

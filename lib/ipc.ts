@@ -75,13 +75,7 @@ export const ToRoom = union({
   leased: LeasedMsg,
 });
 export type InitMsg = Infer<typeof InitMsg>;
-export type ToRoom =
-  | InitMsg
-  | Infer<typeof AddMemberMsg>
-  | Infer<typeof RemoveMemberMsg>
-  | Infer<typeof PingMsg>
-  | Infer<typeof ShutdownMsg>
-  | Infer<typeof LeasedMsg>;
+export type ToRoom = Infer<typeof ToRoom>;
 
 // ---- room -> supervisor -----------------------------------------------------
 
@@ -95,13 +89,14 @@ export const PongMsg = object({ type: lit('pong'), rid: rid() });
 export const FailedMsg = object({ type: lit('failed'), rid: rid(), code: errorCode, message: str(0, 1000) });
 /** A member left through the room endpoint; reqId lets the control endpoint replay `left`. */
 export const LeftMsg = object({ type: lit('left'), member: name(), seq: int(1), reqId: str(1, 64), members: int(0) });
-export const EvictedMsg = object({ type: lit('evicted'), member: name(), seq: int(1), members: int(0) });
-/** The member's endpoint proved its address; the supervisor keeps it for restarts. */
+/** silentMs and proven say why: only the room saw the silence, and the supervisor logs the eviction. */
+export const EvictedMsg = object({ type: lit('evicted'), member: name(), seq: int(1), members: int(0), silentMs: int(0), proven: bool() });
 /**
  * On restart: the journal shows this member left or was evicted, but the
  * supervisor never heard of it (the notice died with the old process).
  */
 export const DepartedMsg = object({ type: lit('departed'), member: name() });
+/** The member's endpoint proved its address; the supervisor keeps it for restarts. */
 export const ProvenMsg = object({ type: lit('proven'), member: name() });
 export const FatalMsg = object({ type: lit('fatal'), code: errorCode, message: str(0, 1000) });
 /** The room asks for its seq ceiling to be raised to upTo before it hands out seqs up there (rooms/seq-guard.ts). */
@@ -121,18 +116,6 @@ export const FromRoom = union({
   fatal: FatalMsg,
   lease: LeaseMsg,
 });
-export type FromRoom =
-  | Infer<typeof IdleMsg>
-  | Infer<typeof ReadyMsg>
-  | Infer<typeof AddedMsg>
-  | Infer<typeof RemovedMsg>
-  | Infer<typeof PongMsg>
-  | Infer<typeof FailedMsg>
-  | Infer<typeof LeftMsg>
-  | Infer<typeof EvictedMsg>
-  | Infer<typeof ProvenMsg>
-  | Infer<typeof DepartedMsg>
-  | Infer<typeof FatalMsg>
-  | Infer<typeof LeaseMsg>;
+export type FromRoom = Infer<typeof FromRoom>;
 /** The replies to supervisor requests, matched by rid. */
 export type RoomReply = Extract<FromRoom, { rid: number }>;

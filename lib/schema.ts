@@ -31,7 +31,20 @@ export interface ObjectSchema<S extends Shape> {
   readonly keys: readonly string[];
   parse(v: Record<string, unknown>): Result<Simplify<InferShape<S>>>;
 }
-export type Infer<O> = O extends ObjectSchema<infer S> ? Simplify<InferShape<S>> : never;
+
+/** A discriminated union: each member is an object schema whose `type` is the literal it is listed under. */
+export interface UnionSchema<M extends Members<M>> {
+  readonly members: M;
+  readonly types: string[];
+  parse(v: unknown): Result<MemberOf<M>>;
+}
+// Keyed by the member's own `type` literal, so a listing under the wrong
+// name (which parse() would dispatch by) does not compile.
+type Members<M> = { [K in keyof M]: ObjectSchema<Shape & { type: Field<K> }> };
+type MemberOf<M> = { [K in keyof M]: Infer<M[K]> }[keyof M];
+
+/** The TypeScript type of a schema: an object's fields, or the union of its members' types. */
+export type Infer<O> = O extends ObjectSchema<infer S> ? Simplify<InferShape<S>> : O extends UnionSchema<infer M> ? MemberOf<M> : never;
 
 /** Unicode code points in s (protocol: "characters means code points"). */
 const LONE_SURROGATE = /\p{Surrogate}/u;
@@ -149,18 +162,18 @@ export function object<S extends Shape>(shape: S): ObjectSchema<S> {
 }
 
 /** A discriminated union on `type`, dispatched by a map lookup. */
-export function union<M extends Record<string, ObjectSchema<Shape>>>(members: M) {
-  type Out = { [K in keyof M]: Infer<M[K]> }[keyof M];
-  const byType = new Map<string, ObjectSchema<Shape>>(Object.entries(members));
+export function union<M extends Members<M>>(members: M): UnionSchema<M> {
+  const byType = new Map<string, ObjectSchema<Shape>>(Object.entries<ObjectSchema<Shape>>(members));
   return {
+    members,
     types: [...byType.keys()],
-    parse(v: unknown): Result<Out> {
+    parse(v) {
       if (!isPlainObject(v)) return { ok: false, code: 'BAD_REQUEST', message: 'expected a JSON object' };
       const t = v['type'];
       if (typeof t !== 'string') return { ok: false, code: 'BAD_REQUEST', message: 'missing string field "type"' };
       const s = byType.get(t);
       if (!s) return { ok: false, code: 'BAD_REQUEST', message: `unknown type "${t.slice(0, 32)}"` };
-      return s.parse(v) as Result<Out>;
+      return s.parse(v) as Result<MemberOf<M>>;
     },
   };
 }

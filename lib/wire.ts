@@ -3,7 +3,7 @@
 // lengths only (BAD_REQUEST); rules with their own codes (room names, nicks,
 // keys) are checked by the handlers so the contract's error precedence holds.
 import { arr, bool, type Infer, int, lit, obj, object, oneOf, opt, str, union } from './schema.js';
-import { ERROR_CODES } from './errors.js';
+import type { ErrorCode } from './errors.js';
 
 /** Request ids: 1-64 characters, client-chosen (protocol "Requests and idempotence"). */
 const id = () => str(1, 64);
@@ -36,7 +36,7 @@ export const ControlRequest = union({
   rooms: RoomsRequest,
   ping: PingRequest,
 });
-export type ControlRequest = Infer<typeof JoinRequest> | Infer<typeof ControlLeaveRequest> | Infer<typeof RoomsRequest> | Infer<typeof PingRequest>;
+export type ControlRequest = Infer<typeof ControlRequest>;
 export type JoinRequest = Infer<typeof JoinRequest>;
 export type ControlLeaveRequest = Infer<typeof ControlLeaveRequest>;
 export type RoomsRequest = Infer<typeof RoomsRequest>;
@@ -46,6 +46,8 @@ export type RoomsRequest = Infer<typeof RoomsRequest>;
 export const SayRequest = object({ type: lit('say'), token: anyStr(), id: id(), text: anyStr() });
 export const HbRequest = object({ type: lit('hb'), token: anyStr() });
 export const FetchRequest = object({ type: lit('fetch'), token: anyStr(), from: int(1), to: int(1) });
+/** The most seqs one `fetch` is answered with (protocol "Details: Fetch"); the rest is asked for again. */
+export const MAX_FETCH = 256;
 export const WhoRequest = object({ type: lit('who'), token: anyStr(), id: id(), after: opt(anyStr()) });
 export const RoomLeaveRequest = object({ type: lit('leave'), token: anyStr(), id: id() });
 
@@ -59,12 +61,7 @@ export const RoomRequest = union({
 export type SayRequest = Infer<typeof SayRequest>;
 export type FetchRequest = Infer<typeof FetchRequest>;
 export type WhoRequest = Infer<typeof WhoRequest>;
-export type RoomRequest =
-  | SayRequest
-  | Infer<typeof HbRequest>
-  | FetchRequest
-  | WhoRequest
-  | Infer<typeof RoomLeaveRequest>;
+export type RoomRequest = Infer<typeof RoomRequest>;
 
 // ---- server -> client -------------------------------------------------------
 
@@ -149,23 +146,11 @@ export type HbReply = Infer<typeof HbReply>;
 export type FetchedReply = Infer<typeof FetchedReply>;
 export type GapEvent = Infer<typeof GapEvent>;
 export type MembersReply = Infer<typeof MembersReply>;
-export type ServerMessage =
-  | JoinedReply
-  | LeftReply
-  | RoomsReply
-  | PongReply
-  | MsgEvent
-  | PresenceEvent
-  | ClosedEvent
-  | ErrorEvent
-  | HbReply
-  | FetchedReply
-  | GapEvent
-  | MembersReply;
+export type ServerMessage = Infer<typeof ServerMessage>;
 
 /** Sequenced room events: the ones that carry `seq` and live in history. */
 export type SequencedEvent = MsgEvent | PresenceEvent;
 
-export function errorEvent(code: keyof typeof ERROR_CODES, message: string, reqId?: string): ErrorEvent {
+export function errorEvent(code: ErrorCode, message: string, reqId?: string): ErrorEvent {
   return reqId === undefined ? { type: 'error', code, message } : { type: 'error', code, message, id: reqId };
 }

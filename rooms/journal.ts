@@ -30,7 +30,7 @@ import { systemClock, type Clock, type Timer } from '../lib/clock.js';
 import { ChatError } from '../lib/errors.js';
 import { isPlainObject } from '../lib/schema.js';
 import { errnoCode, storageCause } from '../lib/storage-errors.js';
-import { MsgEvent, PresenceEvent } from '../lib/wire.js';
+import { MsgEvent, PresenceEvent, type SequencedEvent } from '../lib/wire.js';
 
 export interface Journal {
   /** Stores these encoded events whole, one line each, or throws JournalError and keeps the file as it was. */
@@ -57,8 +57,8 @@ export function journalError(err: unknown): JournalError {
 }
 
 export interface Restored {
-  /** Encoded events, oldest first, seqs strictly increasing (holes possible: lost lines). */
-  events: Array<{ seq: number; encoded: Buffer; value: Record<string, unknown> }>;
+  /** Events, oldest first, seqs strictly increasing (holes possible: lost lines): the line as written, and its validated fields. */
+  events: Array<{ seq: number; encoded: Buffer; value: SequencedEvent }>;
   /** Lines that did not parse as an event, or repeated a seq already read. */
   skipped: number;
   /** Lines whose seq was below an earlier line's (kept, in seq order). */
@@ -344,15 +344,15 @@ export function parseJournal(text: string): Omit<Restored, 'tornBytes' | 'missin
       skipped++;
       continue;
     }
-    const ok = isPlainObject(v) && (v['type'] === 'msg' ? MsgEvent.parse(v).ok : PresenceEvent.parse(v).ok);
-    const seq = ok ? (v as { seq: number }).seq : 0;
-    if (!ok || bySeq.has(seq)) {
+    const parsed = isPlainObject(v) ? (v['type'] === 'msg' ? MsgEvent.parse(v) : PresenceEvent.parse(v)) : undefined;
+    if (!parsed?.ok || bySeq.has(parsed.value.seq)) {
       skipped++;
       continue;
     }
-    if (seq < last) reordered++;
-    last = Math.max(last, seq);
-    bySeq.set(seq, { seq, encoded: Buffer.from(line, 'utf8'), value: v as Record<string, unknown> });
+    const value = parsed.value;
+    if (value.seq < last) reordered++;
+    last = Math.max(last, value.seq);
+    bySeq.set(value.seq, { seq: value.seq, encoded: Buffer.from(line, 'utf8'), value });
   }
   const events = [...bySeq.values()];
   if (reordered > 0) events.sort((a, b) => a.seq - b.seq);

@@ -20,7 +20,8 @@ import { History } from './history.js';
 import { journalError, type Journal, type Restored } from './journal.js';
 import { Member, Roster } from './member.js';
 import { Outbox, type Transport } from './outbox.js';
-import { ROOM_HANDLERS } from './handlers/index.js';
+import { commandOf, type RateBucket } from './handlers/index.js';
+import { sayKey, type RoomOps, type SayOrigin } from './room-ops.js';
 
 export type RoomStatus = 'running' | 'stopping' | 'stopped';
 
@@ -43,8 +44,7 @@ export interface SeqWitness {
 interface Staged {
   event: SequencedEvent;
   encoded: Buffer;
-  /** A say: its dedupe key and sender, answered ROOM_UNAVAILABLE if the write fails. */
-  say?: { key: string; sender: Member };
+  say?: SayOrigin;
 }
 
 /** How the room's latest incarnation started from its journal; logged once as `room_restored`. */
@@ -75,7 +75,7 @@ export interface RoomDeps {
   witness?: SeqWitness;
 }
 
-export class Room {
+export class Room implements RoomOps {
   readonly name: string;
   readonly config: Config;
   readonly clock: Clock;
@@ -155,19 +155,17 @@ export class Room {
     const now = this.clock.now();
     const present = new Map<string, string>(); // member -> nick, as the journal last saw it
     const gone = new Set<string>();
-    for (const e of restored.events) {
-      this.history.push(e.seq, e.encoded);
-      this.seq = e.seq;
-      const v = e.value;
-      const member = String(v['member']);
+    for (const { seq, encoded, value: e } of restored.events) {
+      this.history.push(seq, encoded);
+      this.seq = seq;
       // Every say still held is deduped (its ts is wall time, no measure of age).
-      if (v['type'] === 'msg') this.says.set(sayKey(member, String(v['id'])), e.encoded);
-      else if (v['event'] === 'join') {
-        present.set(member, String(v['nick']));
-        gone.delete(member);
+      if (e.type === 'msg') this.says.set(sayKey(e.member, e.id), encoded);
+      else if (e.event === 'join') {
+        present.set(e.member, e.nick);
+        gone.delete(e.member);
       } else {
-        present.delete(member);
-        gone.add(member);
+        present.delete(e.member);
+        gone.add(e.member);
       }
     }
     const journalSeq = this.seq;
@@ -237,7 +235,7 @@ export class Room {
   }
 
   /** Leave through the room endpoint: the room applies it and tells the supervisor. */
-  leaveFromRoom(m: Member, reqId: string): void {
+  leave(m: Member, reqId: string): void {
     this.removeFromRoster(m);
     const staged = this.stage(presence(this.name, 0, 'leave', m));
     const seq = this.commitNow() ? this.seq : staged;
@@ -266,8 +264,14 @@ export class Room {
     if (evicted.length === 0) return;
     const failed = this.commitNow() !== undefined;
     for (const { m, seq } of evicted) {
-      this.log.info({ event: 'member_evicted', member: m.member, silentMs: now - m.lastSeen, proven: m.proven }, 'member evicted');
-      this.notifySupervisor({ type: 'evicted', member: m.member, seq: failed ? Math.max(1, this.seq) : seq, members: this.roster.size });
+      this.notifySupervisor({
+        type: 'evicted',
+        member: m.member,
+        seq: failed ? Math.max(1, this.seq) : seq,
+        members: this.roster.size,
+        silentMs: now - m.lastSeen,
+        proven: m.proven,
+      });
     }
   }
 
@@ -279,7 +283,7 @@ export class Room {
    * only then enters history and goes out. A say over maxBytes is refused
    * before it takes a seq, so a refusal leaves no hole. Returns the seq.
    */
-  sequence(event: SequencedEvent, say?: Staged['say'], maxBytes = Number.POSITIVE_INFINITY): number {
+  sequence(event: SequencedEvent, say?: SayOrigin, maxBytes = Number.POSITIVE_INFINITY): number {
     this.restageOwed();
     return this.stage(event, say, maxBytes);
   }
@@ -289,7 +293,7 @@ export class Room {
     return this.stagedSays.get(key);
   }
 
-  private stage(event: SequencedEvent, say?: Staged['say'], maxBytes = Number.POSITIVE_INFINITY): number {
+  private stage(event: SequencedEvent, say?: SayOrigin, maxBytes = Number.POSITIVE_INFINITY): number {
     event.seq = this.stagedSeq + 1;
     const encoded = encode(event);
     if (encoded.length > maxBytes) throw new ChatError('TOO_LARGE', `the message would exceed ${maxBytes} bytes`);
@@ -434,40 +438,46 @@ export class Room {
     }
     const parsed = RoomRequest.parse(v);
     if (!parsed.ok) return this.replyError(m, errorInfo(parsed.code, parsed.message), reqId);
-    if (!this.admit(m, parsed.value.type, reqId)) return;
+    const req = parsed.value;
+    const command = commandOf(req.type);
+    if (!this.admit(m, command.bucket, reqId)) return;
     try {
-      dispatch(this, m, parsed.value);
+      command.run(this, m, req);
     } catch (err) {
       if (err instanceof ChatError) return this.replyError(m, err.toInfo(), reqId);
       // A bug must not let one datagram kill the room (and crash-loop it into
       // being given up): log it, answer INTERNAL, keep serving.
-      this.log.error({ event: 'handler_failed', type: parsed.value.type, member: m.member, err }, 'room handler failed');
+      this.log.error({ event: 'handler_failed', type: req.type, member: m.member, err }, 'room handler failed');
       this.replyError(m, errorInfo('INTERNAL'), reqId);
     }
   }
 
   /**
-   * Per-member rate limits (protocol precedence: after field errors). A
-   * refused request is not remembered, so a `say` retried with the same id
-   * later is evaluated afresh. `leave` is never limited.
+   * Per-member rate limits (protocol precedence: after field errors), by the
+   * command's bucket. A refused request is not remembered, so a `say`
+   * retried with the same id later is evaluated afresh.
    */
-  private admit(m: Member, type: RoomRequest['type'], reqId: string | undefined): boolean {
-    if (type === 'leave') return true;
+  private admit(m: Member, bucket: RateBucket, reqId: string | undefined): boolean {
+    if (bucket === null) return true;
     const now = this.clock.now();
     const c = this.config;
-    const bucket =
-      type === 'say'
+    const tokens =
+      bucket === 'say'
         ? (m.says ??= new TokenBucket(c.sayRatePerSec, c.sayBurst, now))
         : (m.requests ??= new TokenBucket(c.requestRatePerSec, c.requestBurst, now));
-    if (bucket.take(now)) return true;
+    if (tokens.take(now)) return true;
     m.limitedReplies ??= new TokenBucket(LIMITED_REPLIES_PER_SEC, LIMITED_REPLIES_PER_SEC, now);
-    if (m.limitedReplies.take(now)) this.replyError(m, errorInfo('RATE_LIMITED', `over ${type === 'say' ? c.sayRatePerSec : c.requestRatePerSec}/s`), reqId);
+    if (m.limitedReplies.take(now)) this.replyError(m, errorInfo('RATE_LIMITED', `over ${bucket === 'say' ? c.sayRatePerSec : c.requestRatePerSec}/s`), reqId);
     return false;
   }
 
   /** Sends to a member through its queue, keeping order with events. */
   reply(m: Member, message: object): void {
     this.outbox.pushReply(m, encode(message));
+  }
+
+  resend(m: Member, encoded: Buffer): void {
+    this.outbox.pushReply(m, encoded);
   }
 
   replyError(m: Member, e: ErrorInfo, reqId?: string): void {
@@ -530,29 +540,6 @@ export class Room {
     this.journal.close();
     this.status = 'stopped';
   }
-}
-
-function dispatch(room: Room, m: Member, req: RoomRequest): void {
-  switch (req.type) {
-    case 'say':
-      return ROOM_HANDLERS.say(room, m, req);
-    case 'hb':
-      return ROOM_HANDLERS.hb(room, m, req);
-    case 'fetch':
-      return ROOM_HANDLERS.fetch(room, m, req);
-    case 'who':
-      return ROOM_HANDLERS.who(room, m, req);
-    case 'leave':
-      return ROOM_HANDLERS.leave(room, m, req);
-    default: {
-      const never: never = req;
-      throw new Error(`unhandled room request ${JSON.stringify(never)}`);
-    }
-  }
-}
-
-export function sayKey(member: string, id: string): string {
-  return `${member}\u0000${id}`;
 }
 
 function leaveKey(token: string, endpoint: string, id: string): string {

@@ -2,7 +2,7 @@
 // exited, its restart type, its restart history, the clock and a random
 // source, say what to do. The process handling in room-lifecycle.ts only
 // carries the decision out.
-import type { RestartType } from '../lib/config.js';
+import type { RestartSettings } from '../lib/config.js';
 
 export interface ExitInfo {
   readonly code: number | null;
@@ -11,17 +11,8 @@ export interface ExitInfo {
   readonly spawnError?: string;
 }
 
-export interface RestartPolicy {
-  readonly restartType: RestartType;
-  /** More than this many restarts within restartPeriodMs gives the room up. */
-  readonly restartMaxRestarts: number;
-  readonly restartPeriodMs: number;
-  readonly restartBackoffInitialMs: number;
-  readonly restartBackoffFactor: number;
-  readonly restartBackoffMaxMs: number;
-  /** Fraction: the delay is scaled by a factor drawn from [1 - jitter, 1 + jitter]. */
-  readonly restartBackoffJitter: number;
-}
+/** The restart* keys of the config, for one room (restartPolicyOf). */
+export type RestartPolicy = RestartSettings;
 
 export type GiveUpReason = 'intensity' | 'normal-exit' | 'temporary';
 

@@ -28,7 +28,7 @@ export function applyNotice(sup: NoticeDeps, entry: RoomEntry, m: Unsolicited): 
         sup.log.info({ event: 'member_left', room: entry.name, member: cur.member, via: 'room' }, 'member left');
         break;
       case 'evicted':
-        sup.log.info({ event: 'member_evicted', room: entry.name, member: cur.member }, 'member evicted');
+        sup.log.info({ event: 'member_evicted', room: entry.name, member: cur.member, silentMs: m.silentMs, proven: m.proven }, 'member evicted');
         break;
       case 'departed':
         sup.log.info({ event: 'member_departed', room: entry.name, member: cur.member }, 'member had left before the room restarted');

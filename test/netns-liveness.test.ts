@@ -29,7 +29,7 @@ if (!can.ok) {
     const topo = createTopology(t);
     const d = await topo.startChatd({ heartbeatMs: HEARTBEAT_MS, heartbeatMisses: MISSES });
     const server = { host: d.host, port: d.port };
-    const evictionsOf = (member: string) => d.logs.filter((l) => l.event === 'member_evicted' && l['component'] === 'room' && l['member'] === member);
+    const evictionsOf = (member: string) => d.logs.filter((l) => l.event === 'member_evicted' && l['component'] === 'supervisor' && l['member'] === member);
 
     await t.test(`clients on a ${LOSS_PERCENT} % loss link are not evicted in ${LOSSY_RUN_MS / 1000} s`, async (t) => {
       // Several clients (one room, so an evicted one hears NOT_MEMBER): more heartbeat periods per run.
@@ -74,9 +74,9 @@ if (!can.ok) {
       await new Promise((r) => setTimeout(r, HEARTBEAT_MS * 1.5 + Math.random() * HEARTBEAT_MS));
       const killedAt = Date.now();
       process.kill(victim.pid, 'SIGKILL');
-      const line = await d.waitLog((l) => l.event === 'member_evicted' && l['component'] === 'room' && l['member'] === member, bound + 5_000, 'the victim evicted');
+      const line = await d.waitLog((l) => l.event === 'member_evicted' && l['component'] === 'supervisor' && l['member'] === member, bound + 5_000, 'the victim evicted');
       const seenAt = Date.now();
-      // The room's own timestamp (pino isoTime, ms), not when the relayed line reached us.
+      // The supervisor's timestamp (pino isoTime, ms; one IPC hop after the room's eviction), not when the line reached us.
       const logged = typeof line['time'] === 'string' ? Date.parse(line['time']) : NaN;
       const loggedAt = Number.isFinite(logged) ? logged : seenAt;
       const timeToEvict = loggedAt - killedAt;

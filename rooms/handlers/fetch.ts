@@ -5,13 +5,11 @@
 // answered as its own `gap`, in seq order among the held events, so a
 // client delivers everything held, in order, and skips only what is lost.
 import { ChatError } from '../../lib/errors.js';
-import type { FetchRequest } from '../../lib/wire.js';
+import { MAX_FETCH, type FetchRequest } from '../../lib/wire.js';
 import type { Member } from '../member.js';
-import type { Room } from '../room.js';
+import type { RoomOps } from '../room-ops.js';
 
-export const MAX_FETCH = 256;
-
-export function fetch(room: Room, m: Member, req: FetchRequest): void {
+export function fetch(room: RoomOps, m: Member, req: FetchRequest): void {
   if (req.to < req.from) throw new ChatError('BAD_REQUEST', '"to" must not be below "from"');
   const latest = room.seq;
   if (req.from > latest) {
@@ -28,7 +26,7 @@ export function fetch(room: Room, m: Member, req: FetchRequest): void {
     }
     if (gapFrom !== 0) room.reply(m, { type: 'gap', room: room.name, from: gapFrom, to: s - 1 });
     gapFrom = 0;
-    room.outbox.pushReply(m, e);
+    room.resend(m, e);
   }
   if (gapFrom !== 0) room.reply(m, { type: 'gap', room: room.name, from: gapFrom, to });
   room.reply(m, { type: 'fetched', room: room.name, from: req.from, to });

@@ -3,15 +3,15 @@ import { ChatError } from '../../lib/errors.js';
 import { checkText } from '../../lib/names.js';
 import type { MsgEvent, SayRequest } from '../../lib/wire.js';
 import type { Member } from '../member.js';
-import { sayKey, type Room } from '../room.js';
+import { sayKey, type RoomOps } from '../room-ops.js';
 
-export function say(room: Room, m: Member, req: SayRequest): void {
+export function say(room: RoomOps, m: Member, req: SayRequest): void {
   // A retry of a sequenced say gets the original msg again, to the sender
   // only, and is not sequenced twice (protocol "Idempotence"); one staged in
   // this turn is answered by its own msg, or by its refusal.
   const key = sayKey(m.member, req.id);
   const replay = room.says.get(key);
-  if (replay) return room.outbox.pushReply(m, replay);
+  if (replay) return room.resend(m, replay);
   if (room.stagedSay(key)) return;
 
   switch (checkText(req.text, room.config.maxTextChars)) {

@@ -3,9 +3,9 @@
 import { encode } from '../../lib/codec.js';
 import type { MemberEntry, WhoRequest } from '../../lib/wire.js';
 import type { Member } from '../member.js';
-import type { Room } from '../room.js';
+import type { RoomOps } from '../room-ops.js';
 
-export function who(room: Room, m: Member, req: WhoRequest): void {
+export function who(room: RoomOps, m: Member, req: WhoRequest): void {
   const after = req.after;
   const all = room.roster.sorted().filter((x) => after === undefined || x.member > after);
   const page: MemberEntry[] = [];
