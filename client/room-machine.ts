@@ -33,10 +33,10 @@ import { JoinRetry } from './join-retry.js';
 import { leaveRoom } from './leave.js';
 import { REJOIN_DEFAULTS, type ResolvedOptions } from './options.js';
 import type { Outbound } from './outbound.js';
-import { Probe } from './probe.js';
 import { Rejoin, type LossReason } from './rejoin.js';
 import type { RoomRequests } from './room-requests.js';
-import { RoomSession, UNRESPONSIVE_PERIODS } from './room-session.js';
+import { RoomProbing } from './room-probing.js';
+import { RoomSession } from './room-session.js';
 import type { RoomState, RoomTable } from './room-state.js';
 import type { Requests } from './requests.js';
 import type { RttEstimator } from './rtt.js';
@@ -61,9 +61,20 @@ export interface RoomMachineDeps {
 
 export class RoomMachine {
   private readonly table: RoomTable;
+  private readonly probing: RoomProbing;
 
   constructor(private readonly d: RoomMachineDeps) {
     this.table = d.table;
+    this.probing = new RoomProbing({
+      clock: d.clock,
+      table: d.table,
+      joins: d.joins,
+      counters: d.counters,
+      policy: d.opts.autoRejoin,
+      mayStart: () => this.open,
+      found: (s, joined) => this.probeFound(s, joined),
+      failed: (s, error) => this.probesFailed(s, error),
+    });
   }
 
   private get open(): boolean {
@@ -115,7 +126,7 @@ export class RoomMachine {
   private leaveSession(s: RoomSession): Promise<void> {
     s.stopHeartbeats();
     const st = this.table.get(s.room);
-    if (st?.session === s) this.stopProbe(st);
+    if (st?.session === s) this.probing.stop(st);
     const deps = {
       requests: this.d.requests,
       id: nanoid(),
@@ -275,49 +286,7 @@ export class RoomMachine {
     }
   }
 
-  // ---- probing an unresponsive room (client/probe.ts) -----------------------------
-
-  /** autoRejoin: asks the control endpoint whether the silent membership `s` still holds its room. */
-  private beginProbe(s: RoomSession): void {
-    const policy = this.d.opts.autoRejoin;
-    const st = this.table.get(s.room);
-    if (!policy || !this.open || st?.status !== 'joined' || st.session !== s || st.probe) return;
-    const p = new Probe(s.room, {
-      clock: this.d.clock,
-      intervalMs: UNRESPONSIVE_PERIODS * s.heartbeatMs,
-      maxProbes: policy.maxAttempts,
-      join: () => {
-        this.d.counters.probes++;
-        return this.d.joins.send(st.room, st.nick, st.key);
-      },
-      joined: (p, joined) => {
-        if (st.probe === p) this.table.probing(st, undefined);
-        this.probeJoined(s, joined);
-      },
-      failed: (p, error) => {
-        if (st.probe === p) this.table.probing(st, undefined);
-        if (!this.open || this.table.get(s.room) !== st || st.status !== 'joined' || st.session !== s) return;
-        this.dropSession(s, clientError('NOT_JOINED', `could not rejoin ${s.room} (${error.code})`));
-        this.d.fire('rejoin-failed', { room: s.room, error });
-      },
-      ended: (p) => {
-        if (st.probe !== p) return;
-        this.table.probing(st, undefined);
-        // Stopped because the room answered, and silent again since: probe this spell too.
-        if (s.unresponsive) this.beginProbe(s);
-      },
-    });
-    this.table.probing(st, p);
-    p.start();
-  }
-
-  /** No more probes for this membership; a probe on the wire stays the room's until it settles. */
-  private stopProbe(st: RoomState): void {
-    const p = st.probe;
-    if (!p) return;
-    p.stop();
-    if (!p.inFlight) this.table.probing(st, undefined);
-  }
+  // ---- what a probe of an unresponsive room found (client/room-probing.ts) -----------
 
   /**
    * A probe brought a new membership, so the one it probed was gone. The new
@@ -325,13 +294,21 @@ export class RoomMachine {
    * or completes a rejoin that began meanwhile; otherwise nobody wants it
    * and it is given back.
    */
-  private probeJoined(s: RoomSession, joined: JoinedReply): void {
+  private probeFound(s: RoomSession, joined: JoinedReply): void {
     if (this.d.clientState() === 'closed') return;
     const st = this.table.get(s.room);
     if (!this.open || st?.status === 'leaving') return this.d.joins.giveBack(joined);
     if (st?.session === s) return this.switchMembership(st, joined);
     // The membership was lost another way while the probe was out: the probe's join wins the rejoin.
     this.placeJoined(joined);
+  }
+
+  /** The probes of membership s gave up: if it is still its room's, the room is dropped, as a rejoin that gives up. */
+  private probesFailed(s: RoomSession, error: ClientError): void {
+    const st = this.table.get(s.room);
+    if (!this.open || st?.status !== 'joined' || st.session !== s) return;
+    this.dropSession(s, clientError('NOT_JOINED', `could not rejoin ${s.room} (${error.code})`));
+    this.d.fire('rejoin-failed', { room: s.room, error });
   }
 
   // ---- memberships ---------------------------------------------------------------
@@ -364,9 +341,9 @@ export class RoomMachine {
       gap: (g) => this.d.fire('gap', g),
       unresponsive: (on) => {
         this.d.fire(on ? 'unresponsive' : 'responsive', { room });
-        if (on) return this.beginProbe(s);
+        if (on) return this.probing.begin(s);
         const cur = this.table.get(room);
-        if (cur?.session === s) this.stopProbe(cur);
+        if (cur?.session === s) this.probing.stop(cur);
       },
     });
     return s;
@@ -379,10 +356,7 @@ export class RoomMachine {
    */
   private endSession(st: RoomState | undefined, s: RoomSession, err: ClientError, spareWaiting: boolean): void {
     s.dispose();
-    if (st?.session === s) {
-      st.probe?.stop();
-      this.table.probing(st, undefined);
-    }
+    if (st?.session === s) this.probing.end(st);
     this.d.requests.failRoom(s.room, err, { spareWaiting });
   }
 
@@ -408,7 +382,7 @@ export class RoomMachine {
       else if (st.status === 'rejoining') {
         st.rejoin!.stop();
         this.table.forget(st);
-      } else this.stopProbe(st);
+      } else this.probing.stop(st);
     }
   }
 

@@ -1,40 +1,36 @@
 // Where each room stands for this client: one RoomState per room, with an
-// explicit status, in one table. Only the methods of RoomTable change a
-// status or a room's membership, each one a transition named after the
-// status it leads to; client/room-machine.ts decides when, and does what
-// goes with it (timers, requests, events).
+// explicit status, in one table. Only RoomTable's methods change a room's
+// status or its membership, each a transition named after where it leads;
+// client/room-machine.ts decides when, and does what goes with it (timers,
+// requests, events). A room in none of the statuses is not in the table.
 //
-//   (none) ──joining──▶ joining ──joined──▶ joined ◀──switched── joined
-//                           │                │  ▲
-//                           │        rejoining  joined
-//                           │                ▼  │
-//                           │              rejoining
-//                           │                │
-//                           │      joined, rejoining ──leaving──▶ leaving
-//                           ▼                ▼                      ▼
-//                        forget           forget                 forget ──▶ (none)
+//   from → to                  method            when
+//   (none) → joining           joining()         join() starts
+//   joining → joined           joined()          the join is granted
+//   joining → (none)           forget()          it fails, or close() cancels it
+//   joined → joined            switched()        a new membership replaces one found gone
+//   joined → rejoining         rejoining()       the membership is lost (autoRejoin)
+//   rejoining → joined         joined()          a new membership is granted
+//   rejoining → (none)         forget()          the rejoin gives up, or close() stops it
+//   joined, rejoining → leaving  leaving()       leave()
+//   leaving → leaving          leavingWith()     a stopped rejoin's last attempt brought a membership: it is left too
+//   leaving → leaving          membershipGone()  the membership being left is gone (left, or its room closed)
+//   leaving → (none)           forget()          the leave settles
+//   joined → (none)            forget()          the room closed; the membership was lost without
+//                                                autoRejoin; its probes gave up; another room took its port
 //
-// - joining: join() runs (its JoinRetry); no membership yet.
-// - joined: a membership (RoomSession) holds the room; an unresponsive one
-//   may be probed (client/probe.ts).
-// - rejoining: the membership was lost and is being joined again
-//   (autoRejoin); say()/who() wait for the new one.
-// - leaving: leave() runs. The membership being left stays the room's until
-//   the leave settles or the room is gone (`closed`); a leave that stopped a
-//   rejoin may be handed the membership that rejoin's last attempt brought.
-// A room in none of these is not in the table (ws's CLOSED).
+// A joined room always has its membership (a RoomSession); a room being
+// left keeps the one being left until it is gone. The nick and key a room
+// was joined with stay with its state: a rejoin or a probe joins again with
+// the same ones.
 //
-// The nick and key a room was joined with stay with its state: a rejoin or
-// a probe joins with the same ones.
-//
-// The by-port index (which membership a datagram from a room port belongs
-// to) is derived from the memberships of the table and kept by index()
-// alone. Live rooms never share a port, so at most one membership is
-// indexed per port. A room whose address changed under the same membership
-// would be one more transition of this table, joined → joined like
-// switched(): moved(st, port) would update the membership's address and
-// index() would re-key it; nothing else holds a room's port. Rooms do not
-// move today, so there is no such transition.
+// The by-port index (which membership a datagram from a room port is for)
+// is derived from the memberships in the table and kept by index() alone;
+// live rooms never share a port, so one membership per port. A room whose
+// address changed under the same membership would be one more transition,
+// joined → joined like switched(): moved() would give the membership its
+// new address and index() would re-key it, as nothing else holds a room's
+// port. Rooms do not move today, so there is no such transition.
 import type { JoinRetry } from './join-retry.js';
 import type { Probe } from './probe.js';
 import type { Rejoin } from './rejoin.js';
