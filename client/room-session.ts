@@ -111,7 +111,7 @@ export class RoomSession {
   delivered: number;
   /** Highest seq known to exist in the room. */
   latest: number;
-  /** Until then a NOT_MEMBER without id may be about the membership this one replaced (ChatClient). */
+  /** Until then a NOT_MEMBER without id may be about the membership this one replaced (client/room-machine.ts). */
   notMemberGraceUntil = 0;
   /** Events above delivered, waiting for the seqs before them. */
   private readonly events = new Map<number, SequencedEvent>();

@@ -1,0 +1,86 @@
+// What a ChatClient tells its application: the events it emits and the
+// records they carry. Every part that emits goes through one Fire function
+// (ChatClient.fire), so a throwing listener never breaks delivery.
+import type { MemberEntry, MsgEvent, PresenceEvent, RoomEntry } from '../lib/wire.js';
+import type { ClientError } from './client-error.js';
+import type { RejoiningInfo } from './rejoin.js';
+import type { GapInfo } from './room-session.js';
+
+export type { MsgEvent, PresenceEvent, RoomEntry, MemberEntry };
+
+export interface JoinInfo {
+  room: string;
+  member: string;
+  nick: string;
+  port: number;
+  members: number;
+  seq: number;
+  heartbeatMs: number;
+}
+
+export interface RejoinedInfo {
+  room: string;
+  /** The new membership's joined.seq: delivery goes on after it, as for any new member. */
+  seq: number;
+  /** The last seq the lost membership delivered in order. */
+  previousSeq: number;
+}
+
+export interface RejoinFailedInfo {
+  room: string;
+  /** Why the last attempt failed (BAD_KEY, NICK_TAKEN, TIMEOUT, ...). */
+  error: ClientError;
+}
+
+export interface ChatClientEvents {
+  message: [MsgEvent];
+  presence: [PresenceEvent];
+  /** The room is gone. With autoRejoin, `crashed` is not reported here: 'rejoining' is. */
+  closed: [{ room: string; reason: string }];
+  gap: [GapInfo];
+  /**
+   * The room answered NOT_MEMBER to our token (usually an eviction); emitted
+   * together with 'membership-lost'. With autoRejoin, 'rejoining' is emitted instead.
+   */
+  evicted: [{ room: string }];
+  'membership-lost': [{ room: string }];
+  /**
+   * No hb reply for 3 heartbeat periods: the room process or its host may be
+   * dead or unreachable. With autoRejoin the client then probes the control
+   * endpoint with a join: if the membership turns out to be gone (a lone
+   * member evicted, its room deleted), 'rejoined' follows.
+   */
+  unresponsive: [{ room: string }];
+  /** An unresponsive room answers again. */
+  responsive: [{ room: string }];
+  /**
+   * autoRejoin: the membership was lost (`reason`), and join attempt
+   * `attempt` follows after delayMs. Emitted at once on the loss (attempt 1)
+   * and before every further attempt. Meanwhile the room stays in
+   * joinedRooms() and say()/who() wait for the new membership.
+   */
+  rejoining: [RejoiningInfo];
+  /**
+   * autoRejoin: a new membership holds the room; events flow from its own
+   * joined.seq (`seq`). Follows 'rejoining', or, without it, a probe of an
+   * unresponsive room that found the old membership gone. Anything the room
+   * sequenced after previousSeq and up
+   * to `seq` may be lost to the application: it is not fetched, because a
+   * room that was given up and created again restarts its seq at 1, so old
+   * seqs could name other events. No 'gap' is made up for it: this event is
+   * the notice. A say() that was in flight at the loss is sent again under
+   * the new membership, so it may appear twice if the room had sequenced it
+   * before the loss and only its echo was lost.
+   */
+  rejoined: [RejoinedInfo];
+  /**
+   * autoRejoin gave up (a final refusal such as BAD_KEY, or maxAttempts
+   * spent, by a rejoin or by the probes of an unresponsive room): the room
+   * is dropped locally, waiting say()s fail with NOT_JOINED.
+   */
+  'rejoin-failed': [RejoinFailedInfo];
+  error: [Error];
+}
+
+/** Emits an event to the application; a throwing listener is reported, never rethrown. */
+export type Fire = <K extends Exclude<keyof ChatClientEvents, 'error'>>(event: K, ...args: ChatClientEvents[K]) => void;
