@@ -61,7 +61,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     this.rtt = new RttEstimator(this.opts.retryInitialMs);
     this.requests = new Requests(this.clock, this.opts.retryInitialMs, this.opts.maxAttempts, { rtt: this.rtt, counters: this.counters });
     this.out = new Outbound(this.transport, this.opts.host, this.opts.port, this.counters, (err) => this.report(err));
-    this.roomRequests = new RoomRequests(this.requests, this.opts.autoRejoin !== undefined, (room) => this.table.get(room)?.session);
+    this.roomRequests = new RoomRequests(this.requests, (room) => this.table.get(room)?.session);
     this.machine = new RoomMachine({
       opts: this.opts,
       clock: this.clock,
@@ -163,19 +163,21 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
 
   /**
    * Sends a message; resolves with our own echoed `msg` (its acknowledgement).
-   * Retried with the same id until acked. With autoRejoin, a lost membership
-   * does not fail it: it waits for the new one, within its own retry budget,
-   * and fails with NOT_JOINED if the rejoin gives up.
+   * Retried with the same id until acked, under the room's membership of
+   * the moment: a membership replaced meanwhile (a rejoin, or a join of ours
+   * granted in place of an unproven one) takes it over. With autoRejoin, a
+   * lost membership does not fail it: it waits for the new one, within its
+   * own retry budget, and fails with NOT_JOINED if the rejoin gives up;
+   * without, it fails with NOT_MEMBER.
    */
   async say(room: string, text: string): Promise<MsgEvent> {
     const id = nanoid();
-    const first = this.requireRoom(room);
+    this.requireRoom(room);
     return this.roomRequests.start<MsgEvent>(
       room,
       id,
       { type: 'say', id, text },
       (m, s) => (m.type === 'msg' && m.member === s.member && m.room === room ? m : undefined),
-      first,
     );
   }
 
@@ -203,13 +205,12 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return collectPages(async (after) => {
       const id = nanoid();
       const body = { type: 'who', id, ...(after === undefined ? {} : { after }) };
-      const first = this.requireRoom(room);
+      this.requireRoom(room);
       const r = await this.roomRequests.start<MembersReply>(
         room,
         id,
         body,
         (m) => (m.type === 'members' && m.room === room ? m : undefined),
-        first,
       );
       return { entries: r.members, more: r.more };
     }, (e) => e.member);

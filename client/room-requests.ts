@@ -1,10 +1,14 @@
-// Requests at a room's endpoint (say, who). Without autoRejoin a request is
-// bound to the membership it started with. With autoRejoin it follows the
-// room's membership: while a rejoin runs, attempts go nowhere (they still
-// count), NOT_MEMBER does not end it, and a new membership resends it at once
-// (Requests.resendRoom). Every token a request went out under is noted until
-// it settles, so a NOT_MEMBER answering it can be told apart: stale (about
-// an earlier membership's token) or about the current one.
+// Requests at a room's endpoint (say, who). A request follows the room's
+// membership, not the one it started with: when the membership is replaced
+// (a rejoin, or a join of ours that the service granted in place of an
+// unproven one), the request goes out again under the new token at once
+// (Requests.resendRoom); while a rejoin runs, attempts go nowhere (they
+// still count). NOT_MEMBER does not end a request by itself: whether the
+// membership is really gone is the room machine's call (room-machine.ts
+// membershipLost), and when it is, the room's requests fail with it. Every
+// token a request went out under is noted until it settles, so a NOT_MEMBER
+// answering it can be told apart: stale (about an earlier membership's
+// token) or about the current one.
 import type { ServerMessage } from '../lib/wire.js';
 import type { Requests } from './requests.js';
 import type { RoomSession } from './room-session.js';
@@ -15,31 +19,11 @@ export class RoomRequests {
 
   constructor(
     private readonly requests: Requests,
-    private readonly followsRejoins: boolean,
     /** The room's membership now, if any. */
     private readonly current: (room: string) => RoomSession | undefined,
   ) {}
 
-  /** `first`: the room's membership when the request starts (undefined while it is being re-joined). */
-  start<T>(
-    room: string,
-    id: string,
-    body: Record<string, unknown>,
-    accept: (m: ServerMessage, s: RoomSession) => T | undefined,
-    first: RoomSession | undefined,
-  ): Promise<T> {
-    const send = (s: RoomSession) => {
-      const tokens = this.sentWith.get(id);
-      if (tokens) tokens.add(s.token);
-      else this.sentWith.set(id, new Set([s.token]));
-      s.send(body);
-    };
-    if (!this.followsRejoins) {
-      const s = first!;
-      return this.requests
-        .start<T>({ id, room, ports: [s.port], send: () => send(s), accept: (m) => accept(m, s) })
-        .finally(() => this.sentWith.delete(id));
-    }
+  start<T>(room: string, id: string, body: Record<string, unknown>, accept: (m: ServerMessage, s: RoomSession) => T | undefined): Promise<T> {
     const current = () => this.current(room);
     return this.requests
       .start<T>({
@@ -51,7 +35,11 @@ export class RoomRequests {
         },
         send: () => {
           const s = current();
-          if (s) send(s);
+          if (!s) return;
+          const tokens = this.sentWith.get(id);
+          if (tokens) tokens.add(s.token);
+          else this.sentWith.set(id, new Set([s.token]));
+          s.send(body);
         },
         accept: (m) => {
           const s = current();
