@@ -7,7 +7,7 @@
 // many-rooms scenario, many-rooms.ts).
 import { MemberPool } from './member-pool.js';
 import { benchText } from './members-ipc.js';
-import { trackedPids } from './pids.js';
+import { trackedPids } from '../test/helpers/pids.js';
 import { cpuSeconds, hostBusySeconds, peakRssBytes, rssBytes, runQueueWaitSeconds, selfCpuSeconds, udpDrops } from './proc-stat.js';
 import { LogHistogram } from './stats.js';
 import { fmt } from './table.js';

@@ -11,8 +11,9 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ChatClient, type MsgEvent } from '../client/chat-client.js';
 import { DEFAULTS } from '../lib/config.js';
-import { isAlive, startChatd, waitGone, type Chatd } from '../test/helpers/chatd.js';
+import { startChatd, type Chatd } from '../test/helpers/chatd.js';
 import { FUZZ_LIMITS, Fuzzer, rssBytes } from '../test/helpers/mutate.js';
+import { isAlive } from '../test/helpers/pids.js';
 
 const ROOM = 'fuzz';
 const MB = 1024 * 1024;
@@ -75,11 +76,7 @@ async function main(): Promise<boolean> {
   console.log(`fuzz-long: seed ${seed}, ${count} datagrams at ${rate}/s; ${new Date().toISOString()}; node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, load average ${loadavg()[0]!.toFixed(1)}`);
   const d: Chatd = await startChatd({ teardown: (fn) => cleanups.push(fn) }, FUZZ_LIMITS);
   // A clean stop first (SIGTERM); the helper's teardown then SIGKILLs, by pid, anything left.
-  cleanups.push(async () => {
-    if (!isAlive(d.pid)) return;
-    process.kill(d.pid, 'SIGTERM');
-    await waitGone(d.pid, 10_000);
-  });
+  cleanups.push(() => d.stop(10_000));
   const alice = new ChatClient({ host: '127.0.0.1', port: d.port });
   const bob = new ChatClient({ host: '127.0.0.1', port: d.port });
   cleanups.push(() => alice.close({ leave: false }), () => bob.close({ leave: false }));

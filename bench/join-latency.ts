@@ -2,7 +2,7 @@
 // fresh socket on its own address (a new client): into an existing room,
 // and joins that create a room (the supervisor forks a room process before
 // it can answer).
-import type { Chatd } from './chatd-process.js';
+import type { Chatd } from '../test/helpers/chatd.js';
 import { percentile } from './stats.js';
 import { fmt } from './table.js';
 import { clientAddress, nowUs, UdpPeer } from './udp.js';

@@ -6,7 +6,7 @@
 // interleaved (runLadder), so that other work on the host weighs on every
 // room count alike, and the ratio of 20 rooms to 1 room compares like with
 // like.
-import type { Chatd } from './chatd-process.js';
+import type { Chatd } from '../test/helpers/chatd.js';
 import { COMPARE_STEP_HEADERS, compareStepCells, maxRatio, P99_LIMIT_MS, summarize, targetLine, type CompareSummary } from './compare.js';
 import { CONTENDED_PCT, KEPT_UP_SHARE, SUSTAINED_LOSS_PCT, FanoutSession, runLadder, type FanoutOptions, type FanoutRow } from './fanout.js';
 import { fmt } from './table.js';

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { nativeMembers } from './native-build.js';
 import { cpuSeconds } from './proc-stat.js';
-import { sigkill, track, waitGone } from './pids.js';
+import { sigkill, track, waitGone } from '../test/helpers/pids.js';
 import { LogHistogram } from './stats.js';
 import type { FromWorker, TagReport, ToWorker, WorkerTarget } from './members-ipc.js';
 

@@ -3,10 +3,10 @@
 // rooms' total (RSS, and PSS, which splits pages the processes share);
 // beside them a bare `node` process doing nothing, the floor any room
 // process written in Node stands on, and the warm pooled process.
-import type { Chatd } from './chatd-process.js';
+import type { Chatd } from '../test/helpers/chatd.js';
 import { spawn } from 'node:child_process';
 import { privateDirtyBytes, pssBytes, rssBytes } from './proc-stat.js';
-import { sigkill, track } from './pids.js';
+import { sigkill, track } from '../test/helpers/pids.js';
 import { median } from './stats.js';
 import { mb } from './table.js';
 import { clientAddress, sleep, UdpPeer } from './udp.js';

@@ -3,9 +3,9 @@
 // the same port with the same members. Measured: from the kill to the first
 // msg B receives that A sent after the kill (so it went through the new
 // process), and how many of A's messages of that round never reached B.
-import type { Chatd } from './chatd-process.js';
+import type { Chatd } from '../test/helpers/chatd.js';
 import { benchText, parseBenchText } from './members-ipc.js';
-import { sigkill } from './pids.js';
+import { sigkill } from '../test/helpers/pids.js';
 import { median } from './stats.js';
 import { fmt } from './table.js';
 import { clientAddress, nowUs, sleep, UdpPeer } from './udp.js';

@@ -8,10 +8,11 @@
 // ladders to one room size; --cpu-prof DIR makes chatd (supervisor and
 // rooms) and the baseline servers write V8 CPU profiles into DIR when they
 // exit (summarize one with build/bench/profile-summary.js).
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { BENCH_CONFIG, startChatd, writeDerivedConfig, type Chatd } from './chatd-process.js';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { startChatd, type Chatd } from '../test/helpers/chatd.js';
 import {
   COMPARE_LADDERS,
   COMPARE_RATIO_HEADERS,
@@ -47,7 +48,7 @@ import {
 import { JOIN_HEADERS, joinCells, runJoinLatency } from './join-latency.js';
 import { MANY_MEMBERS, MANY_ROOM_COUNTS, MANY_STEP_HEADERS, MANY_SUMMARY_HEADERS, MANY_SUMMARY_TITLE, manyStepCells, manySummaryRows, manyTargetLines, runManyRooms } from './many-rooms.js';
 import { MEMORY_HEADERS, memoryCells, runMemory } from './memory.js';
-import { killAllStarted, stillRunning } from './pids.js';
+import { killAllStarted, stillRunning } from '../test/helpers/pids.js';
 import { RECOVERY_HEADERS, recoveryCells, recoveryMedianCells, runRecovery } from './recovery.js';
 import { SEND_COST_HEADERS, runSendCost, sendCostCells } from './send-cost.js';
 import { median } from './stats.js';
@@ -113,20 +114,30 @@ const serverNodeArgs: string[] = args.cpuProfDir ? ['--cpu-prof', `--cpu-prof-di
 const wanted = (s: Scenario) => args.only === undefined || args.only === s;
 const ladderWanted = (members: number) => args.members === undefined || args.members === members;
 
+// Resolved from this file's place (build/bench/), as the chatd it runs is.
+const BENCH_CONFIG = fileURLToPath(new URL('../../config/bench.json', import.meta.url));
+
 const print = (s = '') => process.stdout.write(s + '\n');
 
-/** Runs fn against a fresh chatd (config/bench.json or `config`), always stopping it; then names chatd's warn/error log events, if any. */
-async function withChatd<T>(fn: (c: Chatd) => Promise<T>, config = BENCH_CONFIG): Promise<T> {
-  const chatd = await startChatd(serverNodeArgs, config);
+/**
+ * Runs fn against a fresh chatd (config/bench.json, with `changes` applied
+ * in a copy), always stopping it; then names chatd's warn/error log events,
+ * if any.
+ */
+async function withChatd<T>(fn: (c: Chatd) => Promise<T>, changes: Record<string, unknown> = {}): Promise<T> {
+  const teardowns: Array<() => unknown> = [];
+  let chatd: Chatd | undefined;
   try {
+    chatd = await startChatd({ teardown: (f) => teardowns.push(f) }, changes, {}, { baseConfig: BENCH_CONFIG, nodeArgs: serverNodeArgs });
     const out = await fn(chatd);
     const exit = chatd.exitInfo();
     if (exit) throw new Error(`chatd exited during the scenario (code ${exit.code}, signal ${exit.signal}): its figures are void`);
     return out;
   } finally {
-    await chatd.stop();
+    await chatd?.stop();
+    for (const f of teardowns) await f();
     const counts = new Map<string, number>();
-    for (const l of chatd.logs) {
+    for (const l of chatd?.logs ?? []) {
       // chatd logs level labels; numbers are pino's default form.
       const lv = l['level'];
       if (lv === 'warn' || lv === 'error' || lv === 'fatal' || (typeof lv === 'number' && lv >= 40)) {
@@ -182,8 +193,8 @@ function contendedNote(rows: FanoutRow[], what: string): void {
   }
 }
 
-/** One fan-out ladder against chatd (a fresh chatd, `config` or config/bench.json): one room, `senders` of its members saying. */
-async function chatdLadder(members: number, senders: number, rates: number[], onRow: (r: FanoutRow) => void, config = BENCH_CONFIG): Promise<void> {
+/** One fan-out ladder against chatd (a fresh chatd, config/bench.json with `changes`): one room, `senders` of its members saying. */
+async function chatdLadder(members: number, senders: number, rates: number[], onRow: (r: FanoutRow) => void, changes: Record<string, unknown> = {}): Promise<void> {
   await withChatd(async (c) => {
     const target = await chatdTarget(c, `fanout-${members}`, senders);
     try {
@@ -191,7 +202,7 @@ async function chatdLadder(members: number, senders: number, rates: number[], on
     } finally {
       await target.close();
     }
-  }, config);
+  }, changes);
 }
 
 /** Prints a fan-out's two tables (deliveries, CPU) under the titles `n` and `n`b. */
@@ -238,20 +249,14 @@ async function fanoutScenario(): Promise<void> {
 
 /**
  * The 100-member, 1-sender fan-out against a chatd whose maxDatagramBytes
- * is 8 KB (config/bench.json with that one change, written to a temp dir),
- * and where that puts chatd against ngircd's figure quoted in the issue.
+ * is 8 KB (config/bench.json with that one change, in a copy), and where
+ * that puts chatd against ngircd's figure quoted in the issue.
  */
 async function fanout8kScenario(): Promise<void> {
   if (!ladderWanted(LADDER_8K.members)) return;
-  const dir = mkdtempSync(join(tmpdir(), 'chatd-bench-'));
   const rows: FanoutRow[] = [];
-  try {
-    const config = writeDerivedConfig(dir, 'bench-8k.json', { maxDatagramBytes: DATAGRAM_8K });
-    await chatdLadder(LADDER_8K.members, 1, LADDER_8K.rates, (r) => rows.push(r), config);
-    notes.push(`chatd ran with ${config}: config/bench.json with maxDatagramBytes ${DATAGRAM_8K} (instead of 1,200), removed after the run`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await chatdLadder(LADDER_8K.members, 1, LADDER_8K.rates, (r) => rows.push(r), { maxDatagramBytes: DATAGRAM_8K });
+  notes.push(`chatd ran with config/bench.json and maxDatagramBytes ${DATAGRAM_8K} (instead of 1,200)`);
   printFanout('6', `fan-out with ${fmt(DATAGRAM_8K)}-byte datagrams (a loopback or jumbo-frame LAN setting): 1 room, ${LADDER_8K.members} members, 1 sender, as in 1.`, rows);
   const s = summarize('chatd', LADDER_8K.members, rows);
   for (const [rule, best] of [

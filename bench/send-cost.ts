@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { literalLookup } from '../lib/literal-lookup.js';
 import type { BatchTransport } from '../rooms/outbox.js';
 import { batchSender } from '../rooms/udp-batch.js';
-import { track } from './pids.js';
+import { track } from '../test/helpers/pids.js';
 import { fmt } from './table.js';
 
 const RECEIVERS = 100;

@@ -2,7 +2,7 @@
 // waits for the port it reports over IPC, and stops it: SIGTERM, then SIGKILL.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { sigkill, track, waitGone } from './pids.js';
+import { sigkill, track, waitGone } from '../test/helpers/pids.js';
 
 export interface ServerProcess {
   pid: number;

@@ -5,7 +5,7 @@
 // back as their acks), what the member workers join, and the pid of the
 // server process whose CPU and memory are measured (for chatd: the room
 // process).
-import type { Chatd } from './chatd-process.js';
+import type { Chatd } from '../test/helpers/chatd.js';
 import { parseBenchText, scanBenchTexts, type WorkerTarget } from './members-ipc.js';
 import { startServer, type ServerProcess } from './server-process.js';
 import { clientAddress, nowUs, UdpPeer, type Obj } from './udp.js';

@@ -1,7 +1,8 @@
 // End to end against the real chatd: real processes, real UDP sockets.
 import { createSocket } from 'node:dgram';
 import t from 'tap';
-import { isAlive, startChatd, waitGone } from './helpers/chatd.js';
+import { startChatd } from './helpers/chatd.js';
+import { isAlive, waitGone } from './helpers/pids.js';
 import { RawClient } from './helpers/raw-client.js';
 
 async function portIsFree(port: number): Promise<boolean> {

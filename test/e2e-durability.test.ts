@@ -8,7 +8,8 @@ import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from '
 import { join } from 'node:path';
 import t from 'tap';
 import { ChatClient, type MsgEvent } from '../client/chat-client.js';
-import { startChatd, waitGone, type Chatd } from './helpers/chatd.js';
+import { startChatd, type Chatd } from './helpers/chatd.js';
+import { waitGone } from './helpers/pids.js';
 import { RawClient, type Membership } from './helpers/raw-client.js';
 
 type Damage = (journal: string, mark: string) => void;

@@ -1,6 +1,7 @@
 // Faults end to end: silent clients, killed rooms, signals to chatd.
 import t from 'tap';
-import { isAlive, startChatd, waitGone } from './helpers/chatd.js';
+import { startChatd } from './helpers/chatd.js';
+import { isAlive, waitGone } from './helpers/pids.js';
 import { RawClient } from './helpers/raw-client.js';
 
 t.test('a client that stops sending heartbeats is evicted and the others get presence evict', async (t) => {

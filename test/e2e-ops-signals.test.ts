@@ -5,8 +5,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { EXIT_UNCAUGHT } from '../lib/fatal.js';
-import { isAlive, startChatd, waitGone, type Chatd } from './helpers/chatd.js';
+import { startChatd, type Chatd } from './helpers/chatd.js';
 import { within } from './helpers/ops.js';
+import { isAlive, waitGone } from './helpers/pids.js';
 import { RawClient } from './helpers/raw-client.js';
 
 /** Every process chatd forked that the log names: rooms and pooled ones. */

@@ -2,7 +2,8 @@
 // chaos run of repeated SIGKILLs while clients chat. Faults come from the
 // room's test-only hook (CHATD_TEST_FAULT), never from the protocol.
 import t from 'tap';
-import { startChatd, waitGone } from './helpers/chatd.js';
+import { startChatd } from './helpers/chatd.js';
+import { waitGone } from './helpers/pids.js';
 import { RawClient } from './helpers/raw-client.js';
 import { loadNative } from '../rooms/udp-batch.js';
 

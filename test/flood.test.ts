@@ -9,7 +9,8 @@
 import t from 'tap';
 import { ChatClient, type MsgEvent } from '../client/chat-client.js';
 import { DEFAULTS } from '../lib/config.js';
-import { isAlive, startChatd } from './helpers/chatd.js';
+import { startChatd } from './helpers/chatd.js';
+import { isAlive } from './helpers/pids.js';
 import { RawClient } from './helpers/raw-client.js';
 
 const FLOOD_MS = 3_000;

@@ -9,8 +9,9 @@
 import t from 'tap';
 import { ChatClient, type MsgEvent } from '../client/chat-client.js';
 import { DEFAULTS } from '../lib/config.js';
-import { isAlive, startChatd } from './helpers/chatd.js';
+import { startChatd } from './helpers/chatd.js';
 import { CONTROL_TYPES, FUZZ_LIMITS, Fuzzer, HostileGen, ROOM_TYPES, rssBytes, seedFromEnv } from './helpers/mutate.js';
+import { isAlive } from './helpers/pids.js';
 import { RawClient } from './helpers/raw-client.js';
 
 const COUNT = 20_000;

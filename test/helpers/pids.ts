@@ -1,9 +1,17 @@
-// Every process the bench starts is registered here by pid, so that a
-// failure or Ctrl-C still kills all of them (and nothing else).
+// Process liveness by pid, for the tests and the bench alike, and the
+// registry of every process a run started, so that a failure or Ctrl-C
+// still kills all of them (and nothing else).
+//
+// "Alive" reads the state in /proc/PID/stat rather than kill(pid, 0): a
+// process that has exited but is not yet reaped (a zombie, as a room is
+// until its supervisor waits for it) has stopped running and holds no
+// socket, yet kill(pid, 0) still succeeds on it; and kill(pid, 0) fails
+// with EPERM on a live process of another user.
 import { readFileSync } from 'node:fs';
 
 const started = new Map<number, string>();
 
+/** Registers a process started by this run (see killAllStarted). */
 export function track(pid: number, what: string): void {
   started.set(pid, what);
 }
@@ -12,6 +20,7 @@ export function track(pid: number, what: string): void {
 function procState(pid: number): string | undefined {
   try {
     const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The name field (in parentheses) may itself hold spaces and ')'.
     return t.charAt(t.lastIndexOf(')') + 2);
   } catch {
     return undefined;
@@ -24,8 +33,8 @@ export function isAlive(pid: number): boolean {
   return s !== undefined && s !== 'Z' && s !== 'X';
 }
 
-/** Polls (bounded) until the pid is gone; true if it went. */
-export async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
+/** Polls (bounded in count and time) until the pid is not alive; resolves false if it never goes. */
+export async function waitGone(pid: number, timeoutMs = 5_000): Promise<boolean> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (!isAlive(pid)) return true;
