@@ -14,7 +14,7 @@ export const COMPARE_TARGETS: TargetKind[] = ['chatd', 'relay-on', 'relay-off', 
 export const REF_DELIVERIES_PER_S = 100_000;
 
 /**
- * ngircd's fan-out, deliveries/s, as quoted in the issue's table (not
+ * ngircd's fan-out, deliveries/s, as quoted for it (not
  * measured here): what the 8 KB-datagram fan-out is set against.
  */
 export const NGIRCD_DELIVERIES_PER_S = 2_000_000;
@@ -239,7 +239,7 @@ export function maxRatio(
   return { value: x.deliveriesPerS / y.deliveriesPerS, bound: xTop === yTop ? '' : xTop ? '>' : '<' };
 }
 
-/** The targets, checked on this run's figures (100 members). */
+/** The project's performance targets, checked on this run's figures (100 members). */
 export function targetLines(sums: CompareSummary[]): string[] {
   const get = (t: TargetKind) => sums.find((s) => s.target === t && s.members === 100);
   const c = get('chatd');

@@ -21,7 +21,7 @@ export const MANY_MEMBERS = 10;
  * with close rungs where one room of 10 tops out on 2 cores.
  */
 export const MANY_RATES = [2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000];
-/** The issue's target: 20 rooms deliver at least this share of what 1 room does. */
+/** The target: 20 rooms deliver at least this share of what 1 room does. */
 export const MANY_SCALING_TARGET = 0.9;
 
 /**
@@ -122,7 +122,7 @@ export const MANY_SUMMARY_TITLE =
   `and p99 <= ${P99_LIMIT_MS} ms ("any p99": without the latency bound); rooms CPU s/M deliv = CPU seconds of all the room processes ` +
   `per million deliveries, at that step; "<": sustained no step, so below the lowest rung`;
 
-/** The issue's target for the scaling, checked on this run's figures (with and without the latency bound). */
+/** The target for the scaling, checked on this run's figures (with and without the latency bound). */
 export function manyTargetLines(rows: FanoutRow[]): string[] {
   const sums = summaries(rows);
   const line = (what: string, pick: (s: CompareSummary) => FanoutRow | undefined) => {

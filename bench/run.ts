@@ -76,7 +76,7 @@ const SENDERS_TARGET = 0.9;
 /** The 100-member, 1-sender fan-out with maxDatagramBytes raised to 8 KB (a loopback or jumbo-frame LAN setting). */
 const LADDER_8K = { members: 100, rates: [1_000, 2_000, 4_000, 6_000, 8_000, 10_000, 12_000, 16_000, 20_000, 24_000, 32_000, 40_000] };
 const DATAGRAM_8K = 8_192;
-/** chatd on par with ngircd's figure: the issue quotes it and sets no target of its own. */
+/** chatd on par with ngircd's figure: its quoted figure is a reference, not a target of the project. */
 const NGIRCD_TARGET = 1;
 /** Many-rooms steps that failed on a busy host and are run again, at most (see FanoutOptions.retryContended). */
 const RETRIES_MANY = 2;
@@ -250,7 +250,7 @@ async function fanoutScenario(): Promise<void> {
 /**
  * The 100-member, 1-sender fan-out against a chatd whose maxDatagramBytes
  * is 8 KB (config/bench.json with that one change, in a copy), and where
- * that puts chatd against ngircd's figure quoted in the issue.
+ * that puts chatd against ngircd's quoted figure.
  */
 async function fanout8kScenario(): Promise<void> {
   if (!ladderWanted(LADDER_8K.members)) return;
@@ -267,7 +267,7 @@ async function fanout8kScenario(): Promise<void> {
     notes.push(
       targetLine(
         `max sustained deliveries/s (${rule}) ${best ? `${fmt(best.deliveriesPerS)}${top ? ' (the top rung: a lower bound)' : ''}` : 'none'}, ` +
-          `chatd / ngircd's ~${fmt(NGIRCD_DELIVERIES_PER_S)} (quoted in the issue, not measured here)`,
+          `chatd / ngircd's ~${fmt(NGIRCD_DELIVERIES_PER_S)} (ngircd's quoted figure, not measured here)`,
         (best?.deliveriesPerS ?? s.lowestOffered ?? NaN) / NGIRCD_DELIVERIES_PER_S,
         NGIRCD_TARGET,
         true,
