@@ -104,7 +104,16 @@ export class Supervisor implements SupervisorDeps {
     const port = await this.control.listen();
     this.status = 'running';
     this.lifecycle.fillPool();
-    this.log.info({ event: 'listening', host: this.config.host, port, pid: process.pid }, `chatd listening on ${this.config.host}:${port}`);
+    const c = this.config;
+    // Members reach rooms on their own UDP ports: a firewall must let them through.
+    const roomPorts = c.roomPortMax === 0 ? 'ephemeral' : `${c.roomPortMin}-${c.roomPortMax}`;
+    this.log.info({ event: 'listening', host: c.host, port, roomPorts, pid: process.pid }, `chatd listening on ${c.host}:${port}; rooms on UDP ports ${roomPorts}`);
+    if (c.roomPortMax === 0 && !isLoopback(c.host)) {
+      this.log.info(
+        { event: 'room_ports_ephemeral' },
+        'rooms take ephemeral UDP ports from the OS: behind a firewall, set roomPortMin/roomPortMax and open that range (and the control port)',
+      );
+    }
     return port;
   }
 
@@ -133,4 +142,8 @@ export class Supervisor implements SupervisorDeps {
   kill(): void {
     this.lifecycle.killAll();
   }
+}
+
+function isLoopback(host: string): boolean {
+  return host.startsWith('127.') || host === '::1' || host === 'localhost';
 }

@@ -141,3 +141,22 @@ t.test('join refusals follow the contract', async (t) => {
   const next = await a.request({ type: 'rooms', id: 'r3' }, d.port); // the first room's entry no longer fits 3x
   t.match(next, { type: 'error', code: 'BAD_REQUEST', id: 'r3' }, 'when nothing fits the budget, the client is told to pad');
 });
+
+t.test('with a room port range, the listening line names it and rooms bind inside it', async (t) => {
+  // A range chosen free on this machine: find two free ports next to each other, bounded tries.
+  let lo = 0;
+  for (let i = 0; i < 50 && lo === 0; i++) {
+    const p = 42_000 + Math.floor(Math.random() * 20_000);
+    if ((await portIsFree(p)) && (await portIsFree(p + 1))) lo = p;
+  }
+  if (lo === 0) return t.fail('no two free adjacent ports found in 50 tries');
+  const d = await startChatd(t, { roomPortMin: lo, roomPortMax: lo + 1 });
+  const listening = await d.waitLog((l) => l.event === 'listening');
+  t.equal(listening['roomPorts'], `${lo}-${lo + 1}`, 'the operator sees the range to open');
+  const a = await RawClient.open(t);
+  const m1 = await a.join(d.port, 'first', 'ann');
+  const m2 = await a.join(d.port, 'second', 'ann');
+  t.same([m1.port, m2.port].sort(), [lo, lo + 1], 'both rooms inside the range');
+  const third = await a.request({ type: 'join', id: 'full', room: 'third', nick: 'ann' }, d.port);
+  t.match(third, { type: 'error', code: 'ROOM_UNAVAILABLE' }, 'a full range refuses the join');
+});

@@ -233,3 +233,13 @@ t.test('restart recovery: a crashed room restarts on its port with its members, 
   t.equal(lobby.state, 'gone');
   t.equal(h.sup.registry.roomsOf('10.0.0.1:1'), 0);
 });
+
+t.test('a one-port room range: the room takes it, a second room is refused cleanly, the port is reused once free', async (t) => {
+  const h = harness({ roomPortMin: 40_123, roomPortMax: 40_123 });
+  const a = (await h.join(1, 'first', 'ann')) as Obj;
+  t.match(a, { type: 'joined', port: 40_123 });
+  t.match(await h.join(2, 'second', 'bob'), { type: 'error', code: 'ROOM_UNAVAILABLE', message: /no free room port/ });
+  t.equal(h.sup.registry.get('second'), undefined, 'nothing left of the refused room');
+  t.match(await h.request(1, { type: 'leave', id: 'bye', room: 'first', token: a['token'] as string }), { type: 'left' });
+  t.match(await h.join(2, 'second', 'bob'), { type: 'joined', port: 40_123 }, 'the port is free again');
+});
