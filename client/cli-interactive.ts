@@ -118,8 +118,9 @@ export async function runInteractive(a: CliArgs, io: InteractiveIo): Promise<num
       return cmd(args);
     }
     if (current === undefined) return print('not in a room: /join ROOM first');
-    // `//text` sends "/text".
-    await client.say(current, trimmed.startsWith('//') ? line.trimStart().slice(1) : line);
+    // `//text` sends "/text". A line too long for one datagram goes as several messages, in order.
+    const room = current;
+    for (const part of client.splitForSay(room, trimmed.startsWith('//') ? line.trimStart().slice(1) : line)) await client.say(room, part);
   };
 
   // Lines run one at a time, in order, after the --room join, so piped input behaves like typing.
