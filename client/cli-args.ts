@@ -4,6 +4,7 @@
 //   chat send [options] TEXT...      send one message and leave
 //   chat tail [options] [--json]     print events until SIGINT/SIGTERM
 import { parseArgs } from 'node:util';
+import { isValidRoomName, ROOM_NAME_RULE } from '../lib/names.js';
 
 export const DEFAULT_SERVER = '127.0.0.1:7447';
 const DEFAULT_PORT = 7447;
@@ -26,6 +27,8 @@ export interface CliArgs {
   port: number;
   nick: string;
   room: string | undefined;
+  /** --room was given with a leading # (dropped). */
+  roomStripped: boolean;
   key: string | undefined;
   json: boolean;
   /** Rejoin by itself after an eviction or a room crash (interactive and tail; never for send). */
@@ -70,6 +73,8 @@ export function parseCli(argv: readonly string[]): Parsed {
   if (values.nick === undefined || values.nick === '') return usage('--nick is required');
   if (mode !== 'interactive' && (values.room === undefined || values.room === '')) return usage('--room is required');
   if (values.room === '') return usage('--room must not be empty');
+  // An invalid --room still goes to the service, whose refusal (exit 1) states the rule.
+  const room = values.room === undefined ? undefined : roomArg(values.room);
   if (values.key === '') return usage('--key must not be empty');
   if (values.json && mode !== 'tail') return usage('--json is only for `chat tail`');
   if (values['no-rejoin'] && mode === 'send') return usage('--no-rejoin is not for `chat send` (it never rejoins)');
@@ -82,13 +87,25 @@ export function parseCli(argv: readonly string[]): Parsed {
       mode,
       ...server,
       nick: values.nick,
-      room: values.room,
+      room: room?.room,
+      roomStripped: room?.stripped ?? false,
       key: values.key,
       json: values.json ?? false,
       rejoin: mode !== 'send' && values['no-rejoin'] !== true,
       text,
     },
   };
+}
+
+/**
+ * A room name as typed: IRC users write `#general`, so one leading # is
+ * dropped (stripped: true, for a one-time notice). error states the rule
+ * when the name is not one the service accepts.
+ */
+export function roomArg(typed: string): { room: string; stripped: boolean; error?: string } {
+  const stripped = typed.startsWith('#') && typed.length > 1;
+  const room = stripped ? typed.slice(1) : typed;
+  return isValidRoomName(room) ? { room, stripped } : { room, stripped, error: `bad room name "${room}": ${ROOM_NAME_RULE}` };
 }
 
 /** HOST:PORT, [IPV6]:PORT, HOST or a bare IPv6 address; the port defaults to 7447. */

@@ -22,7 +22,12 @@ function joinOpts(a: CliArgs): { key?: string } {
 }
 
 /** Joins, sends, waits for the ack, leaves. Resolves with the exit code. A one-shot: it never rejoins. */
+function noteHash(a: CliArgs, io: Io): void {
+  if (a.roomStripped) io.err(`chat: note: room names have no #; using ${safe(a.room!)}`);
+}
+
 export async function runSend(a: CliArgs, io: Io): Promise<number> {
+  noteHash(a, io);
   const client = new ChatClient({ host: a.host, port: a.port, autoRejoin: false });
   client.on('error', () => {}); // socket trouble shows up as TIMEOUT
   const room = a.room!;
@@ -50,6 +55,7 @@ export async function runSend(a: CliArgs, io: Io): Promise<number> {
  * lost for good (closed, or evicted/crashed and not rejoined).
  */
 export async function runTail(a: CliArgs, io: Io, onStop: (stop: () => void) => void): Promise<number> {
+  noteHash(a, io);
   const client = new ChatClient({ host: a.host, port: a.port, autoRejoin: a.rejoin });
   const room = a.room!;
   const show = (e: CliEvent) => io.out(a.json ? formatJson(e) : formatEvent(e));
