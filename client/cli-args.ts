@@ -33,7 +33,10 @@ export interface CliArgs {
   json: boolean;
   /** Rejoin by itself after an eviction or a room crash (interactive and tail; never for send). */
   rejoin: boolean;
+  /** send: the text; empty when it comes from standard input (one message a line). */
   text: string;
+  /** send: overall deadline in ms (exit 3 when it passes); undefined: none besides the retries'. */
+  timeoutMs: number | undefined;
 }
 
 export type Parsed =
@@ -49,6 +52,7 @@ const OPTIONS = {
   key: { type: 'string', short: 'k' },
   json: { type: 'boolean' },
   'no-rejoin': { type: 'boolean' },
+  timeout: { type: 'string', short: 't' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
@@ -79,7 +83,12 @@ export function parseCli(argv: readonly string[]): Parsed {
   if (values.json && mode !== 'tail') return usage('--json is only for `chat tail`');
   if (values['no-rejoin'] && mode === 'send') return usage('--no-rejoin is not for `chat send` (it never rejoins)');
   const text = positionals.join(' ');
-  if (mode === 'send' && text === '') return usage('nothing to send: give the TEXT');
+  let timeoutMs: number | undefined;
+  if (values.timeout !== undefined) {
+    if (mode !== 'send') return usage('--timeout is only for `chat send`');
+    timeoutMs = Number(values.timeout);
+    if (!/^\d+$/.test(values.timeout) || timeoutMs < 1) return usage(`--timeout "${values.timeout}": give a number of milliseconds (at least 1)`);
+  }
   if (mode !== 'send' && positionals.length > 0) return usage(`unexpected argument "${positionals[0]}"`);
   return {
     kind: 'run',
@@ -93,6 +102,7 @@ export function parseCli(argv: readonly string[]): Parsed {
       json: values.json ?? false,
       rejoin: mode !== 'send' && values['no-rejoin'] !== true,
       text,
+      timeoutMs,
     },
   };
 }
@@ -138,7 +148,7 @@ stderr), 2 usage error, 3 timeout (no answer from the server).`;
 
 export const HELP: Record<Mode, string> = {
   interactive: `Usage: chat [--server HOST:PORT] --nick NAME [--room ROOM] [--key KEY] [--no-rejoin]
-       chat send --room ROOM --nick NAME TEXT...
+       chat send --room ROOM --nick NAME [--timeout MS] [TEXT...]
        chat tail --room ROOM --nick NAME [--json] [--no-rejoin]
 
 Interactive chat. Lines you type go to the current room (start a line with
@@ -160,13 +170,18 @@ Options:
       --no-rejoin         do not rejoin by itself after an eviction or a crash
 ${COMMON}
 `,
-  send: `Usage: chat send [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] TEXT...
+  send: `Usage: chat send [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] [--timeout MS] [TEXT...]
 
 Joins ROOM, sends TEXT, waits for the service to acknowledge it, leaves.
+Without TEXT, sends each line of standard input as one message, in order,
+each acknowledged before the next (empty lines are skipped); stops at the
+first that fails. A message too long for one datagram is refused (exit 1,
+with how many characters would fit), not split.
 It never rejoins by itself: if the membership is lost, it fails.
 
 Options:
   -r, --room ROOM         the room (required)
+  -t, --timeout MS        give up after MS milliseconds in all (exit 3)
 ${COMMON}
 `,
   tail: `Usage: chat tail [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] [--json]
