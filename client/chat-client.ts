@@ -28,6 +28,8 @@ import { RoomRequests } from './room-requests.js';
 import type { RoomSession } from './room-session.js';
 import { RoomTable } from './room-state.js';
 import { RttEstimator } from './rtt.js';
+import { maxCharsOf, sayOverheadBytes, splitText, textBytes } from './say-size.js';
+import { codePoints } from '../lib/schema.js';
 import { newCounters, type ClientStats, type Counters } from './stats.js';
 import { UdpTransport, type ClientTransport, type RemoteInfo } from './transport.js';
 
@@ -168,17 +170,50 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
    * granted in place of an unproven one) takes it over. With autoRejoin, a
    * lost membership does not fail it: it waits for the new one, within its
    * own retry budget, and fails with NOT_JOINED if the rejoin gives up;
-   * without, it fails with NOT_MEMBER.
+   * without, it fails with NOT_MEMBER. A text whose datagram or echoed msg
+   * would exceed maxDatagramBytes fails at once with TOO_LARGE, naming how
+   * many characters of it would fit (the room could not say which request
+   * it refused, so it would otherwise end in TIMEOUT); splitForSay cuts it up.
    */
   async say(room: string, text: string): Promise<MsgEvent> {
     const id = nanoid();
-    this.requireRoom(room);
+    const session = this.requireRoom(room);
+    const budget = this.textBudget(room, session);
+    if (textBytes(text) > budget) {
+      const n = maxCharsOf(text, budget);
+      throw clientError(
+        'TOO_LARGE',
+        `this text may have at most ${n} characters (it has ${codePoints(text)}) to fit the ${this.opts.maxDatagramBytes}-byte datagram limit`,
+      );
+    }
     return this.roomRequests.start<MsgEvent>(
       room,
       id,
       { type: 'say', id, text },
       (m, s) => (m.type === 'msg' && m.member === s.member && m.room === room ? m : undefined),
     );
+  }
+
+  /**
+   * The text cut into parts that each fit one `say` in the room (see say()):
+   * on code-point boundaries, at a space where possible. A text that fits
+   * comes back whole.
+   */
+  splitForSay(room: string, text: string): string[] {
+    const budget = this.textBudget(room, this.requireRoom(room));
+    return textBytes(text) <= budget ? [text] : splitText(text, budget);
+  }
+
+  /**
+   * Bytes a say's text may take in the room so that neither the datagram nor
+   * the msg the room echoes exceeds maxDatagramBytes. While the room is being
+   * re-joined the membership's token and member id are not known yet: the
+   * longest the service issues stand in for them.
+   */
+  private textBudget(room: string, session: RoomSession | undefined): number {
+    const nick = session?.nick ?? this.table.get(room)?.nick ?? '';
+    const frame = { room, nick, member: session?.member ?? 'm'.repeat(16), token: session?.token ?? 't'.repeat(32) };
+    return this.opts.maxDatagramBytes - sayOverheadBytes(frame);
   }
 
   /** Every room, all pages; requests are padded so each page can fill a datagram. */

@@ -4,6 +4,7 @@
 //   chat send [options] TEXT...      send one message and leave
 //   chat tail [options] [--json]     print events until SIGINT/SIGTERM
 import { parseArgs } from 'node:util';
+import { isValidRoomName, ROOM_NAME_RULE } from '../lib/names.js';
 
 export const DEFAULT_SERVER = '127.0.0.1:7447';
 const DEFAULT_PORT = 7447;
@@ -26,11 +27,16 @@ export interface CliArgs {
   port: number;
   nick: string;
   room: string | undefined;
+  /** --room was given with a leading # (dropped). */
+  roomStripped: boolean;
   key: string | undefined;
   json: boolean;
   /** Rejoin by itself after an eviction or a room crash (interactive and tail; never for send). */
   rejoin: boolean;
+  /** send: the text; empty when it comes from standard input (one message a line). */
   text: string;
+  /** send: overall deadline in ms (exit 3 when it passes); undefined: none besides the retries'. */
+  timeoutMs: number | undefined;
 }
 
 export type Parsed =
@@ -46,6 +52,7 @@ const OPTIONS = {
   key: { type: 'string', short: 'k' },
   json: { type: 'boolean' },
   'no-rejoin': { type: 'boolean' },
+  timeout: { type: 'string', short: 't' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
@@ -70,11 +77,18 @@ export function parseCli(argv: readonly string[]): Parsed {
   if (values.nick === undefined || values.nick === '') return usage('--nick is required');
   if (mode !== 'interactive' && (values.room === undefined || values.room === '')) return usage('--room is required');
   if (values.room === '') return usage('--room must not be empty');
+  // An invalid --room still goes to the service, whose refusal (exit 1) states the rule.
+  const room = values.room === undefined ? undefined : roomArg(values.room);
   if (values.key === '') return usage('--key must not be empty');
   if (values.json && mode !== 'tail') return usage('--json is only for `chat tail`');
   if (values['no-rejoin'] && mode === 'send') return usage('--no-rejoin is not for `chat send` (it never rejoins)');
   const text = positionals.join(' ');
-  if (mode === 'send' && text === '') return usage('nothing to send: give the TEXT');
+  let timeoutMs: number | undefined;
+  if (values.timeout !== undefined) {
+    if (mode !== 'send') return usage('--timeout is only for `chat send`');
+    timeoutMs = Number(values.timeout);
+    if (!/^\d+$/.test(values.timeout) || timeoutMs < 1) return usage(`--timeout "${values.timeout}": give a number of milliseconds (at least 1)`);
+  }
   if (mode !== 'send' && positionals.length > 0) return usage(`unexpected argument "${positionals[0]}"`);
   return {
     kind: 'run',
@@ -82,13 +96,26 @@ export function parseCli(argv: readonly string[]): Parsed {
       mode,
       ...server,
       nick: values.nick,
-      room: values.room,
+      room: room?.room,
+      roomStripped: room?.stripped ?? false,
       key: values.key,
       json: values.json ?? false,
       rejoin: mode !== 'send' && values['no-rejoin'] !== true,
       text,
+      timeoutMs,
     },
   };
+}
+
+/**
+ * A room name as typed: IRC users write `#general`, so one leading # is
+ * dropped (stripped: true, for a one-time notice). error states the rule
+ * when the name is not one the service accepts.
+ */
+export function roomArg(typed: string): { room: string; stripped: boolean; error?: string } {
+  const stripped = typed.startsWith('#') && typed.length > 1;
+  const room = stripped ? typed.slice(1) : typed;
+  return isValidRoomName(room) ? { room, stripped } : { room, stripped, error: `bad room name "${room}": ${ROOM_NAME_RULE}` };
 }
 
 /** HOST:PORT, [IPV6]:PORT, HOST or a bare IPv6 address; the port defaults to 7447. */
@@ -121,7 +148,7 @@ stderr), 2 usage error, 3 timeout (no answer from the server).`;
 
 export const HELP: Record<Mode, string> = {
   interactive: `Usage: chat [--server HOST:PORT] --nick NAME [--room ROOM] [--key KEY] [--no-rejoin]
-       chat send --room ROOM --nick NAME TEXT...
+       chat send --room ROOM --nick NAME [--timeout MS] [TEXT...]
        chat tail --room ROOM --nick NAME [--json] [--no-rejoin]
 
 Interactive chat. Lines you type go to the current room (start a line with
@@ -143,13 +170,18 @@ Options:
       --no-rejoin         do not rejoin by itself after an eviction or a crash
 ${COMMON}
 `,
-  send: `Usage: chat send [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] TEXT...
+  send: `Usage: chat send [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] [--timeout MS] [TEXT...]
 
 Joins ROOM, sends TEXT, waits for the service to acknowledge it, leaves.
+Without TEXT, sends each line of standard input as one message, in order,
+each acknowledged before the next (empty lines are skipped); stops at the
+first that fails. A message too long for one datagram is refused (exit 1,
+with how many characters would fit), not split.
 It never rejoins by itself: if the membership is lost, it fails.
 
 Options:
   -r, --room ROOM         the room (required)
+  -t, --timeout MS        give up after MS milliseconds in all (exit 3)
 ${COMMON}
 `,
   tail: `Usage: chat tail [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] [--json]

@@ -3,7 +3,7 @@
 // printed, and the prompt redrawn with what was typed so far.
 import { clearLine, createInterface, cursorTo } from 'node:readline';
 import { ChatClient } from './chat-client.js';
-import { EXIT, HELP, type CliArgs } from './cli-args.js';
+import { EXIT, HELP, roomArg, type CliArgs } from './cli-args.js';
 import { formatEvent, rejoinFailedEvent, safe, type CliEvent } from './cli-format.js';
 import { describe } from './cli-oneshot.js';
 
@@ -63,11 +63,20 @@ export async function runInteractive(a: CliArgs, io: InteractiveIo): Promise<num
   });
   client.on('error', (err) => print(`error: ${describe(err)}`));
 
+  let hashNoted = false;
+  /** Said once: after that, a # is taken as a habit, not a mistake. */
+  const noteHash = (room: string) => {
+    if (hashNoted) return;
+    hashNoted = true;
+    print(`note: room names have no #; joining ${safe(room)}`);
+  };
   const join = async (room: string, key?: string) => {
     const info = await client.join(room, a.nick, key === undefined ? {} : { key });
     current = info.room;
     updatePrompt();
     print(`[${safe(info.room)}] * joined as ${safe(info.nick)} (${info.members} member(s))`);
+    // Alone in a room joined with a key: most likely a new private room, keyed by what was typed.
+    if (key !== undefined && info.members === 1) print(`[${safe(info.room)}] * the room's key is "${safe(key)}": others join with /join ${safe(info.room)} KEY`);
   };
   const roomOrCurrent = (arg: string | undefined): string => {
     const room = arg ?? current;
@@ -76,9 +85,12 @@ export async function runInteractive(a: CliArgs, io: InteractiveIo): Promise<num
   };
 
   const commands: Record<string, Command> = {
-    join: async ([room, key]) => {
-      if (room === undefined) return print('usage: /join ROOM [KEY]');
-      await join(room, key);
+    join: async (args) => {
+      if (args.length === 0 || args.length > 2) return print('usage: /join ROOM [KEY] (one word each: room names and keys have no spaces)');
+      const r = roomArg(args[0]!);
+      if (r.error !== undefined) return print(safe(r.error));
+      if (r.stripped) noteHash(r.room);
+      await join(r.room, args[1]);
     },
     leave: async ([arg]) => {
       const room = roomOrCurrent(arg);
@@ -118,11 +130,13 @@ export async function runInteractive(a: CliArgs, io: InteractiveIo): Promise<num
       return cmd(args);
     }
     if (current === undefined) return print('not in a room: /join ROOM first');
-    // `//text` sends "/text".
-    await client.say(current, trimmed.startsWith('//') ? line.trimStart().slice(1) : line);
+    // `//text` sends "/text". A line too long for one datagram goes as several messages, in order.
+    const room = current;
+    for (const part of client.splitForSay(room, trimmed.startsWith('//') ? line.trimStart().slice(1) : line)) await client.say(room, part);
   };
 
   // Lines run one at a time, in order, after the --room join, so piped input behaves like typing.
+  if (a.roomStripped && a.room !== undefined) noteHash(a.room);
   let chain =
     a.room === undefined
       ? Promise.resolve()

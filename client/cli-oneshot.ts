@@ -21,27 +21,57 @@ function joinOpts(a: CliArgs): { key?: string } {
   return a.key === undefined ? {} : { key: a.key };
 }
 
-/** Joins, sends, waits for the ack, leaves. Resolves with the exit code. A one-shot: it never rejoins. */
-export async function runSend(a: CliArgs, io: Io): Promise<number> {
+function noteHash(a: CliArgs, io: Io): void {
+  if (a.roomStripped) io.err(`chat: note: room names have no #; using ${safe(a.room!)}`);
+}
+
+/**
+ * Joins, sends (the text, or each of `lines`), waits for each ack, leaves.
+ * Resolves with the exit code. A one-shot: it never rejoins. With
+ * --timeout, whatever is still unanswered at the deadline is given up (exit 3).
+ */
+export async function runSend(a: CliArgs, io: Io, lines?: AsyncIterable<string>): Promise<number> {
+  noteHash(a, io);
   const client = new ChatClient({ host: a.host, port: a.port, autoRejoin: false });
   client.on('error', () => {}); // socket trouble shows up as TIMEOUT
-  const room = a.room!;
-  let code: number = EXIT.OK;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline =
+    a.timeoutMs === undefined
+      ? new Promise<never>(() => {})
+      : new Promise<number>((resolve) => {
+          timer = setTimeout(() => {
+            io.err(`chat: no answer within --timeout ${a.timeoutMs} ms`);
+            resolve(EXIT.TIMEOUT);
+          }, a.timeoutMs);
+        });
   try {
-    await client.join(room, a.nick, joinOpts(a));
-    try {
-      await client.say(room, a.text);
-    } catch (err) {
-      io.err(`chat: message not delivered: ${describe(err)}`);
-      code = exitCodeOf(err);
-    }
-    await client.leave(room).catch(() => {}); // delivered is what counts
-  } catch (err) {
-    io.err(`chat: cannot join ${safe(room)}: ${describe(err)}`);
-    code = exitCodeOf(err);
+    return await Promise.race([sendAll(client, a, io, lines), deadline]);
   } finally {
+    if (timer) clearTimeout(timer);
+    // Past the deadline, requests still waiting fail with CLOSED here; the leave gets closeTimeoutMs at most.
     await client.close({ leave: true });
   }
+}
+
+async function sendAll(client: ChatClient, a: CliArgs, io: Io, lines: AsyncIterable<string> | undefined): Promise<number> {
+  const room = a.room!;
+  try {
+    await client.join(room, a.nick, joinOpts(a));
+  } catch (err) {
+    io.err(`chat: cannot join ${safe(room)}: ${describe(err)}`);
+    return exitCodeOf(err);
+  }
+  let code: number = EXIT.OK;
+  try {
+    for await (const text of lines ?? [a.text]) {
+      if (text === '') continue;
+      await client.say(room, text);
+    }
+  } catch (err) {
+    io.err(`chat: message not delivered: ${describe(err)}`);
+    code = exitCodeOf(err);
+  }
+  await client.leave(room).catch(() => {}); // delivered is what counts
   return code;
 }
 
@@ -50,6 +80,7 @@ export async function runSend(a: CliArgs, io: Io): Promise<number> {
  * lost for good (closed, or evicted/crashed and not rejoined).
  */
 export async function runTail(a: CliArgs, io: Io, onStop: (stop: () => void) => void): Promise<number> {
+  noteHash(a, io);
   const client = new ChatClient({ host: a.host, port: a.port, autoRejoin: a.rejoin });
   const room = a.room!;
   const show = (e: CliEvent) => io.out(a.json ? formatJson(e) : formatEvent(e));

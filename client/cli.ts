@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `chat`: the command-line client. Parses the command line (client/cli-args.ts)
 // and runs one of its forms; the exit code is the form's result (EXIT).
+import { createInterface } from 'node:readline';
 import { VERSION } from '../lib/version.js';
 import { EXIT, HELP, parseCli } from './cli-args.js';
 import { runInteractive } from './cli-interactive.js';
@@ -10,6 +11,10 @@ const io: Io = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
 };
+
+async function* stdinLines(): AsyncIterable<string> {
+  for await (const line of createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY })) yield line;
+}
 
 /** SIGINT/SIGTERM call fn once; a second signal exits at once. */
 function onSignals(fn: () => void): void {
@@ -39,8 +44,17 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       const a = parsed.args;
       switch (a.mode) {
-        case 'send':
-          return runSend(a, io);
+        case 'send': {
+          if (a.text !== '') return runSend(a, io);
+          // Nothing to read from a terminal: that is a missing argument, not a wait.
+          if (process.stdin.isTTY === true) {
+            io.err('chat: nothing to send: give the TEXT, or pipe lines to standard input');
+            io.err('Try `chat send --help`.');
+            return EXIT.USAGE;
+          }
+          // Destroyed after: a deadline or a refusal may come while a line is still awaited.
+          return runSend(a, io, stdinLines()).finally(() => process.stdin.destroy());
+        }
         case 'tail':
           return runTail(a, io, onSignals);
         case 'interactive': {

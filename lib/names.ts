@@ -10,6 +10,13 @@ const CONTROL = /\p{Cc}/u;
 
 export const MAX_NICK_CHARS = 32;
 
+// The rules in words, for refusals: a refusal that says what is allowed saves a guess.
+export const ROOM_NAME_RULE = 'room names are 1-64 characters of A-Z a-z 0-9 . _ -';
+export const NICK_RULE = `nicks are 1-${MAX_NICK_CHARS} letters, digits, punctuation or symbols (no spaces or control characters)`;
+export const KEY_MISSING = 'this room is private: join with its key';
+export const KEY_WRONG = 'the key does not match this room\'s key';
+export const KEY_UNWANTED = 'this room has no key: join without one';
+
 export function isValidRoomName(name: string): boolean {
   return ROOM_NAME.test(name);
 }

@@ -50,7 +50,7 @@ t.test('a usage error exits 2 and says what is wrong', async (t) => {
 t.test('parseCli: forms, defaults and usage errors', async (t) => {
   t.same(parseCli(['send', '--room', 'r', '--nick', 'n', 'hello', 'world']), {
     kind: 'run',
-    args: { mode: 'send', host: '127.0.0.1', port: 7447, nick: 'n', room: 'r', key: undefined, json: false, rejoin: false, text: 'hello world' },
+    args: { mode: 'send', host: '127.0.0.1', port: 7447, nick: 'n', room: 'r', roomStripped: false, key: undefined, json: false, rejoin: false, text: 'hello world', timeoutMs: undefined },
   });
   t.match(parseCli(['tail', '-s', 'chat.example:9000', '-r', 'r', '-n', 'n', '--json', '-k', 'k']), {
     kind: 'run',
@@ -59,7 +59,11 @@ t.test('parseCli: forms, defaults and usage errors', async (t) => {
   t.match(parseCli(['--nick', 'n']), { kind: 'run', args: { mode: 'interactive', room: undefined } });
   t.match(parseCli(['--room', 'r']), { kind: 'usage', error: /--nick is required/ });
   t.match(parseCli(['tail', '--nick', 'n']), { kind: 'usage', error: /--room is required/ });
-  t.match(parseCli(['send', '--room', 'r', '--nick', 'n']), { kind: 'usage', error: /nothing to send/ });
+  t.match(parseCli(['send', '--room', 'r', '--nick', 'n']), { kind: 'run', args: { text: '', timeoutMs: undefined } }, 'no TEXT: standard input');
+  t.match(parseCli(['send', '-r', 'r', '-n', 'n', '--timeout', '1500', 'x']), { kind: 'run', args: { timeoutMs: 1500 } });
+  t.match(parseCli(['send', '-r', 'r', '-n', 'n', '--timeout', '0', 'x']), { kind: 'usage', error: /--timeout "0"/ });
+  t.match(parseCli(['send', '-r', 'r', '-n', 'n', '--timeout', '2s', 'x']), { kind: 'usage', error: /milliseconds/ });
+  t.match(parseCli(['tail', '-r', 'r', '-n', 'n', '--timeout', '5']), { kind: 'usage', error: /only for `chat send`/ });
   t.match(parseCli(['--nick', 'n', '--json']), { kind: 'usage', error: /--json/ });
   t.match(parseCli(['--nick', 'n', 'stray']), { kind: 'usage', error: /stray/ });
   t.same(parseCli(['tail', '--bogus', '-h']), { kind: 'help', mode: 'tail' });

@@ -10,7 +10,7 @@
 import { nanoid } from 'nanoid';
 import { encode } from '../../lib/codec.js';
 import { ChatError } from '../../lib/errors.js';
-import { isValidRoomName, nickKey, normalizeNick } from '../../lib/names.js';
+import { isValidRoomName, KEY_MISSING, KEY_UNWANTED, KEY_WRONG, NICK_RULE, nickKey, normalizeNick, ROOM_NAME_RULE } from '../../lib/names.js';
 import type { JoinedReply, JoinRequest } from '../../lib/wire.js';
 import { SilentDrop } from '../control-limits.js';
 import type { ControlContext } from '../control-socket.js';
@@ -28,9 +28,9 @@ export async function join(sup: JoinDeps, req: JoinRequest, ctx: ControlContext)
   const key = joinReplayKey(ctx.endpoint, req.room, req.id);
   const replay = sup.replay.get(key);
   if (replay) return void sendJoined(sup, ctx, replay);
-  if (!isValidRoomName(req.room)) throw new ChatError('BAD_ROOM_NAME');
+  if (!isValidRoomName(req.room)) throw new ChatError('BAD_ROOM_NAME', ROOM_NAME_RULE);
   const nick = normalizeNick(req.nick);
-  if (nick === null) throw new ChatError('BAD_NICK');
+  if (nick === null) throw new ChatError('BAD_NICK', NICK_RULE);
   if (!sup.running()) throw new ChatError('SHUTTING_DOWN');
   if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
   const arrived = sup.clock.now();
@@ -103,7 +103,9 @@ export const JOIN_STEPS: ReadonlyArray<readonly [name: string, step: JoinStep]> 
     if (room.hasKey && !sup.limits.badKey.has(a.ip)) throw new SilentDrop('key_guessing', 'too many wrong room keys: join dropped');
     if (!room.keyMatches(a.req.key)) {
       if (room.hasKey) sup.limits.badKey.take(a.ip);
-      throw new ChatError('BAD_KEY');
+      // Which of the three it is, never anything about the key itself.
+      if (!room.hasKey) throw new ChatError('BAD_KEY', KEY_UNWANTED);
+      throw new ChatError('BAD_KEY', a.req.key === undefined ? KEY_MISSING : KEY_WRONG);
     }
   }],
   ['nick', (_sup, a) => {

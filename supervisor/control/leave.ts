@@ -2,14 +2,14 @@
 // `presence leave`; a retry of a successful leave gets `left` again.
 import { encode } from '../../lib/codec.js';
 import { ChatError } from '../../lib/errors.js';
-import { isValidRoomName } from '../../lib/names.js';
+import { isValidRoomName, ROOM_NAME_RULE } from '../../lib/names.js';
 import type { ControlLeaveRequest } from '../../lib/wire.js';
 import type { ControlContext } from '../control-socket.js';
 import { leaveReplayKey } from '../replay-keys.js';
 import type { LeaveDeps } from '../deps.js';
 
 export async function leave(sup: LeaveDeps, req: ControlLeaveRequest, ctx: ControlContext): Promise<void> {
-  if (!isValidRoomName(req.room)) throw new ChatError('BAD_ROOM_NAME');
+  if (!isValidRoomName(req.room)) throw new ChatError('BAD_ROOM_NAME', ROOM_NAME_RULE);
   const key = leaveReplayKey(ctx.endpoint, req.room, req.id);
   const replay = sup.replay.get(key);
   if (replay) return void sup.reply.sendWithin(ctx.from, ctx.budget, replay);
