@@ -109,8 +109,6 @@ export class Room implements RoomOps {
   /** Leave and evict events whose write failed: the member is gone, the others hear of it once the journal takes writes. */
   private owed: PresenceEvent[] = [];
   private owedTimer: Timer | undefined;
-  /** Inside restore(): events are stored, not pushed (the port is not bound; members learn of them from hb). */
-  private restoring = false;
   /** The journal refuses writes: says are answered ROOM_UNAVAILABLE until a write succeeds. */
   private storageFault: ErrorInfo | undefined;
 
@@ -196,9 +194,8 @@ export class Room implements RoomOps {
       if (this.roster.get(member)) continue;
       this.stage({ type: 'presence', room: this.name, seq: 0, event: 'leave', member, nick });
     }
-    this.restoring = true;
-    this.commit();
-    this.restoring = false;
+    // Stored, not pushed: the port is not bound yet; members learn of them from hb.
+    this.commit(false);
     const horizon = now - this.config.idempotenceWindowMs;
     for (const l of leaves) {
       if (l.at > horizon) this.leaves.set(leaveKey(l.token, endpointKey(l), l.id), encode({ type: 'left', id: l.id, room: this.name }));
@@ -218,7 +215,7 @@ export class Room implements RoomOps {
     // The join is stored before the member is in: a join the journal cannot
     // hold is refused, not half made.
     const seq = this.stage(presence(this.name, 0, 'join', m));
-    const fault = this.commitNow();
+    const fault = this.commit();
     if (fault) throw new ChatError(fault.code, fault.message);
     this.roster.add(m);
     return { seq, members: this.roster.size };
@@ -231,14 +228,17 @@ export class Room implements RoomOps {
     if (ifUnproven && m.proven) return { members: this.roster.size, proven: true };
     this.removeFromRoster(m);
     const seq = this.stage(presence(this.name, 0, 'leave', m));
-    return this.commitNow() ? { members: this.roster.size } : { seq, members: this.roster.size };
+    // A leave the journal cannot take now is owed: no seq to report yet.
+    const failed = this.commit() !== undefined;
+    return failed ? { members: this.roster.size } : { seq, members: this.roster.size };
   }
 
   /** Leave through the room endpoint: the room applies it and tells the supervisor. */
   leave(m: Member, reqId: string): void {
     this.removeFromRoster(m);
     const staged = this.stage(presence(this.name, 0, 'leave', m));
-    const seq = this.commitNow() ? this.seq : staged;
+    const failed = this.commit() !== undefined;
+    const seq = failed ? this.seq : staged;
     const reply = encode({ type: 'left', id: reqId, room: this.name });
     this.leaves.set(leaveKey(m.token, m.endpoint, reqId), reply);
     this.outbox.pushReply(m, reply);
@@ -262,7 +262,7 @@ export class Room implements RoomOps {
       evicted.push({ m, seq: this.stage(presence(this.name, 0, 'evict', m)) });
     }
     if (evicted.length === 0) return;
-    const failed = this.commitNow() !== undefined;
+    const failed = this.commit() !== undefined;
     for (const { m, seq } of evicted) {
       this.notifySupervisor({
         type: 'evicted',
@@ -304,20 +304,16 @@ export class Room implements RoomOps {
     return event.seq;
   }
 
-  /** Commits what is staged now (membership changes answer with their outcome); the fault if the write failed. */
-  private commitNow(): ErrorInfo | undefined {
-    return this.commit();
-  }
-
   /**
    * Writes the staged events to the journal and lets them go out; on any
    * failure nothing of them leaves, their seqs are taken back (they were
    * never handed out), each say is answered ROOM_UNAVAILABLE and each leave
    * or evict is owed until writes work again (protocol "Durability").
    * The witness hears the new seq before the write: a report without a
-   * write only makes a restart skip seqs, never reuse one.
+   * write only makes a restart skip seqs, never reuse one. `push` false:
+   * stored, not sent. Returns the fault if the write failed.
    */
-  commit(): ErrorInfo | undefined {
+  commit(push = true): ErrorInfo | undefined {
     if (this.staged.length === 0) return undefined;
     const staged = this.staged;
     this.staged = [];
@@ -330,7 +326,7 @@ export class Room implements RoomOps {
     }
     for (const s of staged) {
       this.history.push(s.event.seq, s.encoded);
-      if (!this.restoring) this.broadcast(s.encoded);
+      if (push) this.broadcast(s.encoded);
       if (s.say) this.says.set(s.say.key, s.encoded);
     }
     this.seq = this.stagedSeq;

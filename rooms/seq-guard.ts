@@ -93,10 +93,6 @@ export class SeqGuard implements SeqWitness {
     if (this.asked <= this.leaseTo) this.asked = 0;
   }
 
-  get ceiling(): number {
-    return this.leaseTo;
-  }
-
   private ask(upTo: number): void {
     // One request in flight; a later, higher one waits for its answer.
     if (this.asked !== 0) return;

@@ -59,7 +59,6 @@ export class Supervisor implements SupervisorDeps {
   readonly mailboxes = new Mailboxes();
   readonly control: ControlSocket;
   readonly lifecycle: RoomLifecycle;
-  readonly host: RoomHost;
   readonly reply: Replier;
   /** dataDir's lock while running (released at exit). */
   dataDir: DataDirLock | undefined;
@@ -88,7 +87,11 @@ export class Supervisor implements SupervisorDeps {
       ...(o.fork ? { fork: o.fork } : {}),
       ...(o.spawn ? { spawn: o.spawn } : {}),
     });
-    this.host = this.lifecycle;
+  }
+
+  /** Rooms are started and stopped by the life cycle. */
+  get host(): RoomHost {
+    return this.lifecycle;
   }
 
   running(): boolean {

@@ -1,26 +1,13 @@
 // Lines longer than one datagram: the library refuses them at once with the
 // limit in characters, the interactive CLI splits them, `chat send` exits 1.
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ChatClient, ClientError, type MsgEvent } from '../client/chat-client.js';
 import { maxCharsOf, sayOverheadBytes, splitText, textBytes } from '../client/say-size.js';
 import { startChatd } from './helpers/chatd.js';
+import { runCli } from './helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 const EMOJI = '\u{1F600}';
 
-function runCli(args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    p.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.once('exit', (code) => resolve({ code, stdout, stderr }));
-    p.stdin!.end(stdin);
-  });
-}
 
 t.test('splitText: code-point boundaries, at spaces, each part within the budget', async (t) => {
   t.same(splitText('hello', 100), ['hello'], 'a text that fits stays whole');

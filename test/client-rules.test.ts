@@ -1,7 +1,5 @@
 // Refusals that state the rule: the service's BAD_ROOM_NAME, BAD_NICK and
 // BAD_KEY messages, and the interactive CLI's own checks of /join.
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ChatClient, ClientError } from '../client/chat-client.js';
 import { roomArg } from '../client/cli-args.js';
@@ -9,20 +7,9 @@ import { ERROR_CODES, errorInfo } from '../lib/errors.js';
 import { KEY_MISSING, KEY_UNWANTED, KEY_WRONG, NICK_RULE, ROOM_NAME_RULE } from '../lib/names.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { startChatd } from './helpers/chatd.js';
+import { runCli } from './helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 
-function runCli(args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    p.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.once('exit', (code) => resolve({ code, stdout, stderr }));
-    p.stdin!.end(stdin);
-  });
-}
 
 async function refusal(p: Promise<unknown>): Promise<ClientError> {
   const e = await p.then(() => undefined, (err: unknown) => err);

@@ -1,26 +1,13 @@
 // `chat send` in scripts: lines from standard input, --timeout, exit codes.
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ChatClient } from '../client/chat-client.js';
 import { EXIT } from '../client/cli-args.js';
 import { startChatd } from './helpers/chatd.js';
+import { CLI, runCli } from './helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
 
-function runCli(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    p.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.once('exit', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
-    if (stdin !== undefined) p.stdin!.end(stdin);
-  });
-}
 
 t.test('chat send without TEXT sends each line of standard input, in order; exit 0', async (t) => {
   const d = await startChatd(t);
@@ -49,7 +36,7 @@ t.test('chat send --timeout: a service that never answers gives exit 3 by the de
   await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
   t.teardown(() => silent.close());
   const port = silent.address().port;
-  const r = await runCli(['send', '--server', `127.0.0.1:${port}`, '--room', 'ci', '--nick', 'bot', '--timeout', '400', 'hello']);
+  const r = await runCli(['send', '--server', `127.0.0.1:${port}`, '--room', 'ci', '--nick', 'bot', '--timeout', '400', 'hello'], null);
   t.equal(r.code, EXIT.TIMEOUT, r.stderr);
   t.match(r.stderr, /no answer within --timeout 400 ms/);
   t.ok(r.ms < 4_000, `gave up by the deadline (${r.ms} ms, leave included)`);
