@@ -151,7 +151,7 @@ async function main(): Promise<boolean> {
     ['supervisor', mb(before.sup), mb(peakSup), mb(after.sup)],
     ['room', mb(before.room), mb(peakRoom), mb(after.room)],
   ]);
-  table('Log lines (rate-limited per kind)', ['event', 'lines'], ['datagram_dropped', 'token_wrong_endpoint', 'control_flood', 'room_exit', 'room_hung', 'handler_failed'].map((e) => [e, logCount(e)]));
+  table('Log lines (rate-limited per kind)', ['event', 'lines'], ['datagram_dropped', 'challenge_sent', 'control_flood', 'room_exit', 'room_hung', 'handler_failed'].map((e) => [e, logCount(e)]));
   const fuzzSec = stats.durationMs / 1000;
   table('Duration', ['phase', 'seconds'], [
     [`fuzzing (${Math.round(count / fuzzSec)} datagrams/s)`, fuzzSec.toFixed(1)],

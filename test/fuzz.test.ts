@@ -130,10 +130,10 @@ t.test('hostile datagrams at both endpoints while two members chat: nothing cras
   t.ok(stats.strangerBytesReceived <= 3 * stats.strangerBytesSent, `unproven endpoint got <= 3x what it sent (${stats.strangerBytesReceived} <= 3 x ${stats.strangerBytesSent})`);
   t.ok(stats.memberControlBytesReceived <= 3 * stats.memberControlBytesSent, `control replies to the member socket <= 3x (${stats.memberControlBytesReceived} <= 3 x ${stats.memberControlBytesSent})`);
 
-  // The rejects were logged (debug datagram_dropped, bounded by the log limiter) and the stolen-token use warned about.
+  // The rejects were logged (debug datagram_dropped, bounded by the log limiter) and the stolen token's use challenged.
   t.ok(d.logs.some((l) => l.event === 'datagram_dropped' && l['component'] === 'supervisor'), 'datagram_dropped from the supervisor');
   t.ok(d.logs.some((l) => l.event === 'datagram_dropped' && l['component'] === 'room'), 'datagram_dropped from the room');
-  t.ok(d.logs.some((l) => l.event === 'token_wrong_endpoint'), 'token_wrong_endpoint for the token sent from another endpoint');
+  t.ok(d.logs.some((l) => l.event === 'challenge_sent'), 'challenge_sent for the token sent from another endpoint');
   t.notOk(JSON.stringify(d.logs.filter((l) => l.event !== 'datagram_dropped')).includes(fz.token), 'the fuzzer member token is not in the log');
 
   // Memory comes back near its baseline (compared, not absolute).
@@ -147,7 +147,7 @@ t.test('hostile datagrams at both endpoints while two members chat: nothing cras
   t.comment(`by base: ${JSON.stringify(stats.byBase)}`);
   t.comment(`errors received: ${JSON.stringify(stats.errors)}; replies: ${JSON.stringify(stats.replies)}`);
   t.comment(`real messages delivered: ${textsAtBob.length} alice->bob, ${textsAtAlice.length} bob->alice`);
-  t.comment(`log: datagram_dropped ${count('datagram_dropped')}, token_wrong_endpoint ${count('token_wrong_endpoint')}, control_flood ${count('control_flood')}`);
+  t.comment(`log: datagram_dropped ${count('datagram_dropped')}, challenge_sent ${count('challenge_sent')}, control_flood ${count('control_flood')}`);
   t.comment(`RSS: supervisor ${mb(before.sup)} -> ${mb(after.sup)} MB, room ${mb(before.room)} -> ${mb(after.room)} MB`);
 });
 

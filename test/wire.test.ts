@@ -1,6 +1,7 @@
 import t from 'tap';
 import type { Field, ObjectSchema } from '../lib/schema.js';
 import {
+  ChallengeEvent,
   ClosedEvent,
   ControlLeaveRequest,
   ControlRequest,
@@ -51,14 +52,14 @@ const cases: Case[] = [
   { union: 'ControlRequest', schema: RoomsRequest as AnySchema, full: { type: 'rooms', id: 'r1', after: 'lobby' } },
   { union: 'ControlRequest', schema: PingRequest as AnySchema, full: { type: 'ping', id: 'p1' } },
   { union: 'RoomRequest', schema: SayRequest as AnySchema, full: { type: 'say', token: TOKEN, id: 's1', text: 'hello' } },
-  { union: 'RoomRequest', schema: HbRequest as AnySchema, full: { type: 'hb', token: TOKEN } },
+  { union: 'RoomRequest', schema: HbRequest as AnySchema, full: { type: 'hb', token: TOKEN, nonce: 'n0nce-n0nce-n0nce-n0nc' } },
   { union: 'RoomRequest', schema: FetchRequest as AnySchema, full: { type: 'fetch', token: TOKEN, from: 1, to: 10 } },
   { union: 'RoomRequest', schema: WhoRequest as AnySchema, full: { type: 'who', token: TOKEN, id: 'w1', after: 'm1' } },
   { union: 'RoomRequest', schema: RoomLeaveRequest as AnySchema, full: { type: 'leave', token: TOKEN, id: 'l2' } },
   {
     union: 'ServerMessage',
     schema: JoinedReply as AnySchema,
-    full: { type: 'joined', id: 'j1', room: 'lobby', port: 40001, member: 'm1', token: TOKEN, nick: 'ann', members: 1, seq: 1, heartbeatMs: 5000 },
+    full: { type: 'joined', id: 'j1', room: 'lobby', port: 40001, member: 'm1', token: TOKEN, nick: 'ann', members: 1, seq: 1, heartbeatMs: 5000, host: '10.0.0.3' },
   },
   { union: 'ServerMessage', schema: LeftReply as AnySchema, full: { type: 'left', id: 'l1', room: 'lobby' } },
   { union: 'ServerMessage', schema: RoomsReply as AnySchema, full: { type: 'rooms', id: 'r1', rooms: [{ room: 'a', members: 2 }, { room: 'b', members: 0 }], more: false } },
@@ -72,6 +73,7 @@ const cases: Case[] = [
   { union: 'ServerMessage', schema: ClosedEvent as AnySchema, full: { type: 'closed', room: 'lobby', reason: 'shutdown' } },
   { union: 'ServerMessage', schema: ErrorEvent as AnySchema, full: { type: 'error', code: 'NOT_MEMBER', message: 'not a member', id: 's1' } },
   { union: 'ServerMessage', schema: HbReply as AnySchema, full: { type: 'hb', room: 'lobby', seq: 9 } },
+  { union: 'ServerMessage', schema: ChallengeEvent as AnySchema, full: { type: 'challenge', room: 'lobby', nonce: 'n0nce-n0nce-n0nce-n0nc' } },
   { union: 'ServerMessage', schema: FetchedReply as AnySchema, full: { type: 'fetched', room: 'lobby', from: 3, to: 5 } },
   { union: 'ServerMessage', schema: GapEvent as AnySchema, full: { type: 'gap', room: 'lobby', from: 1, to: 2 } },
   { union: 'ServerMessage', schema: MembersReply as AnySchema, full: { type: 'members', id: 'w1', room: 'lobby', members: [{ member: 'm1', nick: 'ann' }], more: true } },
@@ -116,7 +118,7 @@ t.test('optional fields may be left out', async (t) => {
   const optionalOf = (c: Case) => c.schema.keys.filter((k) => c.schema.shape[k]!.optional);
   t.strictSame(
     cases.filter((c) => optionalOf(c).length > 0).map((c) => `${label(c)}: ${optionalOf(c).join(',')}`),
-    ['ControlRequest join: key', 'ControlRequest rooms: after', 'RoomRequest who: after', 'ServerMessage error: id'],
+    ['ControlRequest join: key', 'ControlRequest rooms: after', 'RoomRequest hb: nonce', 'RoomRequest who: after', 'ServerMessage joined: host', 'ServerMessage error: id'],
     'the optional fields are the protocol\'s',
   );
 });

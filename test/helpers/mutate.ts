@@ -14,7 +14,7 @@
 //   object. A share of the room datagrams carry the fuzzer's own real token,
 //   sent from the endpoint that joined with it, so the room's per-member
 //   paths (schema, rate limits, handlers) are fuzzed too; the same token is
-//   also sent from another endpoint (NOT_MEMBER, token_wrong_endpoint).
+//   also sent from another endpoint (challenged: challenge_sent).
 // - Fuzzer: two UDP sockets on one loopback address (the "member" socket,
 //   which joins the room, and a "stranger" socket) that send the generated
 //   datagrams at a paced rate and check every reply the service sends.
