@@ -3,8 +3,10 @@
 // prints one table per scenario, and kills every process it started. The
 // "compare" scenario runs the same fan-out against baselines too.
 //   node build/bench/run.js [--only fanout|compare|join|recovery|memory|many|fanout8k]
-//                           [--members 100|10] [--cpu-prof DIR]
-// --only runs one scenario; --members limits the fan-out and comparison
+//                           [--members 100|10] [--cpu-prof DIR] [--host H]
+// --host H binds chatd to H instead of 127.0.0.1 (0.0.0.0: one socket per
+// local address, to measure what serving a multihomed host costs; the
+// load still comes over loopback); --only runs one scenario; --members limits the fan-out and comparison
 // ladders to one room size; --cpu-prof DIR makes chatd (supervisor and
 // rooms) and the baseline servers write V8 CPU profiles into DIR when they
 // exit (summarize one with build/bench/profile-summary.js).
@@ -84,7 +86,8 @@ const RETRIES_MANY = 2;
 const SCENARIOS = ['fanout', 'compare', 'join', 'recovery', 'memory', 'many', 'fanout8k', 'sendcost'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-function parseArgs(argv: string[]): { only: Scenario | undefined; members: number | undefined; cpuProfDir: string | undefined } {
+function parseArgs(argv: string[]): { only: Scenario | undefined; members: number | undefined; cpuProfDir: string | undefined; host: string | undefined } {
+  let host: string | undefined;
   let only: Scenario | undefined;
   let members: number | undefined;
   let cpuProfDir: string | undefined;
@@ -103,9 +106,10 @@ function parseArgs(argv: string[]): { only: Scenario | undefined; members: numbe
       members = Number(value());
       if (!Number.isInteger(members) || members < 2) throw new Error(`--members ${members}: expected an integer >= 2`);
     } else if (a === '--cpu-prof') cpuProfDir = resolve(value());
-    else throw new Error(`unknown argument ${a} (usage: run.js [--only ${SCENARIOS.join('|')}] [--members N] [--cpu-prof DIR])`);
+    else if (a === '--host') host = value();
+    else throw new Error(`unknown argument ${a} (usage: run.js [--only ${SCENARIOS.join('|')}] [--members N] [--cpu-prof DIR] [--host H])`);
   }
-  return { only, members, cpuProfDir };
+  return { only, members, cpuProfDir, host };
 }
 
 const args = parseArgs(process.argv.slice(2));
@@ -128,7 +132,8 @@ async function withChatd<T>(fn: (c: Chatd) => Promise<T>, changes: Record<string
   const teardowns: Array<() => unknown> = [];
   let chatd: Chatd | undefined;
   try {
-    chatd = await startChatd({ teardown: (f) => teardowns.push(f) }, changes, {}, { baseConfig: BENCH_CONFIG, nodeArgs: serverNodeArgs });
+    const host = args.host === undefined ? {} : { host: args.host };
+    chatd = await startChatd({ teardown: (f) => teardowns.push(f) }, { ...host, ...changes }, {}, { baseConfig: BENCH_CONFIG, nodeArgs: serverNodeArgs });
     const out = await fn(chatd);
     const exit = chatd.exitInfo();
     if (exit) throw new Error(`chatd exited during the scenario (code ${exit.code}, signal ${exit.signal}): its figures are void`);
