@@ -46,6 +46,8 @@ export class Member {
   requests: TokenBucket | undefined;
   /** Bounds the RATE_LIMITED replies themselves, so a flood does not turn into a reply flood. */
   limitedReplies: TokenBucket | undefined;
+  /** Bounds the challenges sent for this member's token (rooms/room.ts). */
+  challenges: TokenBucket | undefined;
 
   constructor(r: MemberRecord, now: number) {
     this.member = r.member;

@@ -30,6 +30,8 @@ export type RoomStatus = 'running' | 'stopping' | 'stopped';
 const LIMITED_REPLIES_PER_SEC = 5;
 /** How long a challenge's nonce is valid (protocol "Address changes": a few seconds). */
 const CHALLENGE_TTL_MS = 5_000;
+/** Challenges one member may draw per second (burst the same): retries of a lost one, not a flood. */
+const CHALLENGES_PER_SEC = 5;
 /** 132 bits: unguessable by an off-path attacker within its life. */
 const NONCE_CHARS = 22;
 /** While presence events wait for the journal to take writes again, they are retried this often. */
@@ -470,7 +472,11 @@ export class Room implements RoomOps {
    */
   private challenge(owner: Member, from: Endpoint, key: string, via: number, budget: ReplyBudget, reqId: string | undefined): void {
     const now = this.clock.now();
-    if (!this.errorReplies.take(from.address)) return;
+    // Bounded per member, not per source address: a crowd behind one NAT
+    // that lost its mappings must all be challenged at once (each challenge
+    // is within 3x its request, and only a valid token draws one).
+    owner.challenges ??= new TokenBucket(CHALLENGES_PER_SEC, CHALLENGES_PER_SEC, now);
+    if (!owner.challenges.take(now)) return;
     if (owner.challenge?.endpoint !== key || owner.challenge.until <= now) {
       owner.challenge = { nonce: this.newNonce(), endpoint: key, until: now + CHALLENGE_TTL_MS };
     }

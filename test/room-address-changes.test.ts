@@ -165,3 +165,19 @@ t.test('replies and events leave through the socket the member last wrote to', a
   f.room.handleDatagram(f.dgram({ type: 'hb', token: 'unknown-token-xxxxxxxxxxx' }), at(50009), 1);
   t.same(f.takeSent(50009).map((s) => [s.via, s.objects[0]!['code']]), [[1, 'NOT_MEMBER']]);
 });
+
+t.test('many members behind one address are all challenged at once; one member is bounded', async (t) => {
+  // A NAT with many clients forgot its mappings: each gets a new port on the same address.
+  const f = makeRoom();
+  const n = 60; // over the per-address error-reply burst (40)
+  for (let i = 1; i <= n; i++) f.join(i);
+  f.settle();
+  for (let i = 1; i <= n; i++) f.room.handleDatagram(f.dgram({ type: 'hb', token: f.record(i).token }), at(50000 + i));
+  const challenged = Array.from({ length: n }, (_, i) => f.take(50001 + i).filter((o) => o['type'] === 'challenge').length);
+  t.same(challenged, Array(n).fill(1), 'every member challenged once, none held back by the others');
+  // One member's token from many new endpoints at once draws a bounded number of challenges.
+  for (let k = 0; k < 50; k++) f.room.handleDatagram(f.dgram({ type: 'hb', token: f.record(1).token }), at(52000 + k));
+  let sent = 0;
+  for (let k = 0; k < 50; k++) sent += f.take(52000 + k).length;
+  t.ok(sent <= 5, `at most 5 challenges a second for one member (${sent}, plus the one above)`);
+});
