@@ -50,6 +50,8 @@ function dispatch(r: Routes, m: ServerMessage, port: number): void {
       return mine?.onEvent(m);
     case 'hb':
       return mine?.onHb(m);
+    case 'challenge':
+      return mine?.onChallenge(m);
     case 'gap':
       return mine?.onGap(m);
     case 'fetched':

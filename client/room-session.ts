@@ -49,7 +49,7 @@
 //   MAX_GAP_RUNS runs (past it, a new run not at the front is dropped and
 //   fetched again).
 import type { Clock, Timer } from '../lib/clock.js';
-import type { FetchedReply, GapEvent, HbReply, JoinedReply, SequencedEvent } from '../lib/wire.js';
+import type { ChallengeEvent, FetchedReply, GapEvent, HbReply, JoinedReply, SequencedEvent } from '../lib/wire.js';
 import { GapSearch, MAX_FETCH, SEARCH_TAIL } from './gap-search.js';
 import { RETRY_CAP_MS, retryDelayMs, type RttEstimator } from './rtt.js';
 import type { Counters } from './stats.js';
@@ -202,6 +202,17 @@ export class RoomSession {
     this.events.set(e.seq, e);
     this.drain();
     this.check(false);
+  }
+
+  /**
+   * The room saw our token from an endpoint it does not know us at (a NAT
+   * gave us a new port, or a symmetric NAT one per destination): answering
+   * with the nonce from this socket moves the membership here (protocol
+   * "Address changes"). The answer is an hb, so its reply counts as one.
+   */
+  onChallenge(c: ChallengeEvent): void {
+    if (this.disposed) return;
+    this.send({ type: 'hb', nonce: c.nonce });
   }
 
   onHb(r: HbReply): void {

@@ -45,6 +45,12 @@ export const InitMsg = object({
   room: name(),
   /** 0: bind an ephemeral port; otherwise the room's port from an earlier incarnation. */
   port: int(0, 65535),
+  /**
+   * The local addresses to bind, one socket each, all on the same port: a
+   * reply leaves from the address the client wrote to (protocol
+   * "Transport"). Empty: the config's host.
+   */
+  addresses: arr(name()),
   /** The service config, validated again by the room. */
   config: plainObject,
   /** Members to restore before the port is bound (restart: protocol "A restarted room..."). */
@@ -98,6 +104,8 @@ export const EvictedMsg = object({ type: lit('evicted'), member: name(), seq: in
 export const DepartedMsg = object({ type: lit('departed'), member: name() });
 /** The member's endpoint proved its address; the supervisor keeps it for restarts. */
 export const ProvenMsg = object({ type: lit('proven'), member: name() });
+/** The member's membership moved to a new endpoint (protocol "Address changes"): the control endpoint accepts its token there too, and a restart restores it there. */
+export const MovedMsg = object({ type: lit('moved'), member: name(), address: name(), port: int(1, 65535) });
 export const FatalMsg = object({ type: lit('fatal'), code: errorCode, message: str(0, 1000) });
 /** The room asks for its seq ceiling to be raised to upTo before it hands out seqs up there (rooms/seq-guard.ts). */
 export const LeaseMsg = object({ type: lit('lease'), upTo: int(1) });
@@ -112,6 +120,7 @@ export const FromRoom = union({
   left: LeftMsg,
   evicted: EvictedMsg,
   proven: ProvenMsg,
+  moved: MovedMsg,
   departed: DepartedMsg,
   fatal: FatalMsg,
   lease: LeaseMsg,

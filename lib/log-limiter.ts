@@ -19,11 +19,15 @@ export class LogLimiter {
     this.write('warn', event, fields, msg);
   }
 
+  info(event: string, fields: Record<string, unknown>, msg: string): void {
+    this.write('info', event, fields, msg);
+  }
+
   debug(event: string, fields: Record<string, unknown>, msg: string): void {
     if (this.log.isLevelEnabled('debug')) this.write('debug', event, fields, msg);
   }
 
-  private write(level: 'warn' | 'debug', event: string, fields: Record<string, unknown>, msg: string): void {
+  private write(level: 'warn' | 'info' | 'debug', event: string, fields: Record<string, unknown>, msg: string): void {
     const now = this.clock.now();
     let e = this.buckets.get(event);
     if (!e) {

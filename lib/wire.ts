@@ -44,7 +44,8 @@ export type RoomsRequest = Infer<typeof RoomsRequest>;
 // ---- client -> room endpoint ----------------------------------------------
 
 export const SayRequest = object({ type: lit('say'), token: anyStr(), id: id(), text: anyStr() });
-export const HbRequest = object({ type: lit('hb'), token: anyStr() });
+/** nonce: the answer to a `challenge`, which moves the membership to this endpoint (protocol "Address changes"). */
+export const HbRequest = object({ type: lit('hb'), token: anyStr(), nonce: opt(str(1, 64)) });
 export const FetchRequest = object({ type: lit('fetch'), token: anyStr(), from: int(1), to: int(1) });
 /** The most seqs one `fetch` is answered with (protocol "Details: Fetch"); the rest is asked for again. */
 export const MAX_FETCH = 256;
@@ -76,6 +77,8 @@ export const JoinedReply = object({
   members: count(),
   seq: seq(),
   heartbeatMs: int(1),
+  /** The address (a literal) of the room endpoint; absent: the address the join was sent to. */
+  host: opt(str(1, 64)),
 });
 export const LeftReply = object({ type: lit('left'), id: id(), room: anyStr() });
 const RoomEntry = object({ room: anyStr(), members: count() });
@@ -107,6 +110,8 @@ export const PresenceEvent = object({
 });
 export const ClosedEvent = object({ type: lit('closed'), room: anyStr(), reason: anyStr() });
 export const ErrorEvent = object({ type: lit('error'), code: anyStr(), message: anyStr(), id: opt(id()) });
+/** A token arrived from an endpoint that is not the member's: answer with `hb` and the nonce to move there. */
+export const ChallengeEvent = object({ type: lit('challenge'), room: anyStr(), nonce: anyStr() });
 export const HbReply = object({ type: lit('hb'), room: anyStr(), seq: seq() });
 export const FetchedReply = object({ type: lit('fetched'), room: anyStr(), from: int(1), to: int(0) });
 export const GapEvent = object({ type: lit('gap'), room: anyStr(), from: int(1), to: int(1) });
@@ -133,6 +138,7 @@ export const ServerMessage = union({
   fetched: FetchedReply,
   gap: GapEvent,
   members: MembersReply,
+  challenge: ChallengeEvent,
 });
 export type JoinedReply = Infer<typeof JoinedReply>;
 export type LeftReply = Infer<typeof LeftReply>;
@@ -146,6 +152,7 @@ export type HbReply = Infer<typeof HbReply>;
 export type FetchedReply = Infer<typeof FetchedReply>;
 export type GapEvent = Infer<typeof GapEvent>;
 export type MembersReply = Infer<typeof MembersReply>;
+export type ChallengeEvent = Infer<typeof ChallengeEvent>;
 export type ServerMessage = Infer<typeof ServerMessage>;
 
 /** Sequenced room events: the ones that carry `seq` and live in history. */

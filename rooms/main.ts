@@ -1,7 +1,8 @@
 // The room actor process: forked by the supervisor, told who it is by an
 // `init` IPC message, then owns one UDP socket. It exits when told to, and
 // by itself when the IPC channel closes (the supervisor died: no orphans).
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
+import { bindAll } from '../lib/bind-all.js';
 import { monotonicMs, systemClock } from '../lib/clock.js';
 import { DEFAULTS, makeConfig, type Config } from '../lib/config.js';
 import { ChatError, toErrorInfo } from '../lib/errors.js';
@@ -9,7 +10,6 @@ import { installFatalHandlers } from '../lib/fatal.js';
 import { errnoCode, storageCause } from '../lib/storage-errors.js';
 import { FromRoom, POOLED_FLAG, ToRoom, type InitMsg } from '../lib/ipc.js';
 import { createLogger, type Logger } from '../lib/logger.js';
-import { literalLookup } from '../lib/literal-lookup.js';
 import { openStdoutSink } from '../lib/log-sink.js';
 import { FileJournal, readJournal } from './journal.js';
 import type { Transport } from './outbox.js';
@@ -22,7 +22,8 @@ import { warmUp } from './warm-up.js';
 let room: Room | undefined;
 let guard: SeqGuard | undefined;
 let initReceived = false;
-let socket: Socket | undefined;
+/** One per local address served (rooms/outbox.ts `via`). */
+let sockets: Socket[] = [];
 
 /**
  * Closing a socket cancels the datagrams libuv still queues for it, so
@@ -30,9 +31,17 @@ let socket: Socket | undefined;
  * `closed`. Polled rather than counted with a callback per send, which would
  * cost on the fan-out path.
  */
+function queued(s: Socket): boolean {
+  try {
+    return s.getSendQueueCount() > 0;
+  } catch {
+    return false; // closed
+  }
+}
+
 async function whenDrained(timeoutMs: number): Promise<void> {
   const until = monotonicMs() + timeoutMs;
-  while (socket && socket.getSendQueueCount() > 0 && monotonicMs() < until) {
+  while (sockets.some(queued) && monotonicMs() < until) {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -65,7 +74,7 @@ function closeAndExit(reason: string): void {
   void whenDrained(1_000).then(() =>
     setTimeout(
       () => {
-        socket?.close();
+        for (const s of sockets) s.close();
         exit(0);
       },
       reason === 'shutdown' ? SHUTDOWN_SETTLE_MS : 0,
@@ -151,11 +160,11 @@ async function start(init: InitMsg): Promise<void> {
   const journalSeq = restored.events.at(-1)?.seq ?? 0;
   const start = startingSeq(journalSeq, mark, init.seqCeiling);
   guard = new SeqGuard(new SeqMark(markPath), init.leaseTo, { request: (upTo) => send({ type: 'lease', upTo }) });
-  const family = config.host.includes(':') ? 6 : 4;
-  const sock = createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
+  const addresses = init.addresses.length > 0 ? init.addresses : [config.host];
+  let socks: Socket[] = [];
   const transport: Transport = {
     // Throws on a closed socket: the Outbox counts it (sendErrors).
-    send: (datagram, port, address) => sock.send(datagram, port, address),
+    send: (datagram, port, address, via) => socks[via]!.send(datagram, port, address),
   };
   const r = new Room({
     name: init.room,
@@ -190,27 +199,23 @@ async function start(init: InitMsg): Promise<void> {
     },
     report.lost > 0 ? `journal ends at ${journalSeq}; continuing above ${r.seq}: seqs ${journalSeq + 1}..${r.seq} are answered as gap` : 'room restored from its journal',
   );
-  sock.on('message', (buf, rinfo) => r.handleDatagram(buf, rinfo));
-  sock.on('error', (err) => log.error({ event: 'socket_error', err }, 'room socket error'));
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind({ port: init.port, address: config.host, exclusive: true }, () => {
-      sock.off('error', reject);
-      resolve();
-    });
-  });
-  sock.setRecvBufferSize(config.socketBufferBytes);
-  sock.setSendBufferSize(config.socketBufferBytes);
+  const bound = await bindAll(addresses, init.port, (sock, via) => sock.on('message', (buf, rinfo) => r.handleDatagram(buf, rinfo, via)));
+  socks = bound.sockets;
+  const port = bound.port;
+  for (const [via, sock] of socks.entries()) {
+    sock.on('error', (err) => log.error({ event: 'socket_error', address: addresses[via], err }, 'room socket error'));
+    sock.setRecvBufferSize(config.socketBufferBytes);
+    sock.setSendBufferSize(config.socketBufferBytes);
+  }
   // The sendmmsg path, if the config wants it and the native helper is there.
-  const fanout = config.fanoutSendmmsg ? batchSender(sock, family) : { why: 'fanoutSendmmsg is false' };
+  const fanout = config.fanoutSendmmsg ? batchSender(socks) : { why: 'fanoutSendmmsg is false' };
   if ('batch' in fanout) transport.batch = fanout.batch;
   room = r;
-  socket = sock;
-  const port = sock.address().port;
+  sockets = socks;
   // Ready first: the first log line of a room's logger costs ~1 ms, and a join is waiting.
   send({ type: 'ready', port, seq: r.seq });
   log.info(
-    { event: 'room_bound', port, seq: r.seq, members: init.members.length, incarnation: init.incarnation, fanout: 'batch' in fanout ? 'sendmmsg' : `dgram (${fanout.why})` },
+    { event: 'room_bound', port, addresses, seq: r.seq, members: init.members.length, incarnation: init.incarnation, fanout: 'batch' in fanout ? 'sendmmsg' : `dgram (${fanout.why})` },
     'room bound its port',
   );
 }

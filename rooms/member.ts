@@ -1,7 +1,8 @@
-// One membership as the room sees it. The room owns lastSeen, proven and the
-// send queue; identity (member, nick, token, endpoint) comes from the
-// supervisor, which is the source of truth for membership.
-import { endpointKey } from '../lib/endpoint.js';
+// One membership as the room sees it. The room owns lastSeen, proven, the
+// endpoint it moved to and the send queue; identity (member, nick, token,
+// the endpoint it joined from) comes from the supervisor, which is the
+// source of truth for membership.
+import { endpointKey, type Endpoint } from '../lib/endpoint.js';
 import type { MemberRecord } from '../lib/ipc.js';
 import type { TokenBucket } from '../lib/token-bucket.js';
 
@@ -9,9 +10,16 @@ export class Member {
   readonly member: string;
   readonly nick: string;
   readonly token: string;
-  readonly address: string;
-  readonly port: number;
-  readonly endpoint: string;
+  /** Where the member is: the endpoint it joined from, or the one it moved to (protocol "Address changes"). */
+  address: string;
+  port: number;
+  endpoint: string;
+  /** Which of the room's sockets (one per local address) the member last wrote to: replies leave from it. */
+  via = 0;
+  /** The endpoint lost to another member that moved there: no traffic until it proves a new one. */
+  detached = false;
+  /** The challenge outstanding for a new endpoint of this member (one at a time). */
+  challenge: { nonce: string; endpoint: string; until: number } | undefined;
   /** Clock time of the last datagram carrying this member's token (a sign of life). */
   lastSeen: number;
   /** True once a datagram with the token arrived from the endpoint (protocol "Anti-amplification"). */
@@ -70,8 +78,28 @@ export class Roster {
   remove(m: Member): void {
     m.present = false;
     this.byToken.delete(m.token);
-    this.byEndpoint.delete(m.endpoint);
+    if (this.byEndpoint.get(m.endpoint) === m) this.byEndpoint.delete(m.endpoint);
     this.byId.delete(m.member);
+  }
+
+  /**
+   * The member is at `to` from now on. A member still indexed there lost
+   * that endpoint (a NAT gave it to this one): it is detached until it
+   * proves where it is now; returned so the room can say so.
+   */
+  move(m: Member, to: Endpoint): Member | undefined {
+    if (this.byEndpoint.get(m.endpoint) === m) this.byEndpoint.delete(m.endpoint);
+    const key = endpointKey(to);
+    const displaced = this.byEndpoint.get(key);
+    if (displaced) displaced.detached = true;
+    m.address = to.address;
+    m.port = to.port;
+    m.endpoint = key;
+    m.sockaddr = undefined;
+    m.detached = false;
+    m.challenge = undefined;
+    this.byEndpoint.set(key, m);
+    return displaced;
   }
 
   byTokenOf(token: string): Member | undefined {

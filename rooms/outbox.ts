@@ -24,21 +24,26 @@
 import { pack } from '../lib/codec.js';
 import type { Member } from './member.js';
 
+/**
+ * The room's sockets: one per local address it serves (`via` numbers
+ * them), so a datagram leaves from the address its member wrote to.
+ */
 export interface Transport {
-  send(datagram: Buffer, port: number, address: string): void;
+  send(datagram: Buffer, port: number, address: string, via: number): void;
   batch?: BatchTransport;
 }
 
 export interface BatchTransport {
-  /** A member's address for sendToAll, made once per member; undefined: that member goes through send(). */
-  sockaddr(address: string, port: number): Buffer | undefined;
-  /** Every datagram to every address, address-major; returns how many went out, in that order. */
-  sendToAll(datagrams: readonly Buffer[], addrs: readonly Buffer[]): number;
+  /** A member's address for sendToAll through socket `via`, made once per member; undefined: that member goes through send(). */
+  sockaddr(address: string, port: number, via: number): Buffer | undefined;
+  /** Every datagram to every address through socket `via`, address-major; returns how many went out, in that order. */
+  sendToAll(datagrams: readonly Buffer[], addrs: readonly Buffer[], via: number): number;
   /**
-   * False while send() still has datagrams queued (a full socket buffer): a
-   * batch sent now would overtake them, so send() is used until it drains.
+   * False while send() still has datagrams queued on socket `via` (a full
+   * socket buffer): a batch sent now would overtake them, so send() is used
+   * until it drains.
    */
-  ready(): boolean;
+  ready(via: number): boolean;
 }
 
 const NOT_SHARED = -1;
@@ -133,18 +138,35 @@ export class Outbox {
     for (const p of packed.values()) this.sendShared(p.datagrams, p.members);
   }
 
-  /** The same datagrams to many members: batched where the transport can, the rest one by one. */
+  /** The same datagrams to many members: batched where the transport can (per socket), the rest one by one. */
   private sendShared(datagrams: Buffer[], members: Member[]): void {
     if (datagrams.length === 0) return;
     const b = this.transport.batch;
-    if (!b || members.length < 2 || !b.ready()) {
+    if (!b || members.length < 2) {
+      for (const m of members) this.sendEach(m, datagrams);
+      return;
+    }
+    const via = members[0]!.via;
+    if (members.every((m) => m.via === via)) return this.sendBatch(b, datagrams, members, via);
+    // Members that wrote to different local addresses: one batch per socket.
+    const bySocket = new Map<number, Member[]>();
+    for (const m of members) {
+      const group = bySocket.get(m.via);
+      if (group) group.push(m);
+      else bySocket.set(m.via, [m]);
+    }
+    for (const [v, group] of bySocket) this.sendBatch(b, datagrams, group, v);
+  }
+
+  private sendBatch(b: BatchTransport, datagrams: Buffer[], members: Member[], via: number): void {
+    if (members.length < 2 || !b.ready(via)) {
       for (const m of members) this.sendEach(m, datagrams);
       return;
     }
     const addrs: Buffer[] = [];
     const batched: Member[] = [];
     for (const m of members) {
-      if (m.sockaddr === undefined) m.sockaddr = b.sockaddr(m.address, m.port) ?? false;
+      if (m.sockaddr === undefined) m.sockaddr = b.sockaddr(m.address, m.port, via) ?? false;
       if (m.sockaddr === false) this.sendEach(m, datagrams);
       else {
         addrs.push(m.sockaddr);
@@ -153,7 +175,7 @@ export class Outbox {
     }
     let sent = 0;
     try {
-      sent = b.sendToAll(datagrams, addrs);
+      sent = b.sendToAll(datagrams, addrs, via);
     } catch {
       // A helper that refuses its arguments is a bug, not a reason to lose the turn: send() takes over.
     }
@@ -169,7 +191,7 @@ export class Outbox {
   private sendEach(m: Member, datagrams: readonly Buffer[]): void {
     for (const d of datagrams) {
       try {
-        this.transport.send(d, m.port, m.address);
+        this.transport.send(d, m.port, m.address, m.via);
       } catch {
         // A closed socket (shutdown) must not strand the other members' queues.
         m.sendErrors++;

@@ -16,6 +16,7 @@ import { LogLimiter } from '../lib/log-limiter.js';
 import { tokensEqual } from '../lib/tokens.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { RoomRequest, echoableId, errorEvent, type MsgEvent, type PresenceEvent, type SequencedEvent } from '../lib/wire.js';
+import { nanoid } from 'nanoid';
 import { History } from './history.js';
 import { journalError, type Journal, type Restored } from './journal.js';
 import { Member, Roster } from './member.js';
@@ -27,6 +28,10 @@ export type RoomStatus = 'running' | 'stopping' | 'stopped';
 
 /** RATE_LIMITED replies one member may get per second; the rest of a flood is dropped silently. */
 const LIMITED_REPLIES_PER_SEC = 5;
+/** How long a challenge's nonce is valid (protocol "Address changes": a few seconds). */
+const CHALLENGE_TTL_MS = 5_000;
+/** 132 bits: unguessable by an off-path attacker within its life. */
+const NONCE_CHARS = 22;
 /** While presence events wait for the journal to take writes again, they are retried this often. */
 const OWED_RETRY_MS = 1_000;
 
@@ -73,6 +78,8 @@ export interface RoomDeps {
   schedule?: (fn: () => void) => void;
   /** Learns every seq before it leaves; none: nothing survives the room (tests, warm-up). */
   witness?: SeqWitness;
+  /** Makes a challenge's nonce (unguessable; tests inject their own). */
+  nonce?: () => string;
 }
 
 export class Room implements RoomOps {
@@ -100,6 +107,7 @@ export class Room implements RoomOps {
   private readonly errorReplies: KeyedBuckets;
   private readonly notifySupervisor: (msg: FromRoom) => void;
   private readonly witness: SeqWitness | undefined;
+  private readonly newNonce: () => string;
   private sweepTimer: Timer | undefined;
   /** Seq of the last staged event (seq when nothing is staged). */
   private stagedSeq = 0;
@@ -123,6 +131,7 @@ export class Room implements RoomOps {
     this.errorReplies = new KeyedBuckets(d.clock, d.config.errorReplyRatePerSec, d.config.errorReplyBurst);
     this.notifySupervisor = d.notify;
     this.witness = d.witness;
+    this.newNonce = d.nonce ?? (() => nanoid(NONCE_CHARS));
     this.history = new History(d.config.historySize);
     this.outbox = new Outbox(d.transport, d.config.maxDatagramBytes, d.config.sendQueueMaxBytes, () => this.commit(), d.schedule);
     // A say retried after more than a few histories' worth of traffic is too
@@ -392,7 +401,7 @@ export class Room implements RoomOps {
   /** Room traffic goes only to members that proved their address (protocol "Anti-amplification"). */
   broadcast(encoded: Buffer): void {
     this.outbox.share(encoded);
-    for (const m of this.roster) if (m.proven) this.outbox.pushShared(m);
+    for (const m of this.roster) if (m.proven && !m.detached) this.outbox.pushShared(m);
   }
 
   private removeFromRoster(m: Member): void {
@@ -402,32 +411,34 @@ export class Room implements RoomOps {
 
   // ---- datagrams ----------------------------------------------------------------
 
-  handleDatagram(buf: Buffer, from: Endpoint): void {
+  /** `via`: which of the room's sockets (one per local address) it arrived at; replies leave from the same one. */
+  handleDatagram(buf: Buffer, from: Endpoint, via = 0): void {
     // Port 0 cannot be answered (a forged source): drop before any work.
     if (this.status !== 'running' || from.port === 0) return;
     const key = endpointKey(from);
-    const proven = this.roster.atEndpoint(key)?.proven === true;
-    const budget = new ReplyBudget(buf.length, proven);
+    const at = this.roster.atEndpoint(key);
+    const budget = new ReplyBudget(buf.length, at?.proven === true && !at.detached);
     const decoded = decodeDatagram(buf, this.config.maxDatagramBytes);
-    if (!decoded.ok) return this.reject(from, budget, decoded.error, undefined, 'undecodable');
+    if (!decoded.ok) return this.reject(from, via, budget, decoded.error, undefined, 'undecodable');
     const v = decoded.value;
     const reqId = echoableId(v['id']);
     const token = v['token'];
-    if (typeof token !== 'string') return this.reject(from, budget, errorInfo('BAD_REQUEST', 'missing string field "token"'), reqId, 'no-token');
+    if (typeof token !== 'string') return this.reject(from, via, budget, errorInfo('BAD_REQUEST', 'missing string field "token"'), reqId, 'no-token');
     // Authenticate by endpoint, then compare the token in constant time.
-    const at = this.roster.atEndpoint(key);
-    const m = at && tokensEqual(at.token, token) ? at : undefined;
+    let m = at && !at.detached && tokensEqual(at.token, token) ? at : undefined;
     if (!m) {
       if (v['type'] === 'leave' && reqId !== undefined) {
         const replay = this.leaves.get(leaveKey(token, key, reqId));
-        if (replay) return this.sendDirect(replay, from, budget);
+        if (replay) return this.sendDirect(replay, from, via, budget);
       }
       const owner = this.roster.byTokenOf(token);
-      if (owner) this.limitedLog.warn('token_wrong_endpoint', { member: owner.member, from: key }, 'token used from another endpoint (possible spoof)');
-      return this.reject(from, budget, errorInfo('NOT_MEMBER'), reqId, 'not-member');
+      if (!owner) return this.reject(from, via, budget, errorInfo('NOT_MEMBER'), reqId, 'not-member');
+      m = this.answersChallenge(owner, v, from, key);
+      if (!m) return this.challenge(owner, from, key, via, budget, reqId);
     }
     // A valid token from its own endpoint: a sign of life and proof of address.
     m.lastSeen = this.clock.now();
+    m.via = via;
     if (!m.proven) {
       m.proven = true;
       this.notifySupervisor({ type: 'proven', member: m.member });
@@ -446,6 +457,42 @@ export class Room implements RoomOps {
       this.log.error({ event: 'handler_failed', type: req.type, member: m.member, err }, 'room handler failed');
       this.replyError(m, errorInfo('INTERNAL'), reqId);
     }
+  }
+
+  // ---- address changes (protocol "Address changes") -----------------------------
+
+  /**
+   * A member's token from another endpoint is not acted on: that endpoint
+   * gets a challenge (within the reply budget, else NOT_MEMBER if that fits),
+   * and the member moves there only when it answers with the nonce. Retries
+   * from the same endpoint get the same nonce while it is valid, so a lost
+   * challenge or answer costs nothing.
+   */
+  private challenge(owner: Member, from: Endpoint, key: string, via: number, budget: ReplyBudget, reqId: string | undefined): void {
+    const now = this.clock.now();
+    if (!this.errorReplies.take(from.address)) return;
+    if (owner.challenge?.endpoint !== key || owner.challenge.until <= now) {
+      owner.challenge = { nonce: this.newNonce(), endpoint: key, until: now + CHALLENGE_TTL_MS };
+    }
+    const encoded = encode({ type: 'challenge', room: this.name, nonce: owner.challenge.nonce });
+    if (budget.take(encoded.length)) {
+      this.limitedLog.debug('challenge_sent', { member: owner.member, from: key }, 'token from a new endpoint: challenged');
+      return this.sendTo(encoded, from, via);
+    }
+    const refusal = fitError(budget, errorInfo('NOT_MEMBER'), reqId);
+    if (refusal) this.sendTo(refusal, from, via);
+  }
+
+  /** The member, moved to `from`, if this is its answer to the challenge sent there; else undefined. */
+  private answersChallenge(owner: Member, v: Record<string, unknown>, from: Endpoint, key: string): Member | undefined {
+    const c = owner.challenge;
+    const nonce = v['nonce'];
+    if (v['type'] !== 'hb' || typeof nonce !== 'string' || !c || c.endpoint !== key || c.until <= this.clock.now() || !tokensEqual(c.nonce, nonce)) return undefined;
+    const was = owner.endpoint;
+    const displaced = this.roster.move(owner, from);
+    this.notifySupervisor({ type: 'moved', member: owner.member, address: from.address, port: from.port });
+    this.limitedLog.info('member_moved', { member: owner.member, from: was, to: key, ...(displaced ? { displaced: displaced.member } : {}) }, 'membership moved to a new endpoint');
+    return owner;
   }
 
   /**
@@ -480,25 +527,26 @@ export class Room implements RoomOps {
     this.reply(m, errorEvent(e.code, e.message, reqId));
   }
 
-  private reject(to: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined, reason: string): void {
+  private reject(to: Endpoint, via: number, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined, reason: string): void {
     this.limitedLog.debug('datagram_dropped', { reason, code: e.code, from: endpointKey(to) }, 'bad datagram');
     // Error replies to unproven sources are bounded per source address.
     if (budget.remaining !== Number.POSITIVE_INFINITY && !this.errorReplies.take(to.address)) return;
     const encoded = fitError(budget, e, reqId);
-    if (encoded) this.sendTo(encoded, to);
+    if (encoded) this.sendTo(encoded, to, via);
   }
 
   /** Replies to endpoints that are not (proven) members: sent only within the reply budget. */
-  private sendDirect(encoded: Buffer, to: Endpoint, budget: ReplyBudget): void {
-    if (budget.take(encoded.length)) this.sendTo(encoded, to);
+  private sendDirect(encoded: Buffer, to: Endpoint, via: number, budget: ReplyBudget): void {
+    if (budget.take(encoded.length)) this.sendTo(encoded, to, via);
   }
 
-  private sendTo(encoded: Buffer, to: Endpoint): void {
+  private sendTo(encoded: Buffer, to: Endpoint, via: number): void {
     const m = this.roster.atEndpoint(endpointKey(to));
-    if (m) this.outbox.pushReply(m, encoded);
+    // Through the member's queue (in order with its events) only if it wrote from this socket's address too.
+    if (m && !m.detached && m.via === via) this.outbox.pushReply(m, encoded);
     else {
       try {
-        this.transport.send(encoded, to.port, to.address);
+        this.transport.send(encoded, to.port, to.address, via);
       } catch {
         // an unanswerable address: nothing to do (errors are best effort)
       }

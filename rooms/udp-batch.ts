@@ -44,23 +44,28 @@ export function socketFd(sock: Socket): number | undefined {
 }
 
 /**
- * The Outbox's batch path on this bound socket, or why batching cannot be
- * used (then the room sends with dgram only).
+ * The Outbox's batch path on the room's bound sockets (indexed by `via`),
+ * or why batching cannot be used (then the room sends with dgram only).
  */
-export function batchSender(sock: Socket, family: 4 | 6): { batch: BatchTransport } | { why: string } {
+export function batchSender(socks: readonly Socket[]): { batch: BatchTransport } | { why: string } {
   const loaded = loadNative();
   if ('why' in loaded) return loaded;
-  const fd = socketFd(sock);
-  if (fd === undefined) return { why: "the socket's file descriptor is not reachable in this Node" };
+  const fds: number[] = [];
+  for (const sock of socks) {
+    const fd = socketFd(sock);
+    if (fd === undefined) return { why: "the socket's file descriptor is not reachable in this Node" };
+    fds.push(fd);
+  }
+  const families = socks.map((s) => (s.address().family === 'IPv6' ? 6 : 4) as 4 | 6);
   const { native } = loaded;
   return {
     batch: {
-      sockaddr: (address, port) => native.sockaddr(family, address, port),
-      sendToAll: (datagrams, addrs) => native.sendToAll(fd, datagrams, addrs),
+      sockaddr: (address, port, via) => native.sockaddr(families[via]!, address, port),
+      sendToAll: (datagrams, addrs, via) => native.sendToAll(fds[via]!, datagrams, addrs),
       // A closed socket throws here: then never batch again (its fd number may be reused).
-      ready: () => {
+      ready: (via) => {
         try {
-          return sock.getSendQueueCount() === 0;
+          return socks[via]!.getSendQueueCount() === 0;
         } catch {
           return false;
         }

@@ -38,8 +38,8 @@ function warmUpSocket(): Promise<void> {
     sock.once('error', done);
     sock.bind({ port: 0, address: '127.0.0.1', exclusive: true }, () => {
       sock.setRecvBufferSize(sock.getRecvBufferSize());
-      const b = batchSender(sock, 4);
-      if ('batch' in b) b.batch.sockaddr('127.0.0.1', 9);
+      const b = batchSender([sock]);
+      if ('batch' in b) b.batch.sockaddr('127.0.0.1', 9, 0);
       done();
     });
   });

@@ -3,21 +3,24 @@
 // handler (control/); what a handler throws becomes an error reply. Replies
 // to endpoints that have not proven their address are held to the reply
 // budget (protocol "Anti-amplification").
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { bindAll } from '../lib/bind-all.js';
 import { decodeDatagram } from '../lib/codec.js';
 import type { Config } from '../lib/config.js';
-import { endpointKey, type Endpoint } from '../lib/endpoint.js';
+import { endpointKey, type Peer } from '../lib/endpoint.js';
 import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
 import type { LogLimiter } from '../lib/log-limiter.js';
-import { literalLookup } from '../lib/literal-lookup.js';
 import type { Logger } from '../lib/logger.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
+import { isWildcard, servedAddresses } from '../lib/served-addresses.js';
 import { ControlRequest, echoableId } from '../lib/wire.js';
 import { SilentDrop, type ControlLimits } from './control-limits.js';
 
 /** What a control handler needs to answer one request. */
 export interface ControlContext {
-  readonly from: Endpoint;
+  readonly from: Peer;
+  /** The local address the request arrived at, when it is a specific one (the room is there too: `joined.host`). */
+  readonly local: string | undefined;
   readonly endpoint: string;
   readonly budget: ReplyBudget;
   readonly reqId: string | undefined;
@@ -38,7 +41,9 @@ export class ControlSocket {
   private readonly limits: ControlLimits;
   private readonly limitedLog: LogLimiter;
   private readonly dispatch: ControlSocketOptions['dispatch'];
-  private socket: Socket | undefined;
+  /** One per served address (lib/served-addresses.ts), indexed by Peer.via. */
+  private sockets: Socket[] = [];
+  private addresses: string[] = [];
 
   constructor(o: ControlSocketOptions) {
     this.config = o.config;
@@ -48,36 +53,37 @@ export class ControlSocket {
     this.dispatch = o.dispatch;
   }
 
-  /** Binds the control port; resolves with the port bound. */
+  /** The local addresses served, one socket each (rooms bind the same list). */
+  get served(): readonly string[] {
+    return this.addresses;
+  }
+
+  /** Binds the control port on every served address; resolves with the port bound. */
   async listen(): Promise<number> {
-    const sock = createSocket({ type: this.config.host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
-    sock.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo));
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind({ port: this.config.port, address: this.config.host, exclusive: true }, () => {
-        sock.off('error', reject);
-        resolve();
-      });
-    });
-    // Only now: a bind error is the caller's to report (once), not a socket error.
-    sock.on('error', (err) => this.log.error({ event: 'socket_error', err }, 'control socket error'));
-    sock.setRecvBufferSize(this.config.socketBufferBytes);
-    sock.setSendBufferSize(this.config.socketBufferBytes);
-    this.socket = sock;
-    return sock.address().port;
+    const addresses = servedAddresses(this.config.host);
+    const { sockets, port } = await bindAll(addresses, this.config.port, (sock, via) => sock.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo, via)));
+    for (const [via, sock] of sockets.entries()) {
+      // Only now: a bind error is the caller's to report (once), not a socket error.
+      sock.on('error', (err) => this.log.error({ event: 'socket_error', address: addresses[via], err }, 'control socket error'));
+      sock.setRecvBufferSize(this.config.socketBufferBytes);
+      sock.setSendBufferSize(this.config.socketBufferBytes);
+    }
+    this.sockets = sockets;
+    this.addresses = addresses;
+    return port;
   }
 
   close(): void {
-    this.socket?.close();
+    for (const s of this.sockets) s.close();
   }
 
-  private onDatagram(buf: Buffer, rinfo: RemoteInfo): void {
+  private onDatagram(buf: Buffer, rinfo: RemoteInfo, via: number): void {
     // Port 0 cannot be answered (a forged source): drop before any work.
     if (rinfo.port === 0) return;
     if (!this.limits.control.take(rinfo.address)) {
       return this.limitedLog.warn('control_flood', { from: rinfo.address }, 'control requests over the rate: dropped');
     }
-    const from = { address: rinfo.address, port: rinfo.port };
+    const from: Peer = { address: rinfo.address, port: rinfo.port, via };
     const budget = new ReplyBudget(buf.length, false);
     const decoded = decodeDatagram(buf, this.config.maxDatagramBytes);
     if (!decoded.ok) return this.drop(from, budget, decoded.error, undefined);
@@ -85,7 +91,8 @@ export class ControlSocket {
     const reqId = echoableId(v['id']);
     const parsed = ControlRequest.parse(v);
     if (!parsed.ok) return this.drop(from, budget, errorInfo(parsed.code, parsed.message), reqId);
-    const ctx: ControlContext = { from, endpoint: endpointKey(from), budget, reqId };
+    const local = this.addresses[via];
+    const ctx: ControlContext = { from, local: local === undefined || isWildcard(local) ? undefined : local, endpoint: endpointKey(from), budget, reqId };
     const req = parsed.value;
     const failed = (err: unknown) => {
       if (err instanceof ChatError) return this.replyError(ctx, err.toInfo());
@@ -101,7 +108,7 @@ export class ControlSocket {
     }
   }
 
-  private drop(from: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
+  private drop(from: Peer, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
     this.limitedLog.debug('datagram_dropped', { code: e.code, reason: e.message, from: endpointKey(from) }, 'bad control datagram');
     this.sendError(from, budget, e, reqId);
   }
@@ -110,7 +117,7 @@ export class ControlSocket {
     this.sendError(ctx.from, ctx.budget, e, ctx.reqId);
   }
 
-  private sendError(to: Endpoint, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
+  private sendError(to: Peer, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined): void {
     // Errors go to endpoints that have not proven their address: bounded per
     // source. Except RATE_LIMITED: a crowd behind one address must hear
     // "slow down" to back off rather than resend into silence, and the
@@ -121,16 +128,16 @@ export class ControlSocket {
   }
 
   /** Sends if the reply budget allows (protocol "Anti-amplification": errors that do not fit are dropped). */
-  sendWithin(to: Endpoint, budget: ReplyBudget, encoded: Buffer): boolean {
+  sendWithin(to: Peer, budget: ReplyBudget, encoded: Buffer): boolean {
     if (!budget.take(encoded.length)) return false;
     this.send(to, encoded);
     return true;
   }
 
   /** Sends to an endpoint that proved its address (or a reply the protocol exempts). */
-  send(to: Endpoint, encoded: Buffer): void {
+  send(to: Peer, encoded: Buffer): void {
     try {
-      this.socket?.send(encoded, to.port, to.address);
+      this.sockets[to.via]?.send(encoded, to.port, to.address);
     } catch (err) {
       // A bad destination or a closed socket must never take the supervisor down.
       this.log.debug({ event: 'send_failed', to: endpointKey(to), err }, 'send failed');

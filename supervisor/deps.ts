@@ -5,7 +5,7 @@
 // lets tests build any part from fakes.
 import type { Clock } from '../lib/clock.js';
 import type { Config } from '../lib/config.js';
-import type { Endpoint } from '../lib/endpoint.js';
+import type { Peer } from '../lib/endpoint.js';
 import type { Logger } from '../lib/logger.js';
 import type { ReplayCache } from '../lib/replay-cache.js';
 import type { ReplyBudget } from '../lib/reply-budget.js';
@@ -17,9 +17,9 @@ import type { RoomRegistry } from './registry.js';
 /** Datagrams from the control endpoint. */
 export interface Replier {
   /** To an endpoint that proved its address (or a reply the protocol exempts). */
-  send(to: Endpoint, encoded: Buffer): void;
+  send(to: Peer, encoded: Buffer): void;
   /** Within the reply budget; false if it did not fit (and was not sent). */
-  sendWithin(to: Endpoint, budget: ReplyBudget, encoded: Buffer): boolean;
+  sendWithin(to: Peer, budget: ReplyBudget, encoded: Buffer): boolean;
 }
 
 /** Starts and stops rooms (room-lifecycle.ts). Call both inside the room's mailbox. */
@@ -44,6 +44,8 @@ export interface SupervisorDeps {
   readonly latestJoins: Map<string, string>;
   readonly host: RoomHost;
   readonly reply: Replier;
+  /** The local addresses served, one control socket each; rooms bind the same ones (empty: the config's host). */
+  readonly served: readonly string[];
   /** False once shutdown began: no new members. */
   running(): boolean;
 }
@@ -57,4 +59,4 @@ export type RoomsDeps = Pick<SupervisorDeps, 'config' | 'registry' | 'reply'>;
 export type PingDeps = Pick<SupervisorDeps, 'reply'>;
 export type ControlDeps = JoinDeps & LeaveDeps & RoomsDeps & PingDeps;
 export type NoticeDeps = Pick<SupervisorDeps, 'config' | 'clock' | 'log' | 'registry' | 'replay' | 'mailboxes' | 'host'>;
-export type LifecycleDeps = Pick<SupervisorDeps, 'config' | 'clock' | 'log' | 'registry' | 'mailboxes' | 'reply' | 'running'> & Omit<NoticeDeps, 'host'>;
+export type LifecycleDeps = Pick<SupervisorDeps, 'config' | 'clock' | 'log' | 'registry' | 'mailboxes' | 'reply' | 'served' | 'running'> & Omit<NoticeDeps, 'host'>;

@@ -10,6 +10,7 @@
 // drop / look up / list): a directory shared by several nodes can provide
 // the same one. Room states are explicit, as OTP's supervisor keeps its
 // child records, and the code reads them (see RoomState).
+import type { Endpoint } from '../lib/endpoint.js';
 import { RoomEntry, type RoomState, type SupMember } from './room-entry.js';
 
 export type { RoomState };
@@ -40,6 +41,8 @@ export interface RoomRegistry {
   removeMember(entry: RoomEntry, member: string): SupMember | undefined;
   /** The member's endpoint proved its address: kept for restarts, no longer counted as unproven. */
   markProven(m: SupMember): void;
+  /** The member moved to another endpoint (its limits stay counted against the one that joined). */
+  moveMember(entry: RoomEntry, m: SupMember, to: Endpoint): void;
   /** The name is free from now (a join creates a new room); the members stay until drop. */
   beginDelete(entry: RoomEntry): void;
   /** Out of the registry, with every member. */
@@ -103,6 +106,10 @@ export class LocalRegistry implements RoomRegistry {
     if (m.proven) return;
     m.proven = true;
     this.unproven.sub(m.address);
+  }
+
+  moveMember(entry: RoomEntry, m: SupMember, to: Endpoint): void {
+    if (entry.members.get(m.member) === m) entry.move(m, to);
   }
 
   beginDelete(entry: RoomEntry): void {

@@ -2,6 +2,7 @@
 // membership (restarts restore members from here), its key, its current
 // process and its restart history.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { endpointKey, type Endpoint } from '../lib/endpoint.js';
 import type { LeaveRecord, MemberRecord } from '../lib/ipc.js';
 import { tokensEqual } from '../lib/tokens.js';
 import type { RoomHandle } from './room-handle.js';
@@ -11,10 +12,15 @@ export interface SupMember {
   readonly nick: string;
   readonly nickKey: string;
   readonly token: string;
+  /** The endpoint that joined: counted against its limits for the membership's life. */
   readonly address: string;
   readonly port: number;
   readonly endpoint: string;
+  /** Which control socket (local address) the join arrived at: the control endpoint's own messages leave from it. */
+  readonly via: number;
   proven: boolean;
+  /** Where the room last saw the member, when it moved from the endpoint that joined (protocol "Address changes"). */
+  moved?: Endpoint & { readonly endpoint: string };
 }
 
 /** Where a room is in its life; the registry (registry.ts) documents each state and moves it. */
@@ -38,6 +44,8 @@ export class RoomEntry {
   /** Room-endpoint leaves within the idempotence window, handed to restarted incarnations. */
   recentLeaves: LeaveRecord[] = [];
   private readonly byEndpoint = new Map<string, SupMember>();
+  /** Members by the endpoint they moved to: the control endpoint accepts their token there too. */
+  private readonly byMovedEndpoint = new Map<string, SupMember>();
   private readonly nicks = new Set<string>();
   private readonly keyHash: Buffer | undefined;
 
@@ -67,10 +75,27 @@ export class RoomEntry {
     return this.byEndpoint.get(endpoint);
   }
 
-  /** The member at this endpoint if the token is its own, compared in constant time. */
+  /**
+   * The member whose token this is, if the endpoint is the one that joined
+   * or the one it moved to (protocol "Address changes"), compared in
+   * constant time.
+   */
   authenticate(endpoint: string, token: string): SupMember | undefined {
-    const m = this.byEndpoint.get(endpoint);
-    return m && tokensEqual(m.token, token) ? m : undefined;
+    for (const m of [this.byEndpoint.get(endpoint), this.byMovedEndpoint.get(endpoint)]) {
+      if (m && tokensEqual(m.token, token)) return m;
+    }
+    return undefined;
+  }
+
+  /** The member is at `to` now (the room saw it answer a challenge there). */
+  move(m: SupMember, to: Endpoint): void {
+    if (m.moved && this.byMovedEndpoint.get(m.moved.endpoint) === m) this.byMovedEndpoint.delete(m.moved.endpoint);
+    const endpoint = endpointKey(to);
+    if (endpoint === m.endpoint) delete m.moved;
+    else {
+      m.moved = { address: to.address, port: to.port, endpoint };
+      this.byMovedEndpoint.set(endpoint, m);
+    }
   }
 
   /** Only through the registry (registry.ts), which keeps the counts beside it. */
@@ -83,6 +108,7 @@ export class RoomEntry {
   remove(m: SupMember): void {
     this.members.delete(m.member);
     this.byEndpoint.delete(m.endpoint);
+    if (m.moved && this.byMovedEndpoint.get(m.moved.endpoint) === m) this.byMovedEndpoint.delete(m.moved.endpoint);
     this.nicks.delete(m.nickKey);
   }
 
@@ -96,8 +122,9 @@ export class RoomEntry {
       member: m.member,
       nick: m.nick,
       token: m.token,
-      address: m.address,
-      port: m.port,
+      // A restarted room knows the member where it is now.
+      address: (m.moved ?? m).address,
+      port: (m.moved ?? m).port,
       proven: m.proven,
     }));
   }

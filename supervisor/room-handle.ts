@@ -5,7 +5,7 @@
 import type { FromRoom, LeaveRecord, MemberRecord, RoomReply, ToRoom } from '../lib/ipc.js';
 import type { ExitInfo } from './restart-policy.js';
 
-export type Unsolicited = Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' | 'departed' }>;
+export type Unsolicited = Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' | 'moved' | 'departed' }>;
 type Request = Extract<ToRoom, { rid: number }>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 /** A request to a room, before its rid is assigned. */
@@ -14,6 +14,8 @@ export type RoomRequestMsg = DistributiveOmit<Request, 'rid'>;
 export interface StartSpec {
   room: string;
   port: number;
+  /** The local addresses the room binds, one socket each (the control endpoint's). */
+  addresses: string[];
   members: MemberRecord[];
   leaves: LeaveRecord[];
   journalPath: string;

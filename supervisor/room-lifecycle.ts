@@ -233,6 +233,7 @@ export class RoomLifecycle implements RoomHost {
     entry.port = await proc.start({
       room: entry.name,
       port: entry.port,
+      addresses: [...sup.served],
       members: entry.records(),
       leaves: entry.recentLeaves,
       journalPath: entry.journalPath,
@@ -290,7 +291,7 @@ export class RoomLifecycle implements RoomHost {
   private giveUp(entry: RoomEntry, reason: string): void {
     const closed = encode({ type: 'closed', room: entry.name, reason });
     for (const m of entry.members.values()) {
-      if (m.proven) this.d.reply.send(m, closed);
+      if (m.proven) this.d.reply.send({ ...(m.moved ?? m), via: m.via }, closed);
     }
     this.forget(entry);
   }

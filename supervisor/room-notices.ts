@@ -1,5 +1,6 @@
 // What a room tells the supervisor unasked (room-process.ts `Unsolicited`):
-// `proven` marks the member's endpoint proven (kept for restarts); `left`,
+// `proven` marks the member's endpoint proven and `moved` records where it
+// moved to (both kept for restarts); `left`,
 // `evicted` and `departed` take the member out of the registry, inside the
 // room's mailbox, and delete the room once it is empty.
 import { encode } from '../lib/codec.js';
@@ -12,6 +13,10 @@ export function applyNotice(sup: NoticeDeps, entry: RoomEntry, m: Unsolicited): 
   const sm = entry.members.get(m.member);
   if (m.type === 'proven') {
     if (sm) sup.registry.markProven(sm);
+    return;
+  }
+  if (m.type === 'moved') {
+    if (sm) sup.registry.moveMember(entry, sm, { address: m.address, port: m.port });
     return;
   }
   void sup.mailboxes.serialize(entry.name, async () => {

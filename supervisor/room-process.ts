@@ -245,6 +245,7 @@ export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomH
       case 'left':
       case 'evicted':
       case 'proven':
+      case 'moved':
       case 'departed':
         this.emit('notice', m);
         return;

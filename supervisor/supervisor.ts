@@ -94,6 +94,10 @@ export class Supervisor implements SupervisorDeps {
     return this.lifecycle;
   }
 
+  get served(): readonly string[] {
+    return this.control.served;
+  }
+
   running(): boolean {
     return this.status === 'running';
   }
@@ -110,7 +114,12 @@ export class Supervisor implements SupervisorDeps {
     const c = this.config;
     // Members reach rooms on their own UDP ports: a firewall must let them through.
     const roomPorts = c.roomPortMax === 0 ? 'ephemeral' : `${c.roomPortMin}-${c.roomPortMax}`;
-    this.log.info({ event: 'listening', host: c.host, port, roomPorts, pid: process.pid }, `chatd listening on ${c.host}:${port}; rooms on UDP ports ${roomPorts}`);
+    // A wildcard host is served address by address (lib/served-addresses.ts): say which.
+    const addresses = this.served;
+    this.log.info(
+      { event: 'listening', host: c.host, port, addresses, roomPorts, pid: process.pid },
+      `chatd listening on ${addresses.join(', ')} port ${port}; rooms on UDP ports ${roomPorts}`,
+    );
     if (c.roomPortMax === 0 && !isLoopback(c.host)) {
       this.log.info(
         { event: 'room_ports_ephemeral' },

@@ -146,7 +146,7 @@ t.test('RoomProcess: a fork that fails looks like an exit', async (t) => {
       const p = proc!;
       const exits: unknown[] = [];
       p.on('exit', (e) => exits.push(e));
-      const started = caught(p.start({ room: 'r', port: 0, members: [], leaves: [], journalPath: 'j', incarnation: 1, seqCeiling: 0, leaseTo: 16_384 }));
+      const started = caught(p.start({ room: 'r', port: 0, addresses: [], members: [], leaves: [], journalPath: 'j', incarnation: 1, seqCeiling: 0, leaseTo: 16_384 }));
       const err = await within(started, 2_000);
       t.type(err, ChatError, 'start rejects at once, not after roomStartTimeoutMs');
       t.match(err, { code: 'ROOM_UNAVAILABLE', message });
@@ -159,7 +159,7 @@ t.test('RoomProcess: a fork that fails looks like an exit', async (t) => {
       t.match(await caught(p.request({ type: 'ping' })), { code: 'ROOM_UNAVAILABLE' });
       t.doesNotThrow(() => p.kill());
       t.same(await within(p.stop('empty', 600_000), 2_000), { code: null, signal: null, spawnError: mode }, 'stop does not hang');
-      t.match(await within(caught(p.start({ room: 'r', port: 0, members: [], leaves: [], journalPath: 'j', incarnation: 2, seqCeiling: 16_384, leaseTo: 32_768 })), 2_000), { message });
+      t.match(await within(caught(p.start({ room: 'r', port: 0, addresses: [], members: [], leaves: [], journalPath: 'j', incarnation: 2, seqCeiling: 16_384, leaseTo: 32_768 })), 2_000), { message });
       await settle();
       t.equal(exits.length, 1, 'still one exit');
       t.same(events('room_process_error'), [], 'a failed spawn is not also logged as a process error');
@@ -176,7 +176,7 @@ t.test('RoomProcess: an error after the spawn (a failed send) is logged, not tak
   p.on('spawned', () => (spawned = true));
   const exits: unknown[] = [];
   p.on('exit', (e) => exits.push(e));
-  t.equal(await within(p.start({ room: 'r', port: 0, members: [], leaves: [], journalPath: 'j', incarnation: 1, seqCeiling: 0, leaseTo: 16_384 }), 2_000), 40_000);
+  t.equal(await within(p.start({ room: 'r', port: 0, addresses: [], members: [], leaves: [], journalPath: 'j', incarnation: 1, seqCeiling: 0, leaseTo: 16_384 }), 2_000), 40_000);
   t.ok(spawned);
   const child = fork.children[0]!;
   child.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE', syscall: 'write' }));
@@ -275,7 +275,7 @@ async function crashWhileForksFail(t: Parameters<typeof harness>[0], mode: Mode,
   const entry: RoomEntry = await h.sup.lifecycle.createRoom('doomed', undefined);
   for (const [i, proven] of [true, false].entries()) {
     const port = 5_000 + i;
-    h.sup.registry.addMember(entry, { member: `m${i}`, nick: `n${i}`, nickKey: `n${i}`, token: 't'.repeat(24), address: '127.0.0.1', port, endpoint: `127.0.0.1:${port}`, proven });
+    h.sup.registry.addMember(entry, { member: `m${i}`, nick: `n${i}`, nickKey: `n${i}`, token: 't'.repeat(24), address: '127.0.0.1', port, endpoint: `127.0.0.1:${port}`, via: 0, proven });
   }
   h.fork.mode = mode;
   h.fork.children[0]!.die(null, 'SIGKILL');

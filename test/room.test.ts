@@ -56,7 +56,7 @@ t.test('a new member gets no room traffic until its first datagram, then fetches
   );
 });
 
-t.test('tokens are bound to the endpoint that joined', async (t) => {
+t.test('tokens are bound to the endpoint that joined: another endpoint is challenged, not obeyed', async (t) => {
   const f = makeRoom();
   f.join(1);
   f.join(2);
@@ -64,7 +64,7 @@ t.test('tokens are bound to the endpoint that joined', async (t) => {
   f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id: 'spoof', text: 'hi' }), f.from(2));
   const got = f.take(40002);
   t.equal(got.length, 1);
-  t.match(got[0], { type: 'error', code: 'NOT_MEMBER', id: 'spoof' });
+  t.match(got[0], { type: 'challenge', room: 'first' });
   t.same(f.take(40001), [], 'nothing was sequenced');
   t.equal(f.room.seq, 2);
 });

@@ -109,8 +109,8 @@ function harness(overrides: Record<string, unknown> = {}) {
   sup.status = 'running';
   /** Runs one control request from port `port` to completion; an error comes back as the reply would. */
   const request = async (port: number, req: ControlRequest): Promise<Obj | 'dropped'> => {
-    const from = { address: '10.0.0.1', port };
-    const ctx = { from, endpoint: endpointKey(from), budget: new ReplyBudget(1_000, false), reqId: req.id };
+    const from = { address: '10.0.0.1', port, via: 0 };
+    const ctx = { from, local: undefined, endpoint: endpointKey(from), budget: new ReplyBudget(1_000, false), reqId: req.id };
     const before = sent.length;
     try {
       await dispatchControl(sup, req, ctx);

@@ -163,6 +163,7 @@ async function addMember(sup: JoinDeps, a: JoinAttempt): Promise<{ reply: Buffer
     address: ctx.from.address,
     port: ctx.from.port,
     endpoint: ctx.endpoint,
+    via: ctx.from.via,
     proven: false,
   };
   let added;
@@ -197,6 +198,8 @@ async function addMember(sup: JoinDeps, a: JoinAttempt): Promise<{ reply: Buffer
     members: added.members,
     seq: added.seq,
     heartbeatMs: sup.config.heartbeatMs,
+    // The room is bound to the address the join came to (one socket per address).
+    ...(ctx.local === undefined ? {} : { host: ctx.local }),
   };
   const logged = { event: 'member_joined', room: entry.name, member: m.member, nick, from: ctx.endpoint, seq: added.seq, ...(mine ? { replaced: mine.member } : {}) };
   return { reply: encode(reply), logged };

@@ -9,33 +9,38 @@ import { Room, type SeqWitness } from '../../rooms/room.js';
 
 export interface Sent {
   to: string;
+  /** Which of the room's sockets it left from. */
+  via: number;
   objects: Array<Record<string, unknown>>;
   bytes: number;
 }
 
-export function makeRoom(overrides: Record<string, unknown> = {}, witness?: SeqWitness) {
+export function makeRoom(overrides: Record<string, unknown> = {}, witness?: SeqWitness, name = 'first') {
   const config: Config = makeConfig({ heartbeatMs: 1000, heartbeatMisses: 3, historySize: 8, ...overrides });
   const clock = new ManualClock();
   const sent: Sent[] = [];
   const notices: FromRoom[] = [];
   const journal = new MemoryJournal();
   let pending: (() => void) | undefined;
+  let nonces = 0;
   const room = new Room({
-    name: 'first',
+    name,
     config,
     clock,
     journal,
     log: pino({ level: 'silent' }),
     notify: (m) => notices.push(m),
     ...(witness ? { witness } : {}),
+    nonce: () => `nonce-${++nonces}-xxxxxxxxxxxxx`,
     schedule: (fn) => {
       pending = fn;
     },
     transport: {
-      send: (datagram, port, address) => {
+      send: (datagram, port, address, via) => {
         const buf = datagram;
         sent.push({
           to: `${address}:${port}`,
+          via,
           bytes: buf.length,
           objects: buf
             .toString()
@@ -69,6 +74,16 @@ export function makeRoom(overrides: Record<string, unknown> = {}, witness?: SeqW
     port: 40000 + n,
   });
   const from = (n: number) => ({ address: '127.0.0.1', port: 40000 + n });
+  /** What went to one endpoint since the last look, as sent (objects and socket), in order. */
+  const takeSent = (port: number) => {
+    flush();
+    const out: Sent[] = [];
+    for (let i = 0; i < sent.length; ) {
+      if (sent[i]!.to === `127.0.0.1:${port}`) out.push(sent.splice(i, 1)[0]!);
+      else i++;
+    }
+    return out;
+  };
   const dgram = (o: object) => Buffer.from(JSON.stringify(o));
   /** Adds member n and has it prove its address with an hb, as a client would right after joined. */
   const join = (n: number) => {
@@ -82,5 +97,5 @@ export function makeRoom(overrides: Record<string, unknown> = {}, witness?: SeqW
     flush();
     sent.length = 0;
   };
-  return { room, config, clock, sent, notices, journal, flush, take, settle, record, from, dgram, join };
+  return { room, config, clock, sent, notices, journal, flush, take, takeSent, settle, record, from, dgram, join };
 }
