@@ -10,7 +10,7 @@
 import t from 'tap';
 import { analyse } from './helpers/delivery-check.js';
 import { createNatBed } from './helpers/nat-bed.js';
-import { evictions, RETRY_MS, startChatdInBed, startPair } from './helpers/nat-chat.js';
+import { complaints, evictions, RETRY_MS, startChatdInBed, startPair } from './helpers/nat-chat.js';
 import { canRun } from './helpers/netns.js';
 import { startUdpSocket, type UdpSocket } from './helpers/udp-peer.js';
 
@@ -98,5 +98,6 @@ if (!can.ok) {
       t.same([...evictions(d, pair.nattedMember), ...evictions(d, pair.plainMember)], [], 'nobody was evicted');
       t.same((await Promise.all([pair.natted.exited, pair.plain.exited])).map((e) => e.code), [0, 0], 'both left and exited 0');
     });
+    t.comment(`chatd warnings and errors: ${complaints(d).join(' | ') || 'none'}`);
   });
 }

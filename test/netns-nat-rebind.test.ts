@@ -9,7 +9,7 @@
 import t from 'tap';
 import { analyse } from './helpers/delivery-check.js';
 import { canFlushMappings, createNatBed } from './helpers/nat-bed.js';
-import { evictions, HEARTBEAT_MS, linesAbout, MISSES, RETRY_MS, startChatdInBed, startPair } from './helpers/nat-chat.js';
+import { complaints, evictions, HEARTBEAT_MS, linesAbout, MISSES, RETRY_MS, startChatdInBed, startPair } from './helpers/nat-chat.js';
 import { canRun } from './helpers/netns.js';
 
 const FLUSHES = 3;
@@ -116,5 +116,6 @@ if (!can.ok) {
       t.same(results.flatMap((r) => r.presence.filter((p) => p.event === 'evict')), [], 'no member heard presence evict');
       t.same((await Promise.all([pair.natted.exited, pair.plain.exited])).map((e) => e.code), [0, 0], 'both left and exited 0');
     });
+    t.comment(`chatd warnings and errors: ${complaints(d).join(' | ') || 'none'}`);
   });
 }

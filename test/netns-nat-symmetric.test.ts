@@ -8,7 +8,7 @@
 import t from 'tap';
 import { analyse } from './helpers/delivery-check.js';
 import { createNatBed } from './helpers/nat-bed.js';
-import { evictions, linesAbout, RETRY_MS, runCliIn, startChatdInBed, startPair } from './helpers/nat-chat.js';
+import { complaints, evictions, linesAbout, RETRY_MS, runCliIn, startChatdInBed, startPair } from './helpers/nat-chat.js';
 import { canRun, startChatter } from './helpers/netns.js';
 
 const SENDS = 40; // per member
@@ -70,5 +70,6 @@ if (!can.ok) {
       t.same(heard.received.filter((m) => m.nick === 'clibot').map((m) => m.text), [text], 'the listener got the message, once');
       t.same(heard.lost, [], 'the listener kept its membership');
     });
+    t.comment(`chatd warnings and errors: ${complaints(d).join(' | ') || 'none'}`);
   });
 }

@@ -55,6 +55,16 @@ export function linesAbout(d: ChatdInNs, event: string, member: string): LogLine
   return d.logs.filter((l) => l.event === event && l['member'] === member);
 }
 
+/** chatd's warnings and errors (pino level 40 and up), one line each: what a passing run still complained of. */
+export function complaints(d: ChatdInNs): string[] {
+  return d.logs
+    .filter((l) => typeof l['level'] === 'number' && (l['level'] as number) >= 40)
+    .map((l) => {
+      const { level: _l, time: _t, pid: _p, hostname: _h, ...rest } = l;
+      return JSON.stringify(rest);
+    });
+}
+
 /** The supervisor's word that a member was evicted for silence. */
 export function evictions(d: ChatdInNs, member: string): LogLine[] {
   return linesAbout(d, 'member_evicted', member);
