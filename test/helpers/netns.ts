@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CHATD_MAIN, type LogLine } from './chatd.js';
 
-interface Teardown {
+export interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
@@ -54,7 +54,8 @@ export function run(argv: string[], input?: string): string {
   }
 }
 
-function tryRun(argv: string[]): boolean {
+/** run(), reporting only whether it worked. */
+export function tryRun(argv: string[]): boolean {
   try {
     run(argv);
     return true;
@@ -63,21 +64,20 @@ function tryRun(argv: string[]): boolean {
   }
 }
 
-function uniquePrefix(): string {
+/**
+ * A prefix no namespace present has yet (`cd<pid mod 10000><n>`): beds of
+ * any shape name their namespaces prefix + a letter.
+ */
+export function uniquePrefix(): string {
   for (;;) {
     const p = `cd${process.pid % 10_000}${counter++}`;
-    if (!nsExists(`${p}w`) && !nsExists(`${p}s`) && !nsExists(`${p}a`) && !nsExists(`${p}b`)) return p;
+    if (leftoverNamespaces(p).length === 0) return p;
   }
 }
 
-function nsExists(ns: string): boolean {
-  try {
-    return run(['ip', 'netns', 'list'])
-      .split('\n')
-      .some((l) => l.split(' ')[0] === ns);
-  } catch {
-    return false;
-  }
+/** The k of this run's private 10.199.k.0/24 (1..250). */
+export function subnetIndex(): number {
+  return ((process.pid + counter) % 250) + 1;
 }
 
 let cached: { ok: true } | { ok: false; reason: string } | undefined;
@@ -191,14 +191,15 @@ export interface ChatdInNs {
   waitLog(pred: (l: LogLine) => boolean, timeoutMs: number, what: string): Promise<LogLine>;
 }
 
-export class Topology {
+/**
+ * What every test bed shares: its namespaces, the processes it started in
+ * them, its temp dirs, and the cleanup of all three. Subclasses add the
+ * links (build()) and name their namespaces prefix + a letter.
+ */
+export class NsBed {
   readonly prefix: string;
-  readonly subnet: string;
-  readonly switchNs: string;
-  readonly bridge: string;
-  readonly server: Host;
-  readonly a: Host;
-  readonly b: Host;
+  /** This run's private 10.199.k.0/24: addresses of a bed exist only inside its namespaces. */
+  readonly k: number;
   private readonly namespaces: string[] = [];
   private readonly procs: ChildProcess[] = [];
   private readonly dirs: string[] = [];
@@ -206,8 +207,109 @@ export class Topology {
 
   constructor() {
     this.prefix = uniquePrefix();
+    this.k = subnetIndex();
+  }
+
+  /** Creates a namespace (lo up) that destroy() deletes. */
+  protected addNamespace(ns: string): void {
+    run(['ip', 'netns', 'add', ns]);
+    this.namespaces.push(ns);
+    run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+  }
+
+  /** Spawns argv inside the namespace (`ip netns exec` execs it: the child's pid is the program's own). */
+  execIn(ns: string, argv: string[], opts: SpawnOptions = {}): ChildProcess {
+    if (this.destroyed) throw new Error('test bed destroyed');
+    const proc = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    this.procs.push(proc);
+    return proc;
+  }
+
+  /** Runs a node program inside the namespace. */
+  nodeIn(ns: string, script: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+    return this.execIn(ns, [process.execPath, script, ...args], opts);
+  }
+
+  /** A temp dir removed by destroy(). */
+  tempDir(): string {
+    const dir = mkdtempSync(join(tmpdir(), `${this.prefix}-`));
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  /**
+   * Starts the compiled chatd in a namespace, bound to `listen`, port 0
+   * (read back from the `listening` line), with a temp config and data dir;
+   * `reach` is the address clients are to use (the one it is bound to, unless
+   * that is a wildcard).
+   */
+  async startChatdIn(ns: string, listen: string, reach: string, overrides: Record<string, unknown> = {}): Promise<ChatdInNs> {
+    const dir = this.tempDir();
+    const configPath = join(dir, 'config.json');
+    writeFileSync(configPath, JSON.stringify({ dataDir: join(dir, 'data'), logLevel: 'info', ...overrides }));
+    const proc = this.nodeIn(ns, CHATD_MAIN, ['--config', configPath, '--port', '0', '--host', listen]);
+    const r = readLines(proc);
+    const listening = await r.wait((l) => l.event === 'listening', 10_000, 'chatd listening');
+    return { proc, pid: proc.pid!, host: reach, port: listening['port'] as number, logs: r.lines, waitLog: r.wait };
+  }
+
+  /** Pids of every process inside one of our namespaces. */
+  pidsInside(): number[] {
+    const pids: number[] = [];
+    for (const ns of this.namespaces) {
+      try {
+        for (const p of run(['ip', 'netns', 'pids', ns]).split('\n')) if (/^\d+$/.test(p.trim())) pids.push(Number(p));
+      } catch {
+        /* namespace gone */
+      }
+    }
+    return pids;
+  }
+
+  /**
+   * Kills every process started here and every process left in our
+   * namespaces (SIGKILL, by pid), waits for them to go, then deletes the
+   * namespaces (their links and bridges go with them) and temp dirs.
+   * Safe to call twice.
+   */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const until = Date.now() + 5_000;
+    for (;;) {
+      const pids = new Set([...this.procs.filter((p) => p.exitCode === null && p.signalCode === null).map((p) => p.pid!), ...this.pidsInside()]);
+      if (pids.size === 0 || Date.now() > until) break;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.removeNamespaces();
+    for (const d of this.dirs) rmSync(d, { recursive: true, force: true });
+  }
+
+  /** Deletes the namespaces made so far (build() undoing a half-made bed). */
+  protected removeNamespaces(): void {
+    for (const ns of this.namespaces.splice(0).reverse()) tryRun(['ip', 'netns', 'del', ns]);
+  }
+}
+
+export class Topology extends NsBed {
+  readonly subnet: string;
+  readonly switchNs: string;
+  readonly bridge: string;
+  readonly server: Host;
+  readonly a: Host;
+  readonly b: Host;
+
+  constructor() {
+    super();
+    const k = this.k;
     // Private to this run's bridge: the same subnet in another run cannot meet this one.
-    const k = ((process.pid + counter) % 250) + 1;
     this.subnet = `10.199.${k}.0/24`;
     this.switchNs = `${this.prefix}w`;
     this.bridge = `${this.prefix}br`;
@@ -229,11 +331,7 @@ export class Topology {
   /** Builds the namespaces, the bridge and the links. On failure, undoes what it made and throws. */
   build(): void {
     try {
-      for (const ns of [this.switchNs, ...this.hosts.map((h) => h.ns)]) {
-        run(['ip', 'netns', 'add', ns]);
-        this.namespaces.push(ns);
-        run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-      }
+      for (const ns of [this.switchNs, ...this.hosts.map((h) => h.ns)]) this.addNamespace(ns);
       const sw = this.switchNs;
       // No STP, no forwarding delay: ports forward as soon as they are up.
       run(['ip', '-n', sw, 'link', 'add', this.bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
@@ -305,81 +403,9 @@ export class Topology {
     return m ? { sentBytes: Number(m[1]), sentPackets: Number(m[2]), dropped: Number(m[3]), overlimits: Number(m[4]) } : undefined;
   }
 
-  /** Spawns argv inside the namespace (`ip netns exec` execs it: the child's pid is the program's own). */
-  execIn(ns: string, argv: string[], opts: SpawnOptions = {}): ChildProcess {
-    if (this.destroyed) throw new Error('topology destroyed');
-    const proc = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-    this.procs.push(proc);
-    return proc;
-  }
-
-  /** Runs a node program inside the namespace. */
-  nodeIn(ns: string, script: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
-    return this.execIn(ns, [process.execPath, script, ...args], opts);
-  }
-
-  /** A temp dir removed by destroy(). */
-  tempDir(): string {
-    const dir = mkdtempSync(join(tmpdir(), `${this.prefix}-`));
-    this.dirs.push(dir);
-    return dir;
-  }
-
-  /**
-   * Starts the compiled chatd in the server namespace on its address, port 0
-   * (read back from the `listening` line), with a temp config and data dir.
-   */
-  async startChatd(overrides: Record<string, unknown> = {}): Promise<ChatdInNs> {
-    const dir = this.tempDir();
-    const configPath = join(dir, 'config.json');
-    writeFileSync(configPath, JSON.stringify({ dataDir: join(dir, 'data'), logLevel: 'info', ...overrides }));
-    const proc = this.nodeIn(this.server.ns, CHATD_MAIN, ['--config', configPath, '--port', '0', '--host', this.server.address]);
-    const r = readLines(proc);
-    const listening = await r.wait((l) => l.event === 'listening', 10_000, 'chatd listening');
-    return { proc, pid: proc.pid!, host: this.server.address, port: listening['port'] as number, logs: r.lines, waitLog: r.wait };
-  }
-
-  /** Pids of every process inside one of our namespaces. */
-  pidsInside(): number[] {
-    const pids: number[] = [];
-    for (const ns of this.namespaces) {
-      try {
-        for (const p of run(['ip', 'netns', 'pids', ns]).split('\n')) if (/^\d+$/.test(p.trim())) pids.push(Number(p));
-      } catch {
-        /* namespace gone */
-      }
-    }
-    return pids;
-  }
-
-  /**
-   * Kills every process started here and every process left in our
-   * namespaces (SIGKILL, by pid), waits for them to go, then deletes the
-   * namespaces (their links and the bridge go with them) and temp dirs.
-   * Safe to call twice.
-   */
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    const until = Date.now() + 5_000;
-    for (;;) {
-      const pids = new Set([...this.procs.filter((p) => p.exitCode === null && p.signalCode === null).map((p) => p.pid!), ...this.pidsInside()]);
-      if (pids.size === 0 || Date.now() > until) break;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    this.removeNamespaces();
-    for (const d of this.dirs) rmSync(d, { recursive: true, force: true });
-  }
-
-  private removeNamespaces(): void {
-    for (const ns of this.namespaces.splice(0).reverse()) tryRun(['ip', 'netns', 'del', ns]);
+  /** Starts the compiled chatd in the server namespace on its address (NsBed.startChatdIn). */
+  startChatd(overrides: Record<string, unknown> = {}): Promise<ChatdInNs> {
+    return this.startChatdIn(this.server.ns, this.server.address, this.server.address, overrides);
   }
 }
 
@@ -419,6 +445,8 @@ export interface ChatterOptions {
   retryMs?: number;
   /** Wait for go() before sending. */
   waitGo?: boolean;
+  /** Count every datagram's source, including those the library drops (result.sources). */
+  recordSources?: boolean;
 }
 
 export interface ChatterResult {
@@ -448,6 +476,8 @@ export interface ChatterResult {
   /** 'unresponsive' events (no hb reply for 3 periods). */
   unresponsive: number;
   peersDone: string[];
+  /** With recordSources: datagrams received per source `ip:port`, before the library looks at them. */
+  sources: Record<string, number>;
 }
 
 export interface Chatter {
@@ -465,15 +495,16 @@ export interface Chatter {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs the chat client fixture on a host of the topology. */
-export function startChatter(topo: Topology, host: Host, o: ChatterOptions): Chatter {
+/** Runs the chat client fixture in a namespace of a test bed. */
+export function startChatter(bed: NsBed, host: { ns: string }, o: ChatterOptions): Chatter {
   const args = ['--server', `${o.server.host}:${o.server.port}`, '--room', o.room, '--nick', o.nick];
   args.push('--send', String(o.send ?? 0), '--rate-ms', String(o.rateMs ?? 100), '--duration-ms', String(o.durationMs ?? 30_000));
   if (o.peers?.length) args.push('--peers', o.peers.join(','));
   if (o.maxAttempts !== undefined) args.push('--max-attempts', String(o.maxAttempts));
   if (o.retryMs !== undefined) args.push('--retry-ms', String(o.retryMs));
   if (o.waitGo) args.push('--wait-go');
-  const proc = topo.nodeIn(host.ns, CHATTER, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  if (o.recordSources) args.push('--record-sources');
+  const proc = bed.nodeIn(host.ns, CHATTER, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   proc.stdin?.on('error', () => {}); // the fixture may be gone (killed) before we write
   const r = readLines(proc);
   return {
