@@ -147,8 +147,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   async join(room: string, nick: string, opts: { key?: string } = {}): Promise<JoinInfo> {
     this.assertOpen();
     const joined = await this.machine.join(room, nick, opts.key);
-    const { member, port, members, seq, heartbeatMs } = joined;
-    return { room: joined.room, member, nick: joined.nick, port, members, seq, heartbeatMs };
+    const { member, port, members, seq, heartbeatMs, host } = joined;
+    return { room: joined.room, member, nick: joined.nick, port, members, seq, heartbeatMs, ...(host === undefined ? {} : { host }) };
   }
 
   /**

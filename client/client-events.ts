@@ -16,6 +16,8 @@ export interface JoinInfo {
   members: number;
   seq: number;
   heartbeatMs: number;
+  /** The room endpoint's address, when the service names it (joined.host). */
+  host?: string;
 }
 
 export interface RejoinedInfo {
