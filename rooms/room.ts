@@ -16,7 +16,7 @@ import { LogLimiter } from '../lib/log-limiter.js';
 import { tokensEqual } from '../lib/tokens.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { RoomRequest, echoableId, errorEvent, type MsgEvent, type PresenceEvent, type SequencedEvent } from '../lib/wire.js';
-import { nanoid } from 'nanoid';
+import { Challenges } from './challenges.js';
 import { History } from './history.js';
 import { journalError, type Journal, type Restored } from './journal.js';
 import { Member, Roster } from './member.js';
@@ -28,12 +28,6 @@ export type RoomStatus = 'running' | 'stopping' | 'stopped';
 
 /** RATE_LIMITED replies one member may get per second; the rest of a flood is dropped silently. */
 const LIMITED_REPLIES_PER_SEC = 5;
-/** How long a challenge's nonce is valid (protocol "Address changes": a few seconds). */
-const CHALLENGE_TTL_MS = 5_000;
-/** Challenges one member may draw per second (burst the same): retries of a lost one, not a flood. */
-const CHALLENGES_PER_SEC = 5;
-/** 132 bits: unguessable by an off-path attacker within its life. */
-const NONCE_CHARS = 22;
 /** While presence events wait for the journal to take writes again, they are retried this often. */
 const OWED_RETRY_MS = 1_000;
 
@@ -109,7 +103,7 @@ export class Room implements RoomOps {
   private readonly errorReplies: KeyedBuckets;
   private readonly notifySupervisor: (msg: FromRoom) => void;
   private readonly witness: SeqWitness | undefined;
-  private readonly newNonce: () => string;
+  private readonly challenges: Challenges;
   private sweepTimer: Timer | undefined;
   /** Seq of the last staged event (seq when nothing is staged). */
   private stagedSeq = 0;
@@ -133,7 +127,7 @@ export class Room implements RoomOps {
     this.errorReplies = new KeyedBuckets(d.clock, d.config.errorReplyRatePerSec, d.config.errorReplyBurst);
     this.notifySupervisor = d.notify;
     this.witness = d.witness;
-    this.newNonce = d.nonce ?? (() => nanoid(NONCE_CHARS));
+    this.challenges = new Challenges(d.clock, d.nonce);
     this.history = new History(d.config.historySize);
     this.outbox = new Outbox(d.transport, d.config.maxDatagramBytes, d.config.sendQueueMaxBytes, () => this.commit(), d.schedule);
     // A say retried after more than a few histories' worth of traffic is too
@@ -465,22 +459,13 @@ export class Room implements RoomOps {
 
   /**
    * A member's token from another endpoint is not acted on: that endpoint
-   * gets a challenge (within the reply budget, else NOT_MEMBER if that fits),
-   * and the member moves there only when it answers with the nonce. Retries
-   * from the same endpoint get the same nonce while it is valid, so a lost
-   * challenge or answer costs nothing.
+   * gets a challenge (within the reply budget, else NOT_MEMBER if that
+   * fits), and the member moves there only when it answers (challenges.ts).
    */
   private challenge(owner: Member, from: Endpoint, key: string, via: number, budget: ReplyBudget, reqId: string | undefined): void {
-    const now = this.clock.now();
-    // Bounded per member, not per source address: a crowd behind one NAT
-    // that lost its mappings must all be challenged at once (each challenge
-    // is within 3x its request, and only a valid token draws one).
-    owner.challenges ??= new TokenBucket(CHALLENGES_PER_SEC, CHALLENGES_PER_SEC, now);
-    if (!owner.challenges.take(now)) return;
-    if (owner.challenge?.endpoint !== key || owner.challenge.until <= now) {
-      owner.challenge = { nonce: this.newNonce(), endpoint: key, until: now + CHALLENGE_TTL_MS };
-    }
-    const encoded = encode({ type: 'challenge', room: this.name, nonce: owner.challenge.nonce });
+    const nonce = this.challenges.issue(owner, key);
+    if (nonce === undefined) return;
+    const encoded = encode({ type: 'challenge', room: this.name, nonce });
     if (budget.take(encoded.length)) {
       this.limitedLog.debug('challenge_sent', { member: owner.member, from: key }, 'token from a new endpoint: challenged');
       return this.sendTo(encoded, from, via);
@@ -491,9 +476,7 @@ export class Room implements RoomOps {
 
   /** The member, moved to `from`, if this is its answer to the challenge sent there; else undefined. */
   private answersChallenge(owner: Member, v: Record<string, unknown>, from: Endpoint, key: string): Member | undefined {
-    const c = owner.challenge;
-    const nonce = v['nonce'];
-    if (v['type'] !== 'hb' || typeof nonce !== 'string' || !c || c.endpoint !== key || c.until <= this.clock.now() || !tokensEqual(c.nonce, nonce)) return undefined;
+    if (!this.challenges.answered(owner, v, key)) return undefined;
     const was = owner.endpoint;
     const displaced = this.roster.move(owner, from);
     this.notifySupervisor({ type: 'moved', member: owner.member, address: from.address, port: from.port });
