@@ -123,7 +123,7 @@ export async function runInteractive(a: CliArgs, io: InteractiveIo): Promise<num
     note(`note: room names have no #; joining ${safe(room)}`);
   };
   const showMembers = async (room: string) => {
-    const names = (await client.who(room)).map((m) => safe(m.nick));
+    const names = (await client.who(room)).map((m) => safe(m.nick)).sort((x, y) => x.localeCompare(y));
     if (names.length <= NAMES_PER_LINE) return roomNote(room, `members: ${names.join(', ')}`);
     for (let i = 0; i < names.length; i += NAMES_PER_LINE) {
       const page = names.slice(i, i + NAMES_PER_LINE);
