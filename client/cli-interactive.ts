@@ -177,8 +177,9 @@ export async function runInteractive(a: CliArgs, io: InteractiveIo): Promise<num
         forget(room, clientError('NOT_JOINED', 'left')); // dropped locally even when the leave went unanswered
       }
     },
-    switch: async ([arg]) => {
-      current = joinedRoom(arg);
+    switch: async (args) => {
+      if (args.length !== 1) return note(`usage: /switch ROOM; joined: ${client.joinedRooms().map(safe).join(', ') || 'none'}`);
+      current = joinedRoom(args[0]);
       updatePrompt();
     },
     rooms: async () => {

@@ -54,8 +54,11 @@ async function sendAll(c: ChatClient, texts: string[], burst: boolean): Promise<
 
 /** Every text shows exactly once as `bob: text`, and the input row is the prompt and `input`. */
 async function expectAll(t: Test, pane: Pane, texts: string[], input: string): Promise<void> {
-  const last = texts[texts.length - 1]!;
-  const rows = await pane.waitFor((r) => r.some((x) => x.endsWith(`bob: ${last}`)) && r[r.length - 1] === PROMPT + input, `bob: ${last} with the input below`);
+  // A burst is sequenced in any order: wait for every text, not for the last sent.
+  const rows = await pane.waitFor(
+    (r) => texts.every((x) => r.some((row) => row.endsWith(`bob: ${x}`))) && r[r.length - 1] === PROMPT + input,
+    `${texts.length} lines from bob with the input below`,
+  );
   for (const x of texts) t.equal(rows.filter((r) => r.endsWith(`bob: ${x}`)).length, 1, `"${x}" shown once`);
   t.equal(rows[rows.length - 1], PROMPT + input, 'the typed line is intact, at the bottom');
   t.equal(countRows(rows, input), 1, 'no stale copy of the typed line');

@@ -18,6 +18,8 @@ export function tmuxMissing(): string | undefined {
 }
 
 const POLL_MS = 50;
+/** What the shell around the command prints when it exits: `[exited STATUS]`. */
+const EXITED = '[exited ';
 let sessions = 0;
 
 /** A shell word that stays one word. */
@@ -42,24 +44,42 @@ export class Pane {
     this.pid = pid;
   }
 
-  /** Starts argv (no shell syntax) in a new pane; the pane stays after the process exits, to read its status. */
+  /** Starts argv (no shell syntax) in a new pane; the pane stays after the command exits, to read its status. */
   static start(t: Teardown, argv: string[], opts: PaneOptions = {}): Pane {
     const socket = `chatd-test-${process.pid}`;
     const name = `chat-${process.pid}-${++sessions}`;
-    const env = Object.entries({ TERM: 'xterm-256color', ...opts.env }).map(([k, v]) => `${k}=${quote(v)}`);
-    const command = ['exec', 'env', ...env, ...argv.map(quote)].join(' ');
+    // A clean environment: the test runner's own (NODE_OPTIONS loading its
+    // process tracking) has no business in a process tmux starts.
+    const base = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/', TERM: 'xterm-256color' };
+    const env = Object.entries({ ...base, ...opts.env }).map(([k, v]) => `${k}=${quote(v)}`);
+    // tmux does not always keep a dead pane's exit status (the terminal may
+    // close before the process is reaped): a shell around the command prints
+    // it on the screen instead, then waits to be killed with the session.
+    const wrapper = `"$@"; echo "${EXITED}$?]"; exec sleep 600`;
+    const command = ['exec', 'env', '-i', ...env, 'sh', '-c', quote(wrapper), 'sh', ...argv.map(quote)].join(' ');
     const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
-    tmux('new-session', '-d', '-s', name, '-x', String(opts.width ?? 80), '-y', String(opts.height ?? 24), command, ';', 'set-option', '-t', name, 'remain-on-exit', 'on');
-    const pid = Number(tmux('display-message', '-p', '-t', name, '#{pane_pid}').trim());
-    track(pid, `tmux pane ${name}`);
-    const pane = new Pane(socket, name, pid);
+    tmux('new-session', '-d', '-s', name, '-x', String(opts.width ?? 80), '-y', String(opts.height ?? 24), command);
+    const shell = Number(tmux('display-message', '-p', '-t', name, '#{pane_pid}').trim());
+    track(shell, `tmux pane ${name}`);
+    const pane = new Pane(socket, name, shell);
     t.teardown(() => {
-      sigkill(pid);
+      // The command by pid (the shell's child), then the shell; the session's end hangs up on anything left.
+      for (const child of pane.children()) sigkill(child);
+      sigkill(shell);
       spawnSync('tmux', ['-L', socket, 'kill-session', '-t', name]);
       // The server goes when its last session does; a server left by a failed start is ended here.
       spawnSync('tmux', ['-L', socket, 'kill-server']);
     });
     return pane;
+  }
+
+  /** Pids of the shell's children: the command, while it runs. */
+  children(): number[] {
+    const r = spawnSync('ps', ['-o', 'pid=', '--ppid', String(this.pid)], { encoding: 'utf8' });
+    return r.stdout
+      .split('\n')
+      .map((l) => Number(l.trim()))
+      .filter((n) => Number.isInteger(n) && n > 0);
   }
 
   private tmux(...args: string[]): string {
@@ -92,10 +112,13 @@ export class Pane {
     return rows;
   }
 
-  /** The pane's process has exited: its exit status, else undefined. */
+  /** The command has exited: its exit status (as the shell saw it), else undefined. */
   exitStatus(): number | undefined {
-    const [dead, status] = this.tmux('display-message', '-p', '-t', this.name, '#{pane_dead} #{pane_dead_status}').trim().split(' ');
-    return dead === '1' ? Number(status) : undefined;
+    for (const row of this.screen()) {
+      const m = new RegExp(`^\\${EXITED}(\\d+)\\]$`).exec(row);
+      if (m) return Number(m[1]);
+    }
+    return undefined;
   }
 
   /** Polls the screen until ok() holds; fails with the screen when the deadline passes. */
@@ -120,7 +143,9 @@ export class Pane {
     for (;;) {
       const s = this.exitStatus();
       if (s !== undefined) return s;
-      if (Date.now() > deadline) throw new Error(`the process in ${this.name} did not exit within ${timeoutMs} ms; screen:\n${this.screen().join('\n')}`);
+      if (Date.now() > deadline) {
+        throw new Error(`the command in ${this.name} (pids ${this.children().join(', ') || 'none'}) did not exit within ${timeoutMs} ms; screen:\n${this.screen().join('\n')}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }
