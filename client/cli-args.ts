@@ -37,6 +37,8 @@ export interface CliArgs {
   text: string;
   /** send: overall deadline in ms (exit 3 when it passes); undefined: none besides the retries'. */
   timeoutMs: number | undefined;
+  /** interactive: HH:MM before every incoming line (on unless --no-timestamps). */
+  timestamps: boolean;
 }
 
 export type Parsed =
@@ -52,6 +54,7 @@ const OPTIONS = {
   key: { type: 'string', short: 'k' },
   json: { type: 'boolean' },
   'no-rejoin': { type: 'boolean' },
+  'no-timestamps': { type: 'boolean' },
   timeout: { type: 'string', short: 't' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
@@ -81,6 +84,7 @@ export function parseCli(argv: readonly string[]): Parsed {
   const room = values.room === undefined ? undefined : roomArg(values.room);
   if (values.key === '') return usage('--key must not be empty');
   if (values.json && mode !== 'tail') return usage('--json is only for `chat tail`');
+  if (values['no-timestamps'] && mode !== 'interactive') return usage('--no-timestamps is only for interactive `chat` (send and tail print no timestamps)');
   if (values['no-rejoin'] && mode === 'send') return usage('--no-rejoin is not for `chat send` (it never rejoins)');
   const text = positionals.join(' ');
   let timeoutMs: number | undefined;
@@ -103,6 +107,7 @@ export function parseCli(argv: readonly string[]): Parsed {
       rejoin: mode !== 'send' && values['no-rejoin'] !== true,
       text,
       timeoutMs,
+      timestamps: mode === 'interactive' && values['no-timestamps'] !== true,
     },
   };
 }
@@ -147,7 +152,7 @@ Exit codes: 0 ok, 1 failed or refused by the server (code and message on
 stderr), 2 usage error, 3 timeout (no answer from the server).`;
 
 export const HELP: Record<Mode, string> = {
-  interactive: `Usage: chat [--server HOST:PORT] --nick NAME [--room ROOM] [--key KEY] [--no-rejoin]
+  interactive: `Usage: chat [--server HOST:PORT] --nick NAME [--room ROOM] [--key KEY] [--no-rejoin] [--no-timestamps]
        chat send --room ROOM --nick NAME [--timeout MS] [TEXT...]
        chat tail --room ROOM --nick NAME [--json] [--no-rejoin]
 
@@ -156,10 +161,14 @@ Interactive chat. Lines you type go to the current room (start a line with
   /join ROOM [KEY]   join a room and make it current
   /leave [ROOM]      leave a room (default: the current one)
   /switch ROOM       make another joined room current
+  /who [ROOM]        list the members of a joined room
   /rooms             list the service's rooms
-  /who [ROOM]        list the members of a room
+  /nick NEW          take another nick in every joined room
+  /me ACTION         say what you do: shown as "* nick ACTION"
   /quit              leave every room and exit (also Ctrl-C, Ctrl-D)
   /help              list the commands
+Incoming lines start with the time (HH:MM); lines typed while a room does
+not answer are sent when it answers again.
 
 If the service evicts you (say, after a network outage) or a room crashes
 for good, chat rejoins it by itself, with the same nick and key, retrying
@@ -168,6 +177,7 @@ for about half a minute; messages sent in the room meanwhile are not shown.
 Options:
   -r, --room ROOM         join this room at start
       --no-rejoin         do not rejoin by itself after an eviction or a crash
+      --no-timestamps     no HH:MM before incoming lines
 ${COMMON}
 `,
   send: `Usage: chat send [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] [--timeout MS] [TEXT...]

@@ -25,10 +25,44 @@ const PRESENCE_WORDS: Record<PresenceEvent['event'], string> = {
   evict: 'was evicted',
 };
 
-export function formatEvent(e: CliEvent): string {
+/** How the interactive screen shows lines; the scriptable forms use neither. */
+export interface LineStyle {
+  /** A message whose text starts with `/me ` is an action: `* nick waves`. */
+  actions?: boolean;
+  /** Prefix HH:MM, local time (a message's own ts, else now()). */
+  timestamps?: boolean;
+  now?: () => number;
+}
+
+/** The text convention for actions, readable by any client: `/me waves`. */
+export const ACTION_PREFIX = '/me ';
+
+export function isAction(text: string): boolean {
+  return text.startsWith(ACTION_PREFIX) && text.length > ACTION_PREFIX.length;
+}
+
+/** HH:MM in local time. */
+export function clock(ms: number): string {
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+/** A line of the screen, timestamped when the style says so (ts: when it happened, if known). */
+export function stamped(line: string, style: LineStyle = {}, ts?: number): string {
+  if (!style.timestamps) return line;
+  return `${clock(ts ?? (style.now ?? Date.now)())} ${line}`;
+}
+
+export function formatEvent(e: CliEvent, style: LineStyle = {}): string {
+  const line = formatBare(e, style);
+  return style.timestamps ? stamped(line, style, e.type === 'msg' ? e.ts : undefined) : line;
+}
+
+function formatBare(e: CliEvent, style: LineStyle): string {
   const room = `[${safe(e.room)}]`;
   switch (e.type) {
     case 'msg':
+      if (style.actions && isAction(e.text)) return `${room} * ${safe(e.nick)} ${safe(e.text.slice(ACTION_PREFIX.length))}`;
       return `${room} ${safe(e.nick)}: ${safe(e.text)}`;
     case 'presence':
       return `${room} * ${safe(e.nick)} ${PRESENCE_WORDS[e.event]}`;

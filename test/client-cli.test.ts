@@ -50,7 +50,7 @@ t.test('a usage error exits 2 and says what is wrong', async (t) => {
 t.test('parseCli: forms, defaults and usage errors', async (t) => {
   t.same(parseCli(['send', '--room', 'r', '--nick', 'n', 'hello', 'world']), {
     kind: 'run',
-    args: { mode: 'send', host: '127.0.0.1', port: 7447, nick: 'n', room: 'r', roomStripped: false, key: undefined, json: false, rejoin: false, text: 'hello world', timeoutMs: undefined },
+    args: { mode: 'send', host: '127.0.0.1', port: 7447, nick: 'n', room: 'r', roomStripped: false, key: undefined, json: false, rejoin: false, text: 'hello world', timeoutMs: undefined, timestamps: false },
   });
   t.match(parseCli(['tail', '-s', 'chat.example:9000', '-r', 'r', '-n', 'n', '--json', '-k', 'k']), {
     kind: 'run',
