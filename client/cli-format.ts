@@ -1,6 +1,7 @@
 // How the `chat` command shows events: human lines or NDJSON. Text from the
 // network is made safe for a terminal first: control and format characters
 // (escape sequences, bidi overrides) could rewrite what the user sees.
+import { ClientError } from './client-error.js';
 import type { GapInfo, MsgEvent, PresenceEvent, RejoinFailedInfo, RejoinedInfo, RejoiningInfo } from './chat-client.js';
 
 export type CliEvent =
@@ -94,4 +95,19 @@ export function formatJson(e: CliEvent): string {
 /** The CLI form of a 'rejoin-failed' event (an Error does not survive JSON). */
 export function rejoinFailedEvent(f: RejoinFailedInfo): CliEvent {
   return { type: 'rejoin-failed', room: f.room, code: f.error.code, message: f.error.message };
+}
+
+/** HOST:PORT as typed on the command line ([v6]:PORT). */
+export function serverName(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** An error in words, naming the server for the ones that are about it; never a request id. */
+export function explain(err: unknown, server: string): string {
+  if (err instanceof ClientError) {
+    if (err.code === 'TIMEOUT') return `no answer from ${server}`;
+    if (err.code === 'CLOSED') return 'closed before an answer came';
+    return `${err.code}: ${safe(err.message)}`;
+  }
+  return safe(err instanceof Error ? err.message : String(err));
 }

@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline';
 import { ChatClient, ClientError } from './chat-client.js';
 import { EXIT, roomArg, type CliArgs } from './cli-args.js';
-import { formatEvent, rejoinFailedEvent, safe, stamped, type CliEvent, type LineStyle } from './cli-format.js';
+import { explain, formatEvent, rejoinFailedEvent, safe, serverName, stamped, type CliEvent, type LineStyle } from './cli-format.js';
 import { INTERACTIVE_HELP, parseInput, type CommandName } from './cli-input.js';
 import { changeNick } from './cli-nick.js';
 import { Outbox } from './cli-outbox.js';
@@ -30,21 +30,6 @@ const JOIN_PROGRESS_MS = 3_000;
 const EXIT_FLUSH_MS = 3_000;
 /** Names per line of a member list. */
 const NAMES_PER_LINE = 20;
-
-/** HOST:PORT as typed on the command line ([v6]:PORT). */
-export function serverName(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** An error in words, naming the server for the ones that are about it; never a request id. */
-export function explain(err: unknown, server: string): string {
-  if (err instanceof ClientError) {
-    if (err.code === 'TIMEOUT') return `no answer from ${server}`;
-    if (err.code === 'CLOSED') return 'closed before an answer came';
-    return `${err.code}: ${safe(err.message)}`;
-  }
-  return safe(err instanceof Error ? err.message : String(err));
-}
 
 export async function runInteractive(a: CliArgs, io: InteractiveIo): Promise<number> {
   const server = serverName(a.host, a.port);

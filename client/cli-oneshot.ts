@@ -1,7 +1,7 @@
 // `chat send` and `chat tail`: the scriptable forms.
 import { ChatClient, ClientError } from './chat-client.js';
 import { EXIT, type CliArgs } from './cli-args.js';
-import { formatEvent, formatJson, rejoinFailedEvent, safe, type CliEvent } from './cli-format.js';
+import { explain, formatEvent, formatJson, rejoinFailedEvent, safe, serverName, type CliEvent } from './cli-format.js';
 
 export interface Io {
   out(line: string): void;
@@ -12,7 +12,9 @@ export function exitCodeOf(err: unknown): number {
   return err instanceof ClientError && err.code === 'TIMEOUT' ? EXIT.TIMEOUT : EXIT.FAILED;
 }
 
-export function describe(err: unknown): string {
+/** An error in words for scripts: the code first, and the server for a timeout (never a request id). */
+export function describe(err: unknown, server?: string): string {
+  if (err instanceof ClientError && err.code === 'TIMEOUT' && server !== undefined) return `TIMEOUT: ${explain(err, server)}`;
   if (err instanceof ClientError) return `${err.code}: ${safe(err.message)}`;
   return err instanceof Error ? err.message : String(err);
 }
@@ -58,17 +60,20 @@ async function sendAll(client: ChatClient, a: CliArgs, io: Io, lines: AsyncItera
   try {
     await client.join(room, a.nick, joinOpts(a));
   } catch (err) {
-    io.err(`chat: cannot join ${safe(room)}: ${describe(err)}`);
+    io.err(`chat: cannot join ${safe(room)}: ${describe(err, serverName(a.host, a.port))}`);
     return exitCodeOf(err);
   }
   let code: number = EXIT.OK;
+  let current = '';
   try {
     for await (const text of lines ?? [a.text]) {
       if (text === '') continue;
+      current = text;
       await client.say(room, text);
     }
   } catch (err) {
-    io.err(`chat: message not delivered: ${describe(err)}`);
+    // The text, not an id: with many lines from standard input, the script's author must know which one.
+    io.err(`chat: message not delivered (${JSON.stringify(safe(current))}): ${describe(err, serverName(a.host, a.port))}`);
     code = exitCodeOf(err);
   }
   await client.leave(room).catch(() => {}); // delivered is what counts
@@ -103,7 +108,7 @@ export async function runTail(a: CliArgs, io: Io, onStop: (stop: () => void) => 
     show(rejoinFailedEvent(f));
     finish(exitCodeOf(f.error));
   });
-  client.on('error', (err) => io.err(`chat: ${describe(err)}`));
+  client.on('error', (err) => io.err(`chat: ${describe(err, serverName(a.host, a.port))}`));
   let stopped = false;
   onStop(() => {
     stopped = true;
@@ -116,7 +121,7 @@ export async function runTail(a: CliArgs, io: Io, onStop: (stop: () => void) => 
   } catch (err) {
     await client.close({ leave: false });
     if (stopped) return EXIT.OK;
-    io.err(`chat: cannot join ${safe(room)}: ${describe(err)}`);
+    io.err(`chat: cannot join ${safe(room)}: ${describe(err, serverName(a.host, a.port))}`);
     return exitCodeOf(err);
   }
   const code = await finished;

@@ -209,7 +209,7 @@ export class Requests {
 
   private attempt(p: Pending): void {
     if (p.attempts >= p.maxAttempts) {
-      return this.settle(p, () => p.reject(p.limited ?? clientError('TIMEOUT', `${p.attempts} attempts of request ${p.spec.id}`)));
+      return this.settle(p, () => p.reject(p.limited ?? clientError('TIMEOUT', `no answer after ${p.attempts} attempts`)));
     }
     let delay = retryDelayMs(p.firstDelay, p.attempts);
     if (p.spec.jitter) {

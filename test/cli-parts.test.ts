@@ -5,7 +5,8 @@ import t from 'tap';
 import { parseCli } from '../client/cli-args.js';
 import { clock, formatEvent } from '../client/cli-format.js';
 import { parseInput } from '../client/cli-input.js';
-import { explain, serverName } from '../client/cli-interactive.js';
+import { explain, serverName } from '../client/cli-format.js';
+import { describe } from '../client/cli-oneshot.js';
 import { changeNick, type NickDeps } from '../client/cli-nick.js';
 import { Outbox } from '../client/cli-outbox.js';
 import { ClientError } from '../client/chat-client.js';
@@ -40,12 +41,16 @@ t.test('formatEvent: actions and HH:MM from the message ts; presence and notices
 });
 
 t.test('explain: the server address instead of a request id', async (t) => {
-  const timeout = new ClientError('TIMEOUT', 'no answer after every retry: 8 attempts of request 9kNr_x');
+  const timeout = new ClientError('TIMEOUT', 'no answer after 8 attempts');
   t.equal(explain(timeout, '127.0.0.1:7447'), 'no answer from 127.0.0.1:7447');
   t.equal(explain(new ClientError('NICK_TAKEN', 'nick taken'), 'h:1'), 'NICK_TAKEN: nick taken');
   t.equal(explain(new Error('boom\u0007'), 'h:1'), 'boom\uFFFD');
   t.equal(serverName('::1', 7447), '[::1]:7447');
   t.equal(serverName('chat.example', 9), 'chat.example:9');
+  // Scripts (chat send/tail) keep the code first, for grep.
+  t.equal(describe(timeout, '127.0.0.1:7447'), 'TIMEOUT: no answer from 127.0.0.1:7447');
+  t.equal(describe(new ClientError('NOT_MEMBER', 'no longer a member'), 'h:1'), 'NOT_MEMBER: no longer a member');
+  t.notMatch(describe(timeout, 'h:1'), /request/, 'no request id');
 });
 
 t.test('parseCli: --no-timestamps is for the interactive form only', async (t) => {
