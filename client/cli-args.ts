@@ -5,6 +5,7 @@
 //   chat tail [options] [--json]     print events until SIGINT/SIGTERM
 import { parseArgs } from 'node:util';
 import { isValidRoomName, ROOM_NAME_RULE } from '../lib/names.js';
+import { COMMAND_LIST } from './cli-input.js';
 
 export const DEFAULT_SERVER = '127.0.0.1:7447';
 const DEFAULT_PORT = 7447;
@@ -158,15 +159,7 @@ export const HELP: Record<Mode, string> = {
 
 Interactive chat. Lines you type go to the current room (start a line with
 // to send one that begins with /). Commands:
-  /join ROOM [KEY]   join a room and make it current
-  /leave [ROOM]      leave a room (default: the current one)
-  /switch ROOM       make another joined room current
-  /who [ROOM]        list the members of a joined room
-  /rooms             list the service's rooms
-  /nick NEW          take another nick in every joined room
-  /me ACTION         say what you do: shown as "* nick ACTION"
-  /quit              leave every room and exit (also Ctrl-C, Ctrl-D)
-  /help              list the commands
+${COMMAND_LIST}
 Incoming lines start with the time (HH:MM); lines typed while a room does
 not answer are sent when it answers again.
 

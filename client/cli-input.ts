@@ -13,17 +13,20 @@ export type Input =
 export const COMMANDS = ['join', 'leave', 'switch', 'who', 'rooms', 'nick', 'me', 'help', 'quit'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
-/** The list /help prints: the commands of the prompt, not the command line's options. */
-export const INTERACTIVE_HELP = `Type a line to send it to the current room. Commands:
-  /join ROOM [KEY]   join (or create) a room and make it current
+/** The prompt's commands, one a line: in /help and in the command line's usage. */
+export const COMMAND_LIST = `  /join ROOM [KEY]   join (or create) a room and make it current
   /leave [ROOM]      leave a room (default: the current one)
   /switch ROOM       make another joined room current
   /who [ROOM]        list the members of a joined room
   /rooms             list the service's rooms
   /nick NEW          take another nick in every joined room
   /me ACTION         say what you do: shown as "* nick ACTION"
-  /help              this list
-  /quit              leave every room and exit (also Ctrl-D, Ctrl-C)
+  /help              list the commands
+  /quit              leave every room and exit (also Ctrl-D, Ctrl-C)`;
+
+/** The list /help prints: the commands of the prompt, not the command line's options. */
+export const INTERACTIVE_HELP = `Type a line to send it to the current room. Commands:
+${COMMAND_LIST}
 Start a line with // to send one that begins with /. Up and down arrows
 recall the lines you typed.`;
 

@@ -44,6 +44,8 @@ export class ControlSocket {
   /** One per served address (lib/served-addresses.ts), indexed by Peer.via. */
   private sockets: Socket[] = [];
   private addresses: string[] = [];
+  /** Per socket, its address when it is a specific one (`joined.host`); undefined for a wildcard socket. */
+  private locals: Array<string | undefined> = [];
 
   constructor(o: ControlSocketOptions) {
     this.config = o.config;
@@ -70,6 +72,7 @@ export class ControlSocket {
     }
     this.sockets = sockets;
     this.addresses = addresses;
+    this.locals = addresses.map((a) => (isWildcard(a) ? undefined : a));
     return port;
   }
 
@@ -91,8 +94,7 @@ export class ControlSocket {
     const reqId = echoableId(v['id']);
     const parsed = ControlRequest.parse(v);
     if (!parsed.ok) return this.drop(from, budget, errorInfo(parsed.code, parsed.message), reqId);
-    const local = this.addresses[via];
-    const ctx: ControlContext = { from, local: local === undefined || isWildcard(local) ? undefined : local, endpoint: endpointKey(from), budget, reqId };
+    const ctx: ControlContext = { from, local: this.locals[via], endpoint: endpointKey(from), budget, reqId };
     const req = parsed.value;
     const failed = (err: unknown) => {
       if (err instanceof ChatError) return this.replyError(ctx, err.toInfo());

@@ -45,7 +45,7 @@ interface Case {
 
 const unions: Record<Case['union'], Union> = { ControlRequest, RoomRequest, ServerMessage };
 
-// One valid example of every wire message (protocol-v1 tables).
+// One valid example of every wire message (the tables of docs/protocol.md section 3).
 const cases: Case[] = [
   { union: 'ControlRequest', schema: JoinRequest as AnySchema, full: { type: 'join', id: 'j1', room: 'lobby', nick: 'ann', key: 'secret' } },
   { union: 'ControlRequest', schema: ControlLeaveRequest as AnySchema, full: { type: 'leave', id: 'l1', room: 'lobby', token: TOKEN } },
