@@ -73,6 +73,7 @@ function dispatch(r: Routes, m: ServerMessage, port: number): void {
     case 'left':
     case 'rooms':
     case 'pong':
+    case 'here':
     case 'members':
       return; // replies: matched by id above
     default: {

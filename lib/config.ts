@@ -1,6 +1,7 @@
 // Service configuration: one table of defaults (units in the names), checked
 // eagerly; unknown keys are rejected by name; the result is frozen.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseCidr } from './cidr.js';
 import { isValidRoomName } from './names.js';
 
@@ -30,6 +31,30 @@ const RESTART = {
   restartBackoffMaxMs: 5_000,
   /** A fraction: each delay is scaled by a factor drawn from [1 - jitter, 1 + jitter]. */
   restartBackoffJitter: 0.1,
+};
+
+/**
+ * Cluster mode (docs/cluster.md): several nodes serve one room space
+ * through NATS JetStream. Without natsServers a node is a single node, with
+ * its file journals and nothing of NATS loaded.
+ */
+const CLUSTER = {
+  /** NATS servers to connect to, as nats://host:port URLs; empty: a single node. */
+  natsServers: Object.freeze([]) as readonly string[],
+  /** This node's name, unique in the cluster (letters, digits, '-', '_'); empty: the host name and control port. */
+  nodeName: '',
+  /** The IP literal clients are told for this node's rooms (`joined.host`, `here`); empty: host if it is one address, else the first served non-loopback address. */
+  advertiseHost: '',
+  /** Prefix of every NATS name the cluster uses (streams, buckets, subjects), so clusters can share one NATS. */
+  clusterName: 'chatd',
+  /** Copies JetStream keeps of each room's journal and of the directory (1-5; at most the NATS cluster's size). */
+  journalReplicas: 1,
+  /**
+   * How long a node that stopped renewing its lease keeps its rooms; it
+   * renews every third of this. Every node of a cluster must use the same
+   * value (the lease bucket's TTL is set by the first node).
+   */
+  nodeLeaseMs: 2_000,
 };
 
 const TABLE = {
@@ -149,6 +174,7 @@ const TABLE = {
   logLevel: 'info' as (typeof LOG_LEVELS)[number],
   /** "stdout" or a file path. */
   logDestination: 'stdout',
+  ...CLUSTER,
 };
 
 /** The defaults, frozen: a caller cannot change what every later makeConfig starts from. */
@@ -230,7 +256,25 @@ const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
   dataDir: nonEmpty,
   logLevel: oneOf(...LOG_LEVELS),
   logDestination: nonEmpty,
+  natsServers: (v) => checkNatsServers(v),
+  nodeName: (v) => (typeof v === 'string' && (v === '' || NATS_TOKEN.test(v)) ? null : `empty or 1-64 of A-Z a-z 0-9 - _`),
+  advertiseHost: (v) => (typeof v === 'string' && (v === '' || isIP(v) !== 0) ? null : 'empty or an IP address literal'),
+  clusterName: (v) => (typeof v === 'string' && NATS_TOKEN.test(v) ? null : '1-64 of A-Z a-z 0-9 - _'),
+  journalReplicas: int(1, 5),
+  nodeLeaseMs: int(500, 600_000),
 };
+
+/** A name that may stand in a NATS subject, stream or bucket name. */
+const NATS_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+function checkNatsServers(v: unknown): string | null {
+  const shape = 'an array of nats://host:port URLs (e.g. ["nats://10.0.0.1:4222"])';
+  if (!Array.isArray(v)) return shape;
+  for (const x of v) {
+    if (typeof x !== 'string' || !/^(nats|tls):\/\/[^\s/]+:\d{1,5}$/.test(x)) return `${shape}; ${JSON.stringify(x)} is not one`;
+  }
+  return null;
+}
 
 function checkCidrs(v: unknown): string | null {
   const shape = 'an array of CIDRs or IP addresses (e.g. ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"])';

@@ -29,17 +29,21 @@ export const JoinRequest = object({
 export const ControlLeaveRequest = object({ type: lit('leave'), id: id(), room: anyStr(), token: anyStr() });
 export const RoomsRequest = object({ type: lit('rooms'), id: id(), after: opt(anyStr()) });
 export const PingRequest = object({ type: lit('ping'), id: id() });
+/** Where a membership's room is now (protocol "Several nodes"): asked when a room stops answering. */
+export const WhereRequest = object({ type: lit('where'), id: id(), room: anyStr(), token: anyStr() });
 
 export const ControlRequest = union({
   join: JoinRequest,
   leave: ControlLeaveRequest,
   rooms: RoomsRequest,
   ping: PingRequest,
+  where: WhereRequest,
 });
 export type ControlRequest = Infer<typeof ControlRequest>;
 export type JoinRequest = Infer<typeof JoinRequest>;
 export type ControlLeaveRequest = Infer<typeof ControlLeaveRequest>;
 export type RoomsRequest = Infer<typeof RoomsRequest>;
+export type WhereRequest = Infer<typeof WhereRequest>;
 
 // ---- client -> room endpoint ----------------------------------------------
 
@@ -90,6 +94,8 @@ export const RoomsReply = object({
 });
 export type RoomEntry = Infer<typeof RoomEntry>;
 export const PongReply = object({ type: lit('pong'), id: id() });
+/** The answer to `where`: the room endpoint of that membership now. */
+export const HereReply = object({ type: lit('here'), id: id(), room: anyStr(), host: str(1, 64), port: int(1, 65535) });
 export const MsgEvent = object({
   type: lit('msg'),
   room: anyStr(),
@@ -130,6 +136,7 @@ export const ServerMessage = union({
   left: LeftReply,
   rooms: RoomsReply,
   pong: PongReply,
+  here: HereReply,
   msg: MsgEvent,
   presence: PresenceEvent,
   closed: ClosedEvent,
@@ -144,6 +151,7 @@ export type JoinedReply = Infer<typeof JoinedReply>;
 export type LeftReply = Infer<typeof LeftReply>;
 export type RoomsReply = Infer<typeof RoomsReply>;
 export type PongReply = Infer<typeof PongReply>;
+export type HereReply = Infer<typeof HereReply>;
 export type MsgEvent = Infer<typeof MsgEvent>;
 export type PresenceEvent = Infer<typeof PresenceEvent>;
 export type ClosedEvent = Infer<typeof ClosedEvent>;

@@ -46,6 +46,8 @@ export interface SupervisorDeps {
   readonly reply: Replier;
   /** The local addresses served, one control socket each; rooms bind the same ones (empty: the config's host). */
   readonly served: readonly string[];
+  /** The address clients are told a room of this node is at, for a request that came in through ctx. */
+  advertise(ctx: { readonly local?: string; readonly from: Peer }): string;
   /** False once shutdown began: no new members. */
   running(): boolean;
 }
@@ -57,6 +59,7 @@ export type JoinDeps = Pick<
 export type LeaveDeps = Pick<SupervisorDeps, 'log' | 'registry' | 'replay' | 'pending' | 'mailboxes' | 'host' | 'reply'>;
 export type RoomsDeps = Pick<SupervisorDeps, 'config' | 'registry' | 'reply'>;
 export type PingDeps = Pick<SupervisorDeps, 'reply'>;
-export type ControlDeps = JoinDeps & LeaveDeps & RoomsDeps & PingDeps;
+export type WhereDeps = Pick<SupervisorDeps, 'registry' | 'reply' | 'advertise'>;
+export type ControlDeps = JoinDeps & LeaveDeps & RoomsDeps & PingDeps & WhereDeps;
 export type NoticeDeps = Pick<SupervisorDeps, 'config' | 'clock' | 'log' | 'registry' | 'replay' | 'mailboxes' | 'host'>;
 export type LifecycleDeps = Pick<SupervisorDeps, 'config' | 'clock' | 'log' | 'registry' | 'mailboxes' | 'reply' | 'served' | 'running'> & Omit<NoticeDeps, 'host'>;

@@ -5,6 +5,7 @@
 // (room-notices.ts) and per-room mailboxes (mailboxes.ts). All
 // membership operations on one room run through that room's mailbox, so
 // joins racing a room's creation or deletion come out right.
+import { isIP } from 'node:net';
 import { systemClock, type Clock } from '../lib/clock.js';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
@@ -102,6 +103,10 @@ export class Supervisor implements SupervisorDeps {
     return this.status === 'running';
   }
 
+  advertise(ctx: { readonly local?: string | undefined }): string {
+    return this.config.advertiseHost || ctx.local || defaultAdvertiseHost(this.config.host, this.served);
+  }
+
   /** Throws DataDirError (dataDir unusable or locked) or the bind error; start-failure.ts tells the operator. */
   async start(): Promise<number> {
     // The lock first: a second chatd on this dataDir must stop before it
@@ -154,6 +159,16 @@ export class Supervisor implements SupervisorDeps {
   kill(): void {
     this.lifecycle.killAll();
   }
+}
+
+/**
+ * The address clients are told when nothing more specific is known: the
+ * configured host if it is one address, else the first served address that
+ * is not loopback (a wildcard serves every local address), else loopback.
+ */
+export function defaultAdvertiseHost(host: string, served: readonly string[]): string {
+  if (isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::') return host;
+  return served.find((a) => !isLoopback(a)) ?? served[0] ?? '127.0.0.1';
 }
 
 function isLoopback(host: string): boolean {

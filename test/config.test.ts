@@ -102,6 +102,12 @@ t.test('each override is applied and the rest keep their defaults', async (t) =>
     dataDir: '/var/lib/chatd',
     logLevel: 'silent',
     logDestination: '/tmp/chatd.log',
+    natsServers: ['nats://127.0.0.1:4222', 'nats://10.0.0.2:4222'],
+    nodeName: 'node-1',
+    advertiseHost: '192.0.2.10',
+    clusterName: 'chat_eu',
+    journalReplicas: 3,
+    nodeLeaseMs: 500,
   };
   t.strictSame(Object.keys(overrides).sort(), Object.keys(DEFAULTS).sort(), 'every key is exercised');
   for (const [k, v] of Object.entries(overrides)) {

@@ -18,6 +18,8 @@ import {
   MembersReply,
   MsgEvent,
   PingRequest,
+  WhereRequest,
+  HereReply,
   PongReply,
   PresenceEvent,
   RoomLeaveRequest,
@@ -51,6 +53,7 @@ const cases: Case[] = [
   { union: 'ControlRequest', schema: ControlLeaveRequest as AnySchema, full: { type: 'leave', id: 'l1', room: 'lobby', token: TOKEN } },
   { union: 'ControlRequest', schema: RoomsRequest as AnySchema, full: { type: 'rooms', id: 'r1', after: 'lobby' } },
   { union: 'ControlRequest', schema: PingRequest as AnySchema, full: { type: 'ping', id: 'p1' } },
+  { union: 'ControlRequest', schema: WhereRequest as AnySchema, full: { type: 'where', id: 'w1', room: 'lobby', token: TOKEN } },
   { union: 'RoomRequest', schema: SayRequest as AnySchema, full: { type: 'say', token: TOKEN, id: 's1', text: 'hello' } },
   { union: 'RoomRequest', schema: HbRequest as AnySchema, full: { type: 'hb', token: TOKEN, nonce: 'n0nce-n0nce-n0nce-n0nc' } },
   { union: 'RoomRequest', schema: FetchRequest as AnySchema, full: { type: 'fetch', token: TOKEN, from: 1, to: 10 } },
@@ -64,6 +67,7 @@ const cases: Case[] = [
   { union: 'ServerMessage', schema: LeftReply as AnySchema, full: { type: 'left', id: 'l1', room: 'lobby' } },
   { union: 'ServerMessage', schema: RoomsReply as AnySchema, full: { type: 'rooms', id: 'r1', rooms: [{ room: 'a', members: 2 }, { room: 'b', members: 0 }], more: false } },
   { union: 'ServerMessage', schema: PongReply as AnySchema, full: { type: 'pong', id: 'p1' } },
+  { union: 'ServerMessage', schema: HereReply as AnySchema, full: { type: 'here', id: 'w1', room: 'lobby', host: '10.0.0.4', port: 40002 } },
   {
     union: 'ServerMessage',
     schema: MsgEvent as AnySchema,
@@ -160,7 +164,7 @@ t.test('a field of the wrong JSON type is BAD_REQUEST naming the field', async (
 
 t.test('a request id of 0 or 65 characters is BAD_REQUEST; 1 and 64 are accepted', async (t) => {
   const withId = cases.filter((c) => c.schema.keys.includes('id'));
-  t.equal(withId.length, 14, 'every message with an id is checked');
+  t.equal(withId.length, 16, 'every message with an id is checked');
   for (const c of withId) {
     const u = unions[c.union];
     for (const id of ['x', 'x'.repeat(64), EMOJI.repeat(64), `${EMOJI.repeat(63)}x`]) {

@@ -10,10 +10,11 @@ import { join } from './join.js';
 import { leave } from './leave.js';
 import { ping } from './ping.js';
 import { rooms } from './rooms.js';
+import { where } from './where.js';
 
 type Handler<T extends ControlRequest['type']> = (sup: ControlDeps, req: Extract<ControlRequest, { type: T }>, ctx: ControlContext) => Promise<void> | void;
 
-export const CONTROL_HANDLERS: { readonly [T in ControlRequest['type']]: Handler<T> } = { join, leave, rooms, ping };
+export const CONTROL_HANDLERS: { readonly [T in ControlRequest['type']]: Handler<T> } = { join, leave, rooms, ping, where };
 
 export function dispatchControl(sup: ControlDeps, req: ControlRequest, ctx: ControlContext): Promise<void> | void {
   return (CONTROL_HANDLERS[req.type] as Handler<typeof req.type>)(sup, req, ctx);
