@@ -23,7 +23,8 @@ const seq = () => int(0);
 export const MemberRecord = object({
   member: name(),
   nick: name(),
-  token: name(),
+  /** hashToken of the membership's token (lib/tokens.ts): the raw token never leaves the supervisor that made it. */
+  tokenHash: name(),
   address: name(),
   port: int(0, 65535),
   /** The endpoint has proven its address to the room; kept across restarts. */
@@ -32,7 +33,7 @@ export const MemberRecord = object({
 export type MemberRecord = Infer<typeof MemberRecord>;
 
 /** A successful room-endpoint leave, replayed to retries across restarts (protocol "Requests and idempotence"). */
-export const LeaveRecord = object({ token: name(), address: name(), port: int(0, 65535), id: str(1, 64), at: int(0) });
+export const LeaveRecord = object({ tokenHash: name(), address: name(), port: int(0, 65535), id: str(1, 64), at: int(0) });
 export type LeaveRecord = Infer<typeof LeaveRecord>;
 const memberRecord = obj(MemberRecord);
 const plainObject = field('an object', (v): v is Record<string, unknown> => isPlainObject(v));

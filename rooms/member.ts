@@ -5,11 +5,15 @@
 import { endpointKey, type Endpoint } from '../lib/endpoint.js';
 import type { MemberRecord } from '../lib/ipc.js';
 import type { TokenBucket } from '../lib/token-bucket.js';
+import { hashToken, tokensEqual } from '../lib/tokens.js';
 
 export class Member {
   readonly member: string;
   readonly nick: string;
-  readonly token: string;
+  /** hashToken of its token (the room is given no raw token: lib/tokens.ts). */
+  readonly tokenHash: string;
+  /** The raw token, once a datagram proved it: later datagrams are compared with it, not hashed again. */
+  private token: string | undefined;
   /** Where the member is: the endpoint it joined from, or the one it moved to (protocol "Address changes"). */
   address: string;
   port: number;
@@ -49,10 +53,18 @@ export class Member {
   /** Bounds the challenges sent for this member's token (rooms/room.ts). */
   challenges: TokenBucket | undefined;
 
+  /** Whether this datagram's token is the member's, compared in constant time. */
+  holds(token: string): boolean {
+    if (this.token !== undefined) return tokensEqual(this.token, token);
+    if (!tokensEqual(hashToken(token), this.tokenHash)) return false;
+    this.token = token;
+    return true;
+  }
+
   constructor(r: MemberRecord, now: number) {
     this.member = r.member;
     this.nick = r.nick;
-    this.token = r.token;
+    this.tokenHash = r.tokenHash;
     this.address = r.address;
     this.port = r.port;
     this.endpoint = endpointKey(r);
@@ -72,14 +84,14 @@ export class Roster {
   }
 
   add(m: Member): void {
-    this.byToken.set(m.token, m);
+    this.byToken.set(m.tokenHash, m);
     this.byEndpoint.set(m.endpoint, m);
     this.byId.set(m.member, m);
   }
 
   remove(m: Member): void {
     m.present = false;
-    this.byToken.delete(m.token);
+    this.byToken.delete(m.tokenHash);
     if (this.byEndpoint.get(m.endpoint) === m) this.byEndpoint.delete(m.endpoint);
     this.byId.delete(m.member);
   }
@@ -104,8 +116,9 @@ export class Roster {
     return displaced;
   }
 
-  byTokenOf(token: string): Member | undefined {
-    return this.byToken.get(token);
+  /** The member whose token hashes to this (lib/tokens.ts hashToken). */
+  byTokenHash(hash: string): Member | undefined {
+    return this.byToken.get(hash);
   }
 
   atEndpoint(endpoint: string): Member | undefined {

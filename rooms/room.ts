@@ -13,7 +13,7 @@ import { ReplayCache } from '../lib/replay-cache.js';
 import { TokenBucket } from '../lib/token-bucket.js';
 import { KeyedBuckets } from '../lib/keyed-buckets.js';
 import { LogLimiter } from '../lib/log-limiter.js';
-import { tokensEqual } from '../lib/tokens.js';
+import { hashToken } from '../lib/tokens.js';
 import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { RoomRequest, echoableId, errorEvent, type MsgEvent, type PresenceEvent, type SequencedEvent } from '../lib/wire.js';
 import { Challenges } from './challenges.js';
@@ -203,7 +203,7 @@ export class Room implements RoomOps {
     this.commit(false);
     const horizon = now - this.config.idempotenceWindowMs;
     for (const l of leaves) {
-      if (l.at > horizon) this.leaves.set(leaveKey(l.token, endpointKey(l), l.id), encode({ type: 'left', id: l.id, room: this.name }));
+      if (l.at > horizon) this.leaves.set(leaveKey(l.tokenHash, endpointKey(l), l.id), encode({ type: 'left', id: l.id, room: this.name }));
     }
     this.startSweep();
     return report;
@@ -213,7 +213,7 @@ export class Room implements RoomOps {
 
   addMember(r: MemberRecord): { seq: number; members: number } {
     if (this.status !== 'running') throw new ChatError('ROOM_UNAVAILABLE');
-    if (this.roster.get(r.member) || this.roster.byTokenOf(r.token) || this.roster.atEndpoint(endpointKey(r))) {
+    if (this.roster.get(r.member) || this.roster.byTokenHash(r.tokenHash) || this.roster.atEndpoint(endpointKey(r))) {
       throw new ChatError('ALREADY_JOINED');
     }
     const m = new Member({ ...r, proven: false }, this.clock.now());
@@ -245,7 +245,7 @@ export class Room implements RoomOps {
     const failed = this.commit() !== undefined;
     const seq = failed ? this.seq : staged;
     const reply = encode({ type: 'left', id: reqId, room: this.name });
-    this.leaves.set(leaveKey(m.token, m.endpoint, reqId), reply);
+    this.leaves.set(leaveKey(m.tokenHash, m.endpoint, reqId), reply);
     this.outbox.pushReply(m, reply);
     this.notifySupervisor({ type: 'left', member: m.member, seq: Math.max(1, seq), reqId, members: this.roster.size });
   }
@@ -421,13 +421,14 @@ export class Room implements RoomOps {
     const token = v['token'];
     if (typeof token !== 'string') return this.reject(from, via, budget, errorInfo('BAD_REQUEST', 'missing string field "token"'), reqId, 'no-token');
     // Authenticate by endpoint, then compare the token in constant time.
-    let m = at && !at.detached && tokensEqual(at.token, token) ? at : undefined;
+    let m = at && !at.detached && at.holds(token) ? at : undefined;
     if (!m) {
+      const hash = hashToken(token);
       if (v['type'] === 'leave' && reqId !== undefined) {
-        const replay = this.leaves.get(leaveKey(token, key, reqId));
+        const replay = this.leaves.get(leaveKey(hash, key, reqId));
         if (replay) return this.sendDirect(replay, from, via, budget);
       }
-      const owner = this.roster.byTokenOf(token);
+      const owner = this.roster.byTokenHash(hash);
       if (!owner) return this.reject(from, via, budget, errorInfo('NOT_MEMBER'), reqId, 'not-member');
       m = this.answersChallenge(owner, v, from, key);
       if (!m) return this.challenge(owner, from, key, via, budget, reqId);
@@ -575,8 +576,9 @@ export class Room implements RoomOps {
   }
 }
 
-function leaveKey(token: string, endpoint: string, id: string): string {
-  return `${token}\u0000${endpoint}\u0000${id}`;
+/** By the token's hash: the room keeps no raw tokens. */
+function leaveKey(tokenHash: string, endpoint: string, id: string): string {
+  return `${tokenHash}\u0000${endpoint}\u0000${id}`;
 }
 
 function presence(room: string, seq: number, event: PresenceEvent['event'], m: Member): PresenceEvent {

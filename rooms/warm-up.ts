@@ -8,6 +8,7 @@
 // into the real one. The one socket bound is a loopback one, closed at once.
 import { createSocket } from 'node:dgram';
 import { ManualClock } from '../lib/clock.js';
+import { hashToken } from '../lib/tokens.js';
 import { encode } from '../lib/codec.js';
 import { makeConfig } from '../lib/config.js';
 import { ToRoom, type MemberRecord } from '../lib/ipc.js';
@@ -55,10 +56,11 @@ function warmUpLogLines(): void {
 
 function warmUpRoom(log: Logger): void {
   const config = makeConfig({}, 'warm-up');
+  const tokens = [1, 2].map((n) => `warm-up-token-${n}-not-a-real-one`);
   const members: MemberRecord[] = [1, 2].map((n) => ({
     member: `warm-${n}`,
     nick: `warm${n}`,
-    token: `warm-up-token-${n}-not-a-real-one`,
+    tokenHash: hashToken(tokens[n - 1]!),
     address: '127.0.0.1',
     port: n,
   }));
@@ -85,7 +87,7 @@ function warmUpRoom(log: Logger): void {
   room.restore(NOTHING_RESTORED, members.slice(0, 1));
   room.addMember(members[1]!);
   const from = (m: MemberRecord) => ({ address: m.address, port: m.port });
-  const datagram = (m: MemberRecord, o: Record<string, unknown>) => room.handleDatagram(encode({ ...o, token: m.token }), from(m));
+  const datagram = (m: MemberRecord, o: Record<string, unknown>) => room.handleDatagram(encode({ ...o, token: tokens[members.indexOf(m)] }), from(m));
   for (const m of members) datagram(m, { type: 'hb' });
   turn();
   for (let i = 0; i < WARM_SAYS; i++) {

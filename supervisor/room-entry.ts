@@ -4,14 +4,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { endpointKey, type Endpoint } from '../lib/endpoint.js';
 import type { LeaveRecord, MemberRecord } from '../lib/ipc.js';
-import { tokensEqual } from '../lib/tokens.js';
+import { hashToken, tokensEqual } from '../lib/tokens.js';
 import type { RoomHandle } from './room-handle.js';
 
 export interface SupMember {
   readonly member: string;
   readonly nick: string;
   readonly nickKey: string;
-  readonly token: string;
+  /** hashToken of its token: the raw token is only in the `joined` reply. */
+  readonly tokenHash: string;
   /** The endpoint that joined: counted against its limits for the membership's life. */
   readonly address: string;
   readonly port: number;
@@ -81,8 +82,9 @@ export class RoomEntry {
    * constant time.
    */
   authenticate(endpoint: string, token: string): SupMember | undefined {
+    const hash = hashToken(token);
     for (const m of [this.byEndpoint.get(endpoint), this.byMovedEndpoint.get(endpoint)]) {
-      if (m && tokensEqual(m.token, token)) return m;
+      if (m && tokensEqual(m.tokenHash, hash)) return m;
     }
     return undefined;
   }
@@ -121,7 +123,7 @@ export class RoomEntry {
     return [...this.members.values()].map((m) => ({
       member: m.member,
       nick: m.nick,
-      token: m.token,
+      tokenHash: m.tokenHash,
       // A restarted room knows the member where it is now.
       address: (m.moved ?? m).address,
       port: (m.moved ?? m).port,

@@ -29,7 +29,7 @@ export function applyNotice(sup: NoticeDeps, entry: RoomEntry, m: Unsolicited): 
       case 'left':
         // A lost `left` from the room endpoint is retried at the control endpoint (protocol "Leave after the room is gone").
         sup.replay.set(leaveReplayKey(cur.endpoint, entry.name, m.reqId), encode({ type: 'left', id: m.reqId, room: entry.name }));
-        entry.rememberLeave({ token: cur.token, address: cur.address, port: cur.port, id: m.reqId, at: sup.clock.now() }, sup.config.idempotenceWindowMs);
+        entry.rememberLeave({ tokenHash: cur.tokenHash, address: cur.address, port: cur.port, id: m.reqId, at: sup.clock.now() }, sup.config.idempotenceWindowMs);
         sup.log.info({ event: 'member_left', room: entry.name, member: cur.member, via: 'room' }, 'member left');
         break;
       case 'evicted':

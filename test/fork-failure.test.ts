@@ -2,6 +2,7 @@
 // for ENOMEM) or emits 'error' with no 'exit' (as it does for EMFILE and
 // EAGAIN), and children that answer IPC like a room. The end-to-end version
 // with a real file descriptor limit is e2e-fork-failure.test.ts.
+import { hashToken } from '../lib/tokens.js';
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import t from 'tap';
@@ -275,7 +276,7 @@ async function crashWhileForksFail(t: Parameters<typeof harness>[0], mode: Mode,
   const entry: RoomEntry = await h.sup.lifecycle.createRoom('doomed', undefined);
   for (const [i, proven] of [true, false].entries()) {
     const port = 5_000 + i;
-    h.sup.registry.addMember(entry, { member: `m${i}`, nick: `n${i}`, nickKey: `n${i}`, token: 't'.repeat(24), address: '127.0.0.1', port, endpoint: `127.0.0.1:${port}`, via: 0, proven });
+    h.sup.registry.addMember(entry, { member: `m${i}`, nick: `n${i}`, nickKey: `n${i}`, tokenHash: hashToken('t'.repeat(24)), address: '127.0.0.1', port, endpoint: `127.0.0.1:${port}`, via: 0, proven });
   }
   h.fork.mode = mode;
   h.fork.children[0]!.die(null, 'SIGKILL');

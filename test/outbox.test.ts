@@ -1,3 +1,4 @@
+import { hashToken } from '../lib/tokens.js';
 import t from 'tap';
 import { encode } from '../lib/codec.js';
 import { Member } from '../rooms/member.js';
@@ -41,7 +42,7 @@ class ManualSchedule {
 }
 
 function member(n: number, address = '127.0.0.1'): Member {
-  return new Member({ member: `m${n}`, nick: `nick${n}`, token: `token-${n}-xxxxxxxxxxxxxxx`, address, port: 50000 + n, proven: true }, 0);
+  return new Member({ member: `m${n}`, nick: `nick${n}`, tokenHash: hashToken(`token-${n}-xxxxxxxxxxxxxxx`), address, port: 50000 + n, proven: true }, 0);
 }
 
 function msg(seq: number, text = 'hi'): Buffer {

@@ -2,6 +2,7 @@
 // the control endpoint accepts a member's token from the endpoint that
 // joined or from the one it moved to, and a restarted room is told where
 // the member is now.
+import { hashToken } from '../lib/tokens.js';
 import t from 'tap';
 import { LocalRegistry } from '../supervisor/registry.js';
 import type { SupMember } from '../supervisor/room-entry.js';
@@ -12,7 +13,7 @@ function setup() {
   const subs: string[] = [];
   const registry = new LocalRegistry({ sub: (a) => subs.push(a) });
   const entry = registry.create('lobby', undefined, '/nowhere.jsonl');
-  const m: SupMember = { member: 'm1', nick: 'ann', nickKey: 'ann', token: TOKEN, address: '10.0.0.1', port: 4000, endpoint: '10.0.0.1:4000', via: 0, proven: true };
+  const m: SupMember = { member: 'm1', nick: 'ann', nickKey: 'ann', tokenHash: hashToken(TOKEN), address: '10.0.0.1', port: 4000, endpoint: '10.0.0.1:4000', via: 0, proven: true };
   registry.addMember(entry, m);
   return { registry, entry, m, subs };
 }

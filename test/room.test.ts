@@ -320,7 +320,7 @@ t.test('a restart reconciles the journal with the supervisor\'s roster', async (
   // the supervisor still lists 1 and 2, and removed 3 while the room was down
   const g = makeRoom();
   g.room.restore(parseJournal(text), [{ ...g.record(1), proven: true }, { ...g.record(2), proven: true }], [
-    { token: g.record(2).token, address: '127.0.0.1', port: 40002, id: 'bye', at: g.clock.now() },
+    { tokenHash: g.record(2).tokenHash, address: '127.0.0.1', port: 40002, id: 'bye', at: g.clock.now() },
   ]);
   t.same(
     g.notices.filter((n) => n.type === 'departed'),

@@ -9,6 +9,7 @@
 // it costs a membership nobody awaits.
 import { nanoid } from 'nanoid';
 import { encode } from '../../lib/codec.js';
+import { hashToken } from '../../lib/tokens.js';
 import { ChatError } from '../../lib/errors.js';
 import { isValidRoomName, KEY_MISSING, KEY_UNWANTED, KEY_WRONG, NICK_RULE, nickKey, normalizeNick, ROOM_NAME_RULE } from '../../lib/names.js';
 import type { JoinedReply, JoinRequest } from '../../lib/wire.js';
@@ -155,11 +156,12 @@ async function addMember(sup: JoinDeps, a: JoinAttempt): Promise<{ reply: Buffer
   const { req, nick, ctx, existing, mine } = a;
   if (existing && mine) await replace(sup, existing, mine);
   const entry = existing ?? (await createOrRefuse(sup, req));
+  const token = nanoid(TOKEN_CHARS);
   const m: SupMember = {
     member: newMemberId(entry),
     nick,
     nickKey: a.nickKey,
-    token: nanoid(TOKEN_CHARS),
+    tokenHash: hashToken(token),
     address: ctx.from.address,
     port: ctx.from.port,
     endpoint: ctx.endpoint,
@@ -170,7 +172,7 @@ async function addMember(sup: JoinDeps, a: JoinAttempt): Promise<{ reply: Buffer
   try {
     added = await entry.proc!.request({
       type: 'add',
-      record: { member: m.member, nick: m.nick, token: m.token, address: m.address, port: m.port },
+      record: { member: m.member, nick: m.nick, tokenHash: m.tokenHash, address: m.address, port: m.port },
     });
   } catch (err) {
     // The room may have added the member and answered too late: take it out
@@ -193,7 +195,7 @@ async function addMember(sup: JoinDeps, a: JoinAttempt): Promise<{ reply: Buffer
     room: entry.name,
     port: entry.port,
     member: m.member,
-    token: m.token,
+    token,
     nick,
     members: added.members,
     seq: added.seq,

@@ -1,5 +1,6 @@
 // A Room wired to fakes: a manual clock, a transport that records datagrams,
 // an in-memory journal and a recorder for IPC notices. Flushes are manual.
+import { hashToken } from '../../lib/tokens.js';
 import { pino } from 'pino';
 import { ManualClock } from '../../lib/clock.js';
 import { makeConfig, type Config } from '../../lib/config.js';
@@ -66,10 +67,12 @@ export function makeRoom(overrides: Record<string, unknown> = {}, witness?: SeqW
     }
     return out;
   };
-  const record = (n: number, nick = `nick${n}`): MemberRecord => ({
+  /** Member n's record, with the raw token its client would hold (the room only gets its hash). */
+  const record = (n: number, nick = `nick${n}`): MemberRecord & { token: string } => ({
     member: `m${n}`,
     nick,
     token: `token-${n}-xxxxxxxxxxxxxxxx`,
+    tokenHash: hashToken(`token-${n}-xxxxxxxxxxxxxxxx`),
     address: '127.0.0.1',
     port: 40000 + n,
   });
