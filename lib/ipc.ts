@@ -41,6 +41,25 @@ const errorCode = field('an error code', isErrorCode);
 
 // ---- supervisor -> room -----------------------------------------------------
 
+/**
+ * Cluster mode: the room's journal is its subject of the cluster's
+ * JetStream stream (rooms/stream-journal.ts) instead of a file.
+ */
+export const StreamInit = object({
+  servers: arr(str(1, 256)),
+  stream: name(),
+  subject: name(),
+  /** This node's name, written in the room's claim. */
+  node: name(),
+  /**
+   * The room comes from another node (failover) or from an earlier life of
+   * this one: its members are the journal's, not the supervisor's (which
+   * has none), and come back in `ready`.
+   */
+  adopt: bool(),
+});
+export type StreamInit = Infer<typeof StreamInit>;
+
 export const InitMsg = object({
   type: lit('init'),
   room: name(),
@@ -59,6 +78,8 @@ export const InitMsg = object({
   /** Recent room-endpoint leaves, so their retries still get `left` after a restart. */
   leaves: arr(obj(LeaveRecord)),
   journalPath: name(),
+  /** Cluster mode: the journal is a JetStream subject, not journalPath. */
+  stream: opt(obj(StreamInit)),
   incarnation: int(1),
   /** The highest seq an earlier incarnation may have handed out (its lease ceiling; 0 for a new room). */
   seqCeiling: int(0),
@@ -88,7 +109,8 @@ export type ToRoom = Infer<typeof ToRoom>;
 
 /** A pooled process has loaded and warmed up (rooms/warm-up.ts) and waits for its init. */
 export const IdleMsg = object({ type: lit('idle') });
-export const ReadyMsg = object({ type: lit('ready'), port: int(1, 65535), seq: seq() });
+/** members: with init.stream.adopt, the members the room restored from its journal (the supervisor had none). */
+export const ReadyMsg = object({ type: lit('ready'), port: int(1, 65535), seq: seq(), members: opt(arr(memberRecord)) });
 export const AddedMsg = object({ type: lit('added'), rid: rid(), seq: int(1), members: int(1) });
 /** proven: not removed, because it has proven its address (a `remove` with ifUnproven). */
 export const RemovedMsg = object({ type: lit('removed'), rid: rid(), seq: opt(int(1)), members: int(0), proven: opt(bool()) });
@@ -107,6 +129,8 @@ export const DepartedMsg = object({ type: lit('departed'), member: name() });
 export const ProvenMsg = object({ type: lit('proven'), member: name() });
 /** The member's membership moved to a new endpoint (protocol "Address changes"): the control endpoint accepts its token there too, and a restart restores it there. */
 export const MovedMsg = object({ type: lit('moved'), member: name(), address: name(), port: int(1, 65535) });
+/** Another node or incarnation claimed the room (cluster mode): this process no longer serves it, and exits once told to. */
+export const FencedMsg = object({ type: lit('fenced'), seq: seq() });
 export const FatalMsg = object({ type: lit('fatal'), code: errorCode, message: str(0, 1000) });
 /** The room asks for its seq ceiling to be raised to upTo before it hands out seqs up there (rooms/seq-guard.ts). */
 export const LeaseMsg = object({ type: lit('lease'), upTo: int(1) });
@@ -123,6 +147,7 @@ export const FromRoom = union({
   proven: ProvenMsg,
   moved: MovedMsg,
   departed: DepartedMsg,
+  fenced: FencedMsg,
   fatal: FatalMsg,
   lease: LeaseMsg,
 });

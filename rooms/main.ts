@@ -8,7 +8,8 @@ import { DEFAULTS, makeConfig, type Config } from '../lib/config.js';
 import { ChatError, toErrorInfo } from '../lib/errors.js';
 import { installFatalHandlers } from '../lib/fatal.js';
 import { errnoCode, storageCause } from '../lib/storage-errors.js';
-import { FromRoom, POOLED_FLAG, ToRoom, type InitMsg } from '../lib/ipc.js';
+import { FromRoom, POOLED_FLAG, ToRoom, type InitMsg, type StreamInit } from '../lib/ipc.js';
+import { openStreamJournal } from './stream-open.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { openStdoutSink } from '../lib/log-sink.js';
 import { FileJournal, readJournal } from './journal.js';
@@ -106,11 +107,10 @@ process.on('message', (raw: unknown) => {
       });
     case 'add':
       if (!room) return send({ type: 'failed', rid: msg.rid, code: 'ROOM_UNAVAILABLE', message: 'room not started' });
-      try {
-        return send({ type: 'added', rid: msg.rid, ...room.addMember(msg.record) });
-      } catch (err) {
-        return send({ type: 'failed', rid: msg.rid, ...toErrorInfo(err) });
-      }
+      return void room.addMemberStored(msg.record).then(
+        (added) => send({ type: 'added', rid: msg.rid, ...added }),
+        (err: unknown) => send({ type: 'failed', rid: msg.rid, ...toErrorInfo(err) }),
+      );
     case 'remove': {
       if (!room) return send({ type: 'failed', rid: msg.rid, code: 'ROOM_UNAVAILABLE', message: 'room not started' });
       return send({ type: 'removed', rid: msg.rid, ...room.removeMember(msg.member, msg.ifUnproven) });
@@ -154,6 +154,7 @@ async function start(init: InitMsg): Promise<void> {
   // its redaction again (~5 ms of a pooled room's start, measured with
   // performance.now() marks).
   log = log.child({ room: init.room }, { level: config.logLevel });
+  if (init.stream) return startReplicated(init, init.stream, config);
   const restored = readJournal(init.journalPath);
   const markPath = seqMarkPath(init.journalPath);
   const mark = readSeqMark(markPath);
@@ -161,11 +162,8 @@ async function start(init: InitMsg): Promise<void> {
   const start = startingSeq(journalSeq, mark, init.seqCeiling);
   guard = new SeqGuard(new SeqMark(markPath), init.leaseTo, { request: (upTo) => send({ type: 'lease', upTo }) });
   const addresses = init.addresses.length > 0 ? init.addresses : [config.host];
-  let socks: Socket[] = [];
-  const transport: Transport = {
-    // Throws on a closed socket: the Outbox counts it (sendErrors).
-    send: (datagram, port, address, via) => socks[via]!.send(datagram, port, address),
-  };
+  const t = newTransport();
+  const transport = Object.assign(t.transport, { use: t.use });
   const r = new Room({
     name: init.room,
     config,
@@ -199,8 +197,26 @@ async function start(init: InitMsg): Promise<void> {
     },
     report.lost > 0 ? `journal ends at ${journalSeq}; continuing above ${r.seq}: seqs ${journalSeq + 1}..${r.seq} are answered as gap` : 'room restored from its journal',
   );
+  await serve(r, init, config, transport, addresses);
+}
+
+/** The transport's sockets, bound by serve(). */
+function newTransport(): { transport: Transport; use(s: Socket[]): void } {
+  let socks: Socket[] = [];
+  return {
+    // Throws on a closed socket: the Outbox counts it (sendErrors).
+    transport: { send: (datagram, port, address, via) => socks[via]!.send(datagram, port, address) },
+    use: (s) => {
+      socks = s;
+    },
+  };
+}
+
+/** Binds the room's port on every served address (members are restored by now) and reports `ready`. */
+async function serve(r: Room, init: InitMsg, config: Config, transport: Transport & { use?: (s: Socket[]) => void }, addresses: string[], members?: InitMsg['members']): Promise<void> {
   const bound = await bindAll(addresses, init.port, (sock, via) => sock.on('message', (buf, rinfo) => r.handleDatagram(buf, rinfo, via)));
-  socks = bound.sockets;
+  const socks = bound.sockets;
+  transport.use?.(socks);
   const port = bound.port;
   for (const [via, sock] of socks.entries()) {
     sock.on('error', (err) => log.error({ event: 'socket_error', address: addresses[via], err }, 'room socket error'));
@@ -213,11 +229,44 @@ async function start(init: InitMsg): Promise<void> {
   room = r;
   sockets = socks;
   // Ready first: the first log line of a room's logger costs ~1 ms, and a join is waiting.
-  send({ type: 'ready', port, seq: r.seq });
+  send(members ? { type: 'ready', port, seq: r.seq, members } : { type: 'ready', port, seq: r.seq });
   log.info(
-    { event: 'room_bound', port, addresses, seq: r.seq, members: init.members.length, incarnation: init.incarnation, fanout: 'batch' in fanout ? 'sendmmsg' : `dgram (${fanout.why})` },
+    { event: 'room_bound', port, addresses, seq: r.seq, members: r.roster.size, incarnation: init.incarnation, fanout: 'batch' in fanout ? 'sendmmsg' : `dgram (${fanout.why})` },
     'room bound its port',
   );
+}
+
+/**
+ * Cluster mode: the journal is the room's JetStream subject. Its seq,
+ * history and `say` dedupe come from there; so do its members when it was
+ * adopted (a failover, or this node's earlier life), else the supervisor's
+ * are reconciled with it as a file journal's are.
+ */
+async function startReplicated(init: InitMsg, s: StreamInit, config: Config): Promise<void> {
+  const opened = await openStreamJournal(s, init.room, init.incarnation, systemClock, log);
+  const addresses = init.addresses.length > 0 ? init.addresses : [config.host];
+  const t = newTransport();
+  const r = new Room({ name: init.room, config, clock: systemClock, transport: t.transport, journal: opened.journal, notify: send, log });
+  const members = s.adopt ? opened.rebuilt.members : init.members;
+  const report = r.restore({ events: opened.rebuilt.events, skipped: opened.rebuilt.skipped }, members, init.leaves, 0, s.adopt);
+  log.info(
+    {
+      event: 'room_restored',
+      incarnation: init.incarnation,
+      basis: 'stream',
+      seq: r.seq,
+      events: report.events,
+      skipped: report.skipped,
+      members: r.roster.size,
+      adopted: s.adopt,
+      previous: opened.rebuilt.lastClaim,
+      claimedAt: opened.claimedAt,
+      readMs: opened.readMs,
+    },
+    s.adopt ? 'room taken over from its journal' : 'room restored from its journal',
+  );
+  const transport = Object.assign(t.transport, { use: t.use });
+  await serve(r, init, config, transport, addresses, s.adopt ? [...r.roster].map((m) => m.record()) : undefined);
 }
 
 

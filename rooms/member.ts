@@ -28,6 +28,13 @@ export class Member {
   lastSeen: number;
   /** True once a datagram with the token arrived from the endpoint (protocol "Anti-amplification"). */
   proven: boolean;
+  /**
+   * Taken over from another node (cluster failover): it proved its address
+   * there, must prove it here again before it is sent anything, and is
+   * given the heartbeat deadline for that, not the unproven one (protocol
+   * "Several nodes": members are not evicted for a failover's silence).
+   */
+  resumed = false;
   /** Encoded objects waiting for this turn's flush; see Outbox. */
   queue: Buffer[] = [];
   /** Parallel to queue: true for room events (droppable), false for replies. */
@@ -59,6 +66,11 @@ export class Member {
     if (!tokensEqual(hashToken(token), this.tokenHash)) return false;
     this.token = token;
     return true;
+  }
+
+  /** What the supervisor records of it (cluster mode: reported after a takeover). */
+  record(): MemberRecord {
+    return { member: this.member, nick: this.nick, tokenHash: this.tokenHash, address: this.address, port: this.port, proven: this.proven };
   }
 
   constructor(r: MemberRecord, now: number) {

@@ -19,6 +19,8 @@ import { RoomRequest, echoableId, errorEvent, type MsgEvent, type PresenceEvent,
 import { Challenges } from './challenges.js';
 import { History } from './history.js';
 import { journalError, type Journal, type Restored } from './journal.js';
+import { JournalFenced, type ReplicatedJournal } from './stream-journal.js';
+import { memberLine, movedLine } from './stream-records.js';
 import { Member, Roster } from './member.js';
 import { Outbox, type Transport } from './outbox.js';
 import { commandOf, type RateBucket } from './handlers/index.js';
@@ -26,10 +28,19 @@ import { sayKey, type RoomOps, type SayOrigin } from './room-ops.js';
 
 export type RoomStatus = 'running' | 'stopping' | 'stopped';
 
+/** The close reason of a room whose node hands it to another (cluster mode): no `closed` goes out. */
+export const MOVED = 'moved';
+
 /** RATE_LIMITED replies one member may get per second; the rest of a flood is dropped silently. */
 const LIMITED_REPLIES_PER_SEC = 5;
 /** While presence events wait for the journal to take writes again, they are retried this often. */
 const OWED_RETRY_MS = 1_000;
+/**
+ * Lines a replicated journal may hold unstored (while JetStream elects a
+ * leader, for instance) before the room refuses new messages with
+ * ROOM_UNAVAILABLE instead of queueing them.
+ */
+const MAX_UNSTORED_LINES = 4_096;
 
 /**
  * Something that survives this process and learns each seq before any event
@@ -62,12 +73,19 @@ export interface RestoreReport {
   lost: number;
 }
 
+/** A member added: the seq of its `presence join` and the room's size with it. */
+export interface Added {
+  seq: number;
+  members: number;
+}
+
 export interface RoomDeps {
   name: string;
   config: Config;
   clock: Clock;
   transport: Transport;
-  journal: Journal;
+  /** The file journal of a single node, or the replicated journal of cluster mode (rooms/stream-journal.ts). */
+  journal: Journal | ReplicatedJournal;
   notify: (msg: FromRoom) => void;
   log: Logger;
   /** How the outbox defers its flush to the end of the turn (tests flush by hand). */
@@ -97,7 +115,13 @@ export class Room implements RoomOps {
   readonly says: ReplayCache<Buffer>;
   /** Successful room-endpoint leaves, by token+endpoint+id: replays `left`. */
   readonly leaves: ReplayCache<Buffer>;
-  private readonly journal: Journal;
+  private readonly journal: Journal | undefined;
+  /** Cluster mode: events leave once this has stored them, a batch at a time (commit hands them off). */
+  private readonly replicated: ReplicatedJournal | undefined;
+  /** Cluster mode: this turn's lines in order, events and membership records (rooms/stream-records.ts). */
+  private batchLines: Buffer[] = [];
+  /** Cluster mode: says handed to the journal and not stored yet; a retry waits for the original's ack. */
+  private readonly unstoredSays = new Map<string, Buffer>();
   private readonly transport: Transport;
   private readonly limitedLog: LogLimiter;
   private readonly errorReplies: KeyedBuckets;
@@ -121,7 +145,8 @@ export class Room implements RoomOps {
     this.config = d.config;
     this.clock = d.clock;
     this.log = d.log;
-    this.journal = d.journal;
+    if (isReplicated(d.journal)) this.replicated = d.journal;
+    else this.journal = d.journal;
     this.transport = d.transport;
     this.limitedLog = new LogLimiter(d.log, d.clock);
     this.errorReplies = new KeyedBuckets(d.clock, d.config.errorReplyRatePerSec, d.config.errorReplyBurst);
@@ -154,7 +179,14 @@ export class Room implements RoomOps {
    * pushed: the port is not bound yet, and members learn of them from their
    * next hb.
    */
-  restore(restored: Pick<Restored, 'events'> & Partial<Restored>, members: readonly MemberRecord[], leaves: readonly LeaveRecord[] = [], seqFloor = 0): RestoreReport {
+  restore(
+    restored: Pick<Restored, 'events'> & Partial<Restored>,
+    members: readonly MemberRecord[],
+    leaves: readonly LeaveRecord[] = [],
+    seqFloor = 0,
+    /** The members come from another node (cluster failover): see Member.resumed. */
+    resumed = false,
+  ): RestoreReport {
     const now = this.clock.now();
     const present = new Map<string, string>(); // member -> nick, as the journal last saw it
     const gone = new Set<string>();
@@ -193,7 +225,9 @@ export class Room implements RoomOps {
         this.notifySupervisor({ type: 'departed', member: r.member });
         continue;
       }
-      this.roster.add(new Member(r, now));
+      const m = new Member(resumed ? { ...r, proven: false } : r, now);
+      m.resumed = resumed;
+      this.roster.add(m);
     }
     for (const [member, nick] of present) {
       if (this.roster.get(member)) continue;
@@ -211,17 +245,41 @@ export class Room implements RoomOps {
 
   // ---- membership, driven by the supervisor over IPC -----------------------
 
-  addMember(r: MemberRecord): { seq: number; members: number } {
-    if (this.status !== 'running') throw new ChatError('ROOM_UNAVAILABLE');
-    if (this.roster.get(r.member) || this.roster.byTokenHash(r.tokenHash) || this.roster.atEndpoint(endpointKey(r))) {
-      throw new ChatError('ALREADY_JOINED');
-    }
+  /** Adds a member; resolves once its join is stored (at once with a file journal, after a round trip to JetStream in cluster mode). */
+  async addMemberStored(r: MemberRecord): Promise<Added> {
+    return this.replicated ? this.addReplicated(r) : this.addMember(r);
+  }
+
+  /** With a file journal: the member is in (its join written) when this returns. */
+  addMember(r: MemberRecord): Added {
+    if (this.replicated) throw new Error('addMember: a room with a replicated journal adds members with addMemberStored');
+    this.checkNewMember(r);
     const m = new Member({ ...r, proven: false }, this.clock.now());
     // The join is stored before the member is in: a join the journal cannot
     // hold is refused, not half made.
     const seq = this.stage(presence(this.name, 0, 'join', m));
     const fault = this.commit();
     if (fault) throw new ChatError(fault.code, fault.message);
+    this.roster.add(m);
+    return { seq, members: this.roster.size };
+  }
+
+  private checkNewMember(r: MemberRecord): void {
+    if (this.status !== 'running') throw new ChatError('ROOM_UNAVAILABLE');
+    if (this.roster.get(r.member) || this.roster.byTokenHash(r.tokenHash) || this.roster.atEndpoint(endpointKey(r))) {
+      throw new ChatError('ALREADY_JOINED');
+    }
+  }
+
+  private async addReplicated(r: MemberRecord): Promise<Added> {
+    this.checkNewMember(r);
+    const m = new Member({ ...r, proven: false }, this.clock.now());
+    // Who the member is goes with its join: a node that takes the room over learns it from there.
+    this.stageRecord(memberLine(r));
+    const seq = this.stage(presence(this.name, 0, 'join', m));
+    await this.handOff(true);
+    if (this.status !== 'running') throw new ChatError('ROOM_UNAVAILABLE');
+    m.lastSeen = this.clock.now();
     this.roster.add(m);
     return { seq, members: this.roster.size };
   }
@@ -262,7 +320,7 @@ export class Room implements RoomOps {
     const unprovenDeadline = Math.max(deadline, now - this.config.unprovenTimeoutMs);
     const evicted: Array<{ m: Member; seq: number }> = [];
     for (const m of [...this.roster]) {
-      if (m.lastSeen > (m.proven ? deadline : unprovenDeadline)) continue;
+      if (m.lastSeen > (m.proven || m.resumed ? deadline : unprovenDeadline)) continue;
       this.removeFromRoster(m);
       evicted.push({ m, seq: this.stage(presence(this.name, 0, 'evict', m)) });
     }
@@ -289,13 +347,16 @@ export class Room implements RoomOps {
    * before it takes a seq, so a refusal leaves no hole. Returns the seq.
    */
   sequence(event: SequencedEvent, say?: SayOrigin, maxBytes = Number.POSITIVE_INFINITY): number {
+    if (this.replicated && say && this.replicated.pendingLines >= MAX_UNSTORED_LINES) {
+      throw new ChatError('ROOM_UNAVAILABLE', 'the room cannot store messages now: its journal is not answering');
+    }
     this.restageOwed();
     return this.stage(event, say, maxBytes);
   }
 
   /** A say sequenced this turn but not yet written, for a retry that arrives in the same turn. */
   stagedSay(key: string): Buffer | undefined {
-    return this.stagedSays.get(key);
+    return this.stagedSays.get(key) ?? this.unstoredSays.get(key);
   }
 
   private stage(event: SequencedEvent, say?: SayOrigin, maxBytes = Number.POSITIVE_INFINITY): number {
@@ -304,6 +365,7 @@ export class Room implements RoomOps {
     if (encoded.length > maxBytes) throw new ChatError('TOO_LARGE', `the message would exceed ${maxBytes} bytes`);
     this.stagedSeq = event.seq;
     this.staged.push(say ? { event, encoded, say } : { event, encoded });
+    if (this.replicated) this.batchLines.push(encoded);
     if (say) this.stagedSays.set(say.key, encoded);
     this.outbox.requestFlush();
     return event.seq;
@@ -319,13 +381,17 @@ export class Room implements RoomOps {
    * stored, not sent. Returns the fault if the write failed.
    */
   commit(push = true): ErrorInfo | undefined {
+    if (this.replicated) {
+      this.handOff(push)?.catch(() => {}); // a failure is handled in handOff
+      return undefined;
+    }
     if (this.staged.length === 0) return undefined;
     const staged = this.staged;
     this.staged = [];
     this.stagedSays.clear();
     try {
       this.witness?.report(this.stagedSeq);
-      this.journal.write(staged.map((s) => s.encoded));
+      this.journal!.write(staged.map((s) => s.encoded));
     } catch (err) {
       return this.rollBack(staged, err instanceof ChatError ? err.toInfo() : journalError(err).toInfo(), err);
     }
@@ -341,6 +407,69 @@ export class Room implements RoomOps {
     }
     this.compactIfDue();
     return undefined;
+  }
+
+  /**
+   * Cluster mode's commit: the turn's lines go to the replicated journal,
+   * and its events leave only once it has stored them (stored()); later
+   * turns are sequenced meanwhile, above them. Resolves once stored;
+   * rejects (after fenced() or nothing, when closing) if they never will be.
+   */
+  private handOff(push: boolean): Promise<void> | undefined {
+    const journal = this.replicated!;
+    if (this.batchLines.length === 0) return undefined;
+    const staged = this.staged;
+    const lines = this.batchLines;
+    const lastSeq = this.stagedSeq;
+    this.staged = [];
+    this.batchLines = [];
+    for (const [k, v] of this.stagedSays) this.unstoredSays.set(k, v);
+    this.stagedSays.clear();
+    return journal.append(lines).then(
+      () => this.stored(staged, lastSeq, push),
+      (err: unknown) => {
+        for (const s of staged) if (s.say) this.unstoredSays.delete(s.say.key);
+        if (err instanceof JournalFenced) this.fenced();
+        throw err;
+      },
+    );
+  }
+
+  /** A replicated batch is stored: its events enter history and go out, in seq order (batches complete in order). */
+  private stored(staged: Staged[], lastSeq: number, push: boolean): void {
+    if (this.status === 'stopped') return;
+    for (const s of staged) {
+      this.history.push(s.event.seq, s.encoded);
+      if (push) this.broadcast(s.encoded);
+      if (s.say) {
+        this.says.set(s.say.key, s.encoded);
+        this.unstoredSays.delete(s.say.key);
+      }
+    }
+    this.seq = Math.max(this.seq, lastSeq);
+    this.outbox.requestFlush();
+  }
+
+  /**
+   * Another node (or a newer incarnation) has claimed the room: this one
+   * must not answer for it any more (protocol "Several nodes": at most one
+   * node sequences a room). Nothing unstored leaves; members find the room
+   * where it is now with `where`.
+   */
+  private fenced(): void {
+    if (this.status === 'stopped') return;
+    this.status = 'stopped';
+    if (this.sweepTimer) this.clock.clearTimeout(this.sweepTimer);
+    if (this.owedTimer) this.clock.clearTimeout(this.owedTimer);
+    this.log.warn({ event: 'room_fenced', seq: this.seq }, 'another node holds this room now; this process stops serving it');
+    this.notifySupervisor({ type: 'fenced', seq: this.seq });
+  }
+
+  /** Cluster mode: a membership record goes to the journal with this turn's events, in order. */
+  private stageRecord(line: Buffer): void {
+    if (!this.replicated) return;
+    this.batchLines.push(line);
+    this.outbox.requestFlush();
   }
 
   private rollBack(staged: Staged[], fault: ErrorInfo, err: unknown): ErrorInfo {
@@ -385,7 +514,7 @@ export class Room implements RoomOps {
   }
 
   private compactIfDue(): void {
-    if (!this.journal.needsCompaction) return;
+    if (!this.journal?.needsCompaction) return;
     try {
       this.journal.compact(this.history.held());
     } catch (err) {
@@ -481,6 +610,7 @@ export class Room implements RoomOps {
     const was = owner.endpoint;
     const displaced = this.roster.move(owner, from);
     this.notifySupervisor({ type: 'moved', member: owner.member, address: from.address, port: from.port });
+    this.stageRecord(movedLine(owner.member, from));
     this.limitedLog.info('member_moved', { member: owner.member, from: was, to: key, ...(displaced ? { displaced: displaced.member } : {}) }, 'membership moved to a new endpoint');
     return owner;
   }
@@ -568,15 +698,19 @@ export class Room implements RoomOps {
     this.status = 'stopping';
     if (this.sweepTimer) this.clock.clearTimeout(this.sweepTimer);
     if (this.owedTimer) this.clock.clearTimeout(this.owedTimer);
-    const closed = encode({ type: 'closed', room: this.name, reason });
-    this.broadcast(closed);
+    // 'moved' (cluster mode): another node serves the room now; members must not hear it is gone.
+    if (reason !== MOVED) this.broadcast(encode({ type: 'closed', room: this.name, reason }));
     this.outbox.flush();
-    this.journal.close();
+    (this.journal ?? this.replicated)!.close();
     this.status = 'stopped';
   }
 }
 
 /** By the token's hash: the room keeps no raw tokens. */
+function isReplicated(j: Journal | ReplicatedJournal): j is ReplicatedJournal {
+  return 'append' in j;
+}
+
 function leaveKey(tokenHash: string, endpoint: string, id: string): string {
   return `${tokenHash}\u0000${endpoint}\u0000${id}`;
 }

@@ -15,6 +15,7 @@ import { fitError, ReplyBudget } from '../lib/reply-budget.js';
 import { isWildcard, servedAddresses } from '../lib/served-addresses.js';
 import { ControlRequest, echoableId } from '../lib/wire.js';
 import { SilentDrop, type ControlLimits } from './control-limits.js';
+import type { Replier } from './deps.js';
 
 /** What a control handler needs to answer one request. */
 export interface ControlContext {
@@ -23,7 +24,20 @@ export interface ControlContext {
   readonly local: string | undefined;
   readonly endpoint: string;
   readonly budget: ReplyBudget;
+  /** The request datagram's size (a forwarded request carries it to the node that answers). */
+  readonly bytes: number;
   readonly reqId: string | undefined;
+  /**
+   * Set when another node forwarded the request (cluster mode,
+   * supervisor/cluster/forwarding.ts): the reply goes back to that node,
+   * which sends it from the control endpoint the client wrote to.
+   */
+  readonly forwarded?: Replier;
+}
+
+/** Where a handler's reply goes: the client, or the node that forwarded the request. */
+export function replierOf(sup: { readonly reply: Replier }, ctx: ControlContext): Replier {
+  return ctx.forwarded ?? sup.reply;
 }
 
 export interface ControlSocketOptions {
@@ -94,7 +108,7 @@ export class ControlSocket {
     const reqId = echoableId(v['id']);
     const parsed = ControlRequest.parse(v);
     if (!parsed.ok) return this.drop(from, budget, errorInfo(parsed.code, parsed.message), reqId);
-    const ctx: ControlContext = { from, local: this.locals[via], endpoint: endpointKey(from), budget, reqId };
+    const ctx: ControlContext = { from, local: this.locals[via], endpoint: endpointKey(from), budget, bytes: buf.length, reqId };
     const req = parsed.value;
     const failed = (err: unknown) => {
       if (err instanceof ChatError) return this.replyError(ctx, err.toInfo());

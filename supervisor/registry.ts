@@ -29,7 +29,7 @@ export type { RoomState };
  */
 export interface RoomRegistry {
   /** A new room in state `starting`; its name must be free. */
-  create(name: string, key: string | undefined, journalPath: string): RoomEntry;
+  create(name: string, key: string | undefined, journalPath: string, keyHashHex?: string): RoomEntry;
   /** The live room of that name (not being deleted). */
   get(name: string): RoomEntry | undefined;
   /** Whether this entry is still the registry's room of its name: an async step may have outlived it. */
@@ -67,9 +67,9 @@ export class LocalRegistry implements RoomRegistry {
 
   constructor(private readonly unproven: UnprovenCounter) {}
 
-  create(name: string, key: string | undefined, journalPath: string): RoomEntry {
+  create(name: string, key: string | undefined, journalPath: string, keyHashHex?: string): RoomEntry {
     if (this.rooms.has(name)) throw new Error(`registry: room ${name} exists`);
-    const entry = new RoomEntry(name, key, journalPath);
+    const entry = new RoomEntry(name, key, journalPath, keyHashHex);
     this.rooms.set(name, entry);
     return entry;
   }

@@ -50,12 +50,27 @@ export class RoomEntry {
   private readonly nicks = new Set<string>();
   private readonly keyHash: Buffer | undefined;
 
+  /**
+   * Cluster mode: this node took the room over from its journal (failover);
+   * the next incarnation learns the members from there, not from here.
+   */
+  adopt = false;
+  /** Cluster mode: another node holds the room now; its process is stopping quietly. */
+  released = false;
+
   constructor(
     readonly name: string,
     key: string | undefined,
     readonly journalPath: string,
+    /** The key's hash (hex) when the key itself is not known: a room taken over from another node. */
+    keyHashHex?: string,
   ) {
-    this.keyHash = key === undefined ? undefined : hashKey(key);
+    this.keyHash = key !== undefined ? hashKey(key) : keyHashHex !== undefined ? Buffer.from(keyHashHex, 'hex') : undefined;
+  }
+
+  /** The key's hash (hex), as the cluster directory keeps it. */
+  get keyHashHex(): string | undefined {
+    return this.keyHash?.toString('hex');
   }
 
   get hasKey(): boolean {

@@ -2,10 +2,10 @@
 // asks, stops and watches. RoomProcess (room-process.ts) is the real one, a
 // forked child; tests give the life cycle fakes through SpawnRoom, so the
 // supervisor's logic runs in memory with a manual clock.
-import type { FromRoom, LeaveRecord, MemberRecord, RoomReply, ToRoom } from '../lib/ipc.js';
+import type { FromRoom, LeaveRecord, MemberRecord, RoomReply, StreamInit, ToRoom } from '../lib/ipc.js';
 import type { ExitInfo } from './restart-policy.js';
 
-export type Unsolicited = Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' | 'moved' | 'departed' }>;
+export type Unsolicited = Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' | 'moved' | 'departed' | 'fenced' }>;
 type Request = Extract<ToRoom, { rid: number }>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 /** A request to a room, before its rid is assigned. */
@@ -24,6 +24,8 @@ export interface StartSpec {
   seqCeiling: number;
   /** The ceiling granted to this incarnation. */
   leaseTo: number;
+  /** Cluster mode: the journal is a JetStream subject. */
+  stream?: StreamInit;
 }
 
 export interface RoomHandleEvents {
@@ -45,6 +47,8 @@ export interface RoomHandle {
   readonly warm: boolean;
   /** Set when the process could not be started at all (errno code, e.g. EMFILE). */
   readonly spawnError: string | undefined;
+  /** Cluster mode, a room started with stream.adopt: the members it restored from its journal (with `ready`). */
+  readonly adopted?: MemberRecord[] | undefined;
   /** Sends init and resolves with the bound port once the room is ready (members restored). */
   start(spec: StartSpec): Promise<number>;
   /** A request with a deadline; rejects with ROOM_UNAVAILABLE if the room dies or is too slow. */

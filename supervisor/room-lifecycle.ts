@@ -12,7 +12,9 @@ import { dropJournal, newJournalPath } from './journals.js';
 import type { LineSink } from './log-relay.js';
 import { decideRestart, isAbnormal, type ExitInfo } from './restart-policy.js';
 import type { LifecycleDeps, NoticeDeps, RoomHost } from './deps.js';
-import type { RoomEntry } from './room-entry.js';
+import { RoomEntry } from './room-entry.js';
+import { endpointKey } from '../lib/endpoint.js';
+import { nickKey } from '../lib/names.js';
 import type { RoomHandle, SpawnRoom } from './room-handle.js';
 import { applyNotice } from './room-notices.js';
 import { RoomProcess, spawnFailureMessage, type ForkFn } from './room-process.js';
@@ -76,6 +78,9 @@ export class RoomLifecycle implements RoomHost {
 
   async createRoom(name: string, key: string | undefined): Promise<RoomEntry> {
     const sup = this.d;
+    const keyHashHex = key === undefined ? undefined : new RoomEntry(name, key, '').keyHashHex;
+    // Cluster mode: the name is claimed in the directory first; a node that lost the race refuses.
+    await sup.cluster?.claimNew(name, keyHashHex);
     const entry = sup.registry.create(name, key, newJournalPath(sup.config, name));
     // With a configured port range, try a few free ports in turn: another
     // program may hold one (the room then fails to bind and says so).
@@ -85,16 +90,49 @@ export class RoomLifecycle implements RoomHost {
       entry.port = port;
       try {
         await this.startIncarnation(entry);
+        await sup.cluster?.serving(name, entry.port, 0, entry.keyHashHex);
         return entry;
       } catch (err) {
         lastErr = err;
         if (entry.proc?.spawnError) break; // no process at all: another port will not help
       }
     }
-    sup.registry.drop(entry);
-    dropJournal(sup.config, entry.journalPath);
+    entry.proc?.kill();
+    await this.forget(entry);
     sup.log.warn({ event: 'room_create_failed', room: name, reason: (lastErr as Error).message }, 'room not created; join refused');
     throw lastErr;
+  }
+
+  /**
+   * Cluster mode: this node won a room whose node was lost. It starts from
+   * its journal (members, seq, history, dedupe) on a port of this node, and
+   * the directory then points there. Call inside the room's mailbox.
+   */
+  async adoptRoom(name: string, keyHashHex: string | undefined): Promise<void> {
+    const sup = this.d;
+    const stale = sup.registry.get(name);
+    if (stale) await this.releaseRoom(stale);
+    const entry = sup.registry.create(name, undefined, newJournalPath(sup.config, name), keyHashHex);
+    entry.adopt = true;
+    entry.port = sup.config.roomPortMax === 0 ? 0 : (this.freeRoomPorts(1)[0] ?? 0);
+    try {
+      await this.startIncarnation(entry);
+      await sup.cluster!.serving(name, entry.port, entry.members.size, entry.keyHashHex);
+    } catch (err) {
+      entry.proc?.kill();
+      sup.registry.drop(entry);
+      throw err;
+    }
+  }
+
+  async releaseRoom(entry: RoomEntry): Promise<void> {
+    const sup = this.d;
+    entry.released = true;
+    sup.registry.beginDelete(entry);
+    // 'moved': the room closes without a word to its members; they ask `where`.
+    await entry.proc?.stop('moved', sup.config.shutdownTimeoutMs);
+    sup.registry.drop(entry);
+    sup.log.info({ event: 'room_released', room: entry.name }, 'room released to the node that holds it now');
   }
 
   /** Deletes an empty room: its process exits and its port is released. */
@@ -102,7 +140,7 @@ export class RoomLifecycle implements RoomHost {
     const sup = this.d;
     sup.registry.beginDelete(entry);
     const exit = await entry.proc?.stop(reason, sup.config.shutdownTimeoutMs);
-    this.forget(entry);
+    await this.forget(entry);
     sup.log.info({ event: 'room_stopped', room: entry.name, reason, code: exit?.code, signal: exit?.signal }, 'room stopped');
   }
 
@@ -223,7 +261,7 @@ export class RoomLifecycle implements RoomHost {
       proc.kill();
     });
     proc.on('exit', (exit) => {
-      if (!exit.expected && entry.proc === proc && sup.running()) {
+      if (!exit.expected && entry.proc === proc && sup.running() && !entry.released) {
         void sup.mailboxes.serialize(entry.name, () => this.recover(entry, proc, exit));
       }
     });
@@ -240,7 +278,15 @@ export class RoomLifecycle implements RoomHost {
       incarnation: entry.incarnation,
       seqCeiling,
       leaseTo: entry.seqCeiling,
+      ...(sup.cluster ? { stream: sup.cluster.streamInit(entry.name, entry.adopt) } : {}),
     });
+    if (entry.adopt) {
+      // The members the journal holds: this node's registry learns them now.
+      for (const r of proc.adopted ?? []) {
+        sup.registry.addMember(entry, { member: r.member, nick: r.nick, nickKey: nickKey(r.nick), tokenHash: r.tokenHash, address: r.address, port: r.port, endpoint: endpointKey(r), via: 0, proven: true });
+      }
+      entry.adopt = false;
+    }
     sup.registry.setState(entry, 'running');
     proc.startProbing();
     sup.log.info(
@@ -288,17 +334,18 @@ export class RoomLifecycle implements RoomHost {
   }
 
   /** The room cannot be kept: members hear `closed` from the control endpoint (the room process is dead). */
-  private giveUp(entry: RoomEntry, reason: string): void {
+  private giveUp(entry: RoomEntry, reason: string): Promise<void> {
     const closed = encode({ type: 'closed', room: entry.name, reason });
     for (const m of entry.members.values()) {
       if (m.proven) this.d.reply.send({ ...(m.moved ?? m), via: m.via }, closed);
     }
-    this.forget(entry);
+    return this.forget(entry);
   }
 
-  /** Removes a room from the registry and its members from the endpoint counts. */
-  private forget(entry: RoomEntry): void {
+  /** Removes a room from the registry and its members from the endpoint counts; its journal goes (cluster mode: and its name). */
+  private async forget(entry: RoomEntry): Promise<void> {
     this.d.registry.drop(entry);
     dropJournal(this.d.config, entry.journalPath);
+    await this.d.cluster?.forget(entry.name);
   }
 }

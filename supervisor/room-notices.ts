@@ -10,6 +10,16 @@ import type { RoomEntry } from './room-entry.js';
 import type { Unsolicited } from './room-handle.js';
 
 export function applyNotice(sup: NoticeDeps, entry: RoomEntry, m: Unsolicited): void {
+  if (m.type === 'fenced') {
+    // Cluster mode: another node claimed the room; this one lets it go (members ask `where`).
+    if (entry.released) return;
+    void sup.mailboxes
+      .serialize(entry.name, async () => {
+        if (sup.registry.isCurrent(entry)) await sup.host.releaseRoom(entry);
+      })
+      .catch((err: unknown) => sup.log.error({ event: 'notice_failed', room: entry.name, err }, 'failed to release a fenced room'));
+    return;
+  }
   const sm = entry.members.get(m.member);
   if (m.type === 'proven') {
     if (sm) sup.registry.markProven(sm);

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../lib/config.js';
 import { ChatError } from '../lib/errors.js';
-import { FromRoom, POOLED_FLAG, type RoomReply, type ToRoom } from '../lib/ipc.js';
+import { FromRoom, POOLED_FLAG, type MemberRecord, type RoomReply, type ToRoom } from '../lib/ipc.js';
 import type { Logger } from '../lib/logger.js';
 import { relayLines, type LineSink } from './log-relay.js';
 import type { ExitInfo } from './restart-policy.js';
@@ -110,6 +110,8 @@ export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomH
     if (t) this.clock.clearTimeout(t);
   }
 
+  adopted: MemberRecord[] | undefined;
+
   get pid(): number | undefined {
     return this.child?.pid;
   }
@@ -134,6 +136,7 @@ export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomH
       this.startWaiter = (m) => {
         if (m.type === 'fatal') return settle(new ChatError('ROOM_UNAVAILABLE', `the room failed to start: ${m.message}`));
         this.port = m.port;
+        this.adopted = m.members;
         this.status = 'running';
         settle();
       };
@@ -247,6 +250,7 @@ export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomH
       case 'proven':
       case 'moved':
       case 'departed':
+      case 'fenced':
         this.emit('notice', m);
         return;
       case 'lease':

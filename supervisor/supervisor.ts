@@ -13,12 +13,15 @@ import { LogLimiter } from '../lib/log-limiter.js';
 import { ReplayCache } from '../lib/replay-cache.js';
 import { dispatchControl } from './control/index.js';
 import { createControlLimits, PendingBound, type ControlLimits } from './control-limits.js';
-import { ControlSocket } from './control-socket.js';
+import { ControlSocket, type ControlContext } from './control-socket.js';
 import { openDataDir, type DataDirLock } from './data-dir.js';
 import { dropStaleJournals } from './journals.js';
 import type { LineSink } from './log-relay.js';
 import { Mailboxes } from './mailboxes.js';
-import type { Replier, RoomHost, SupervisorDeps } from './deps.js';
+import type { ClusterPort, Replier, RoomHost, SupervisorDeps } from './deps.js';
+import { endpointKey } from '../lib/endpoint.js';
+import { ReplyBudget } from '../lib/reply-budget.js';
+import { hostname } from 'node:os';
 import { LocalRegistry, type RoomRegistry } from './registry.js';
 import type { SpawnRoom } from './room-handle.js';
 import { RoomLifecycle } from './room-lifecycle.js';
@@ -63,6 +66,8 @@ export class Supervisor implements SupervisorDeps {
   readonly reply: Replier;
   /** dataDir's lock while running (released at exit). */
   dataDir: DataDirLock | undefined;
+  /** Cluster mode (natsServers set): this node's part; undefined on a single node. */
+  cluster: ClusterPort | undefined;
 
   constructor(o: SupervisorOptions) {
     this.config = o.config;
@@ -104,7 +109,7 @@ export class Supervisor implements SupervisorDeps {
   }
 
   advertise(ctx: { readonly local?: string | undefined }): string {
-    return this.config.advertiseHost || ctx.local || defaultAdvertiseHost(this.config.host, this.served);
+    return this.cluster?.advertise ?? (this.config.advertiseHost || ctx.local || defaultAdvertiseHost(this.config.host, this.served));
   }
 
   /** Throws DataDirError (dataDir unusable or locked) or the bind error; start-failure.ts tells the operator. */
@@ -114,6 +119,7 @@ export class Supervisor implements SupervisorDeps {
     this.dataDir = openDataDir(this.config, this.log);
     dropStaleJournals(this.config);
     const port = await this.control.listen();
+    if (this.config.natsServers.length > 0) this.cluster = await this.joinCluster(port);
     this.status = 'running';
     this.lifecycle.fillPool();
     const c = this.config;
@@ -134,11 +140,47 @@ export class Supervisor implements SupervisorDeps {
     return port;
   }
 
+  /**
+   * Cluster mode: connects to NATS (waiting for it, logged), then serves its
+   * part of the room space. NATS is loaded only here.
+   */
+  private async joinCluster(port: number): Promise<ClusterPort> {
+    const c = this.config;
+    const node = c.nodeName || `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 50)}-${port}`;
+    const advertise = c.advertiseHost || defaultAdvertiseHost(c.host, this.served);
+    this.log.info({ event: 'cluster_connecting', node, natsServers: c.natsServers }, 'connecting to NATS');
+    const { Cluster } = await import('./cluster/cluster.js');
+    return Cluster.start({
+      config: c,
+      log: this.log,
+      clock: this.clock,
+      node,
+      advertise,
+      controlPort: port,
+      hooks: {
+        handle: async (req, from, bytes, answer) => {
+          const ctx: ControlContext = { from, local: undefined, endpoint: endpointKey(from), budget: new ReplyBudget(bytes, false), bytes, reqId: req.id, forwarded: answer };
+          await dispatchControl(this, req, ctx);
+        },
+        adopt: (room, rec) => this.mailboxes.serialize(room, () => this.lifecycle.adoptRoom(room, rec.entry.keyHash)),
+        lost: (room) =>
+          void this.mailboxes
+            .serialize(room, async () => {
+              const e = this.registry.get(room);
+              if (e) await this.lifecycle.releaseRoom(e);
+            })
+            .catch((err: unknown) => this.log.error({ event: 'room_release_failed', room, err }, 'room release failed')),
+        local: () => this.registry.list().filter((e) => e.state === 'running').map((e) => ({ room: e.name, members: e.members.size })),
+      },
+    });
+  }
+
   /** Stops accepting joins, asks every room to close (members get `closed`), kills stragglers, closes the socket. */
   async stop(): Promise<void> {
     if (this.status === 'stopping' || this.status === 'stopped') return;
     this.status = 'stopping';
     this.log.info({ event: 'shutting_down', rooms: this.registry.size }, 'shutting down');
+    if (this.cluster) return this.leaveCluster(this.cluster);
     // Through each room's mailbox, so a join in progress finishes (or is
     // undone) before its room closes; joins queued behind see SHUTTING_DOWN.
     const entries = this.registry.list();
@@ -153,6 +195,30 @@ export class Supervisor implements SupervisorDeps {
     this.control.close();
     this.status = 'stopped';
     this.log.info({ event: 'stopped' }, 'stopped');
+  }
+
+  /**
+   * Cluster mode: a node that stops hands its rooms to the others instead of
+   * closing them: each room stops without a word to its members and its
+   * directory record is orphaned, so another node takes it over at once
+   * (members carry on there after `where`).
+   */
+  private async leaveCluster(cluster: ClusterPort): Promise<void> {
+    const entries = this.registry.list();
+    await Promise.all(
+      entries.map((e) =>
+        this.mailboxes.serialize(e.name, async () => {
+          if (!this.registry.isCurrent(e)) return;
+          await this.lifecycle.releaseRoom(e);
+          await cluster.abandon(e.name);
+        }).catch((err: unknown) => this.log.error({ event: 'room_stop_failed', room: e.name, err }, 'room stop failed')),
+      ),
+    );
+    this.kill();
+    await cluster.stop();
+    this.control.close();
+    this.status = 'stopped';
+    this.log.info({ event: 'stopped', handedOver: entries.length }, 'stopped; rooms handed to the other nodes');
   }
 
   /** Second signal: no more waiting. */

@@ -110,7 +110,7 @@ function harness(overrides: Record<string, unknown> = {}) {
   /** Runs one control request from port `port` to completion; an error comes back as the reply would. */
   const request = async (port: number, req: ControlRequest): Promise<Obj | 'dropped'> => {
     const from = { address: '10.0.0.1', port, via: 0 };
-    const ctx = { from, local: undefined, endpoint: endpointKey(from), budget: new ReplyBudget(1_000, false), reqId: req.id };
+    const ctx = { from, local: undefined, endpoint: endpointKey(from), budget: new ReplyBudget(1_000, false), bytes: 1_000, reqId: req.id };
     const before = sent.length;
     try {
       await dispatchControl(sup, req, ctx);

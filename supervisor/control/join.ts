@@ -14,9 +14,10 @@ import { ChatError } from '../../lib/errors.js';
 import { isValidRoomName, KEY_MISSING, KEY_UNWANTED, KEY_WRONG, NICK_RULE, nickKey, normalizeNick, ROOM_NAME_RULE } from '../../lib/names.js';
 import type { JoinedReply, JoinRequest } from '../../lib/wire.js';
 import { SilentDrop } from '../control-limits.js';
-import type { ControlContext } from '../control-socket.js';
+import { replierOf, type ControlContext } from '../control-socket.js';
 import type { JoinDeps } from '../deps.js';
 import { joinReplayKey } from '../replay-keys.js';
+import { atHolder } from './route.js';
 import type { RoomEntry, SupMember } from '../room-entry.js';
 
 /** 126+ bits (protocol: tokens are nanoids of at least 21 characters). */
@@ -37,6 +38,13 @@ export async function join(sup: JoinDeps, req: JoinRequest, ctx: ControlContext)
   const arrived = sup.clock.now();
   const latest = latestJoinKey(ctx.endpoint, req.room);
   try {
+    // Cluster mode: a room another node holds is joined there.
+    const remote = await atHolder(sup.cluster, req.room, req, ctx);
+    if (remote) {
+      if (!('reply' in remote)) return;
+      sup.replay.set(key, remote.reply);
+      return sendJoined(sup, ctx, remote.reply);
+    }
     const { reply, logged } = await sup.pending.run(ctx.endpoint, async () => {
       sup.latestJoins.set(latest, req.id);
       try {
@@ -200,8 +208,9 @@ async function addMember(sup: JoinDeps, a: JoinAttempt): Promise<{ reply: Buffer
     members: added.members,
     seq: added.seq,
     heartbeatMs: sup.config.heartbeatMs,
-    // The room is bound to the address the join came to (one socket per address).
-    ...(ctx.local === undefined ? {} : { host: ctx.local }),
+    // The room is bound to the address the join came to (one socket per address);
+    // in cluster mode it may be on another node: always named.
+    ...(sup.cluster ? { host: sup.cluster.advertise } : ctx.local === undefined ? {} : { host: ctx.local }),
   };
   const logged = { event: 'member_joined', room: entry.name, member: m.member, nick, from: ctx.endpoint, seq: added.seq, ...(mine ? { replaced: mine.member } : {}) };
   return { reply: encode(reply), logged };
@@ -241,7 +250,7 @@ function sendJoined(sup: JoinDeps, ctx: ControlContext, reply: Buffer): void {
   // joined is exempt from the 3x rule up to 512 bytes; our joined replies
   // stay under that for every valid join (test/join-size.test.ts).
   if (reply.length > JOINED_ALLOWANCE && !ctx.budget.take(reply.length)) return;
-  sup.reply.send(ctx.from, reply);
+  replierOf(sup, ctx).send(ctx.from, reply);
 }
 
 function newMemberId(entry: RoomEntry): string {

@@ -4,17 +4,25 @@ import { encode } from '../../lib/codec.js';
 import { ChatError } from '../../lib/errors.js';
 import { isValidRoomName, ROOM_NAME_RULE } from '../../lib/names.js';
 import type { ControlLeaveRequest } from '../../lib/wire.js';
-import type { ControlContext } from '../control-socket.js';
+import { replierOf, type ControlContext } from '../control-socket.js';
 import { leaveReplayKey } from '../replay-keys.js';
+import { atHolder } from './route.js';
 import type { LeaveDeps } from '../deps.js';
 
 export async function leave(sup: LeaveDeps, req: ControlLeaveRequest, ctx: ControlContext): Promise<void> {
   if (!isValidRoomName(req.room)) throw new ChatError('BAD_ROOM_NAME', ROOM_NAME_RULE);
   const key = leaveReplayKey(ctx.endpoint, req.room, req.id);
   const replay = sup.replay.get(key);
-  if (replay) return void sup.reply.sendWithin(ctx.from, ctx.budget, replay);
+  if (replay) return void replierOf(sup, ctx).sendWithin(ctx.from, ctx.budget, replay);
   if (!sup.replay.begin(key)) return; // a retry while the first is in flight: the first's reply answers both
   try {
+    // Cluster mode: a room another node holds is left there.
+    const remote = await atHolder(sup.cluster, req.room, req, ctx);
+    if (remote) {
+      if (!('reply' in remote)) return;
+      sup.replay.set(key, remote.reply);
+      return replierOf(sup, ctx).send(ctx.from, remote.reply);
+    }
     const reply = await sup.pending.run(ctx.endpoint, () => sup.mailboxes.serialize(req.room, async () => {
       // A room-endpoint leave of this id may have been applied while we
       // waited in the mailbox: its `left` is the outcome to replay.
@@ -36,7 +44,7 @@ export async function leave(sup: LeaveDeps, req: ControlLeaveRequest, ctx: Contr
     }));
     sup.replay.set(key, reply);
     // A valid token proves the address: `left` is not held to the budget.
-    sup.reply.send(ctx.from, reply);
+    replierOf(sup, ctx).send(ctx.from, reply);
   } finally {
     sup.replay.end(key);
   }
