@@ -93,7 +93,7 @@ export class Cluster implements ClusterPort {
     forwarding.serve(o.node, o.hooks.handle);
     cluster.hooks = o.hooks;
     directory.onChange((room, rec) => cluster.changed(room, rec));
-    cluster.every(Math.max(100, Math.floor(c.nodeLeaseMs / 4)), () => cluster.failoverTick());
+    cluster.every(Math.max(50, Math.floor(c.nodeLeaseMs / 8)), () => cluster.failoverTick());
     cluster.every(COUNT_SYNC_MS, () => cluster.syncCounts());
     log.info({ event: 'cluster_joined', node: o.node, boot: cluster.boot, advertise: o.advertise, rooms: directory.list().length, stream: names.stream }, 'joined the cluster');
     return cluster;
@@ -209,7 +209,7 @@ export class Cluster implements ClusterPort {
       return; // NATS is away: nothing can be judged
     }
     this.live = new Map([...live].map(([n, i]) => [n, i.boot]));
-    const claim = this.planner.plan(this.live, this.directory.list(), this.leases.holds());
+    const claim = this.planner.plan(this.live, this.directory.list(), this.leases.steadyMs());
     for (const room of claim) {
       if (this.adopting.has(room)) continue;
       const rec = this.directory.get(room);

@@ -6,11 +6,12 @@
 // second in rank claims a room only if it is still orphaned a lease later
 // (the first may be dying too), and so on.
 //
-// A node judges only while its own lease is held: after NATS was away
-// (an election of the lease bucket, a cut), every lease may have lapsed at
-// once, and the others need a renewal period to come back. So a node must
-// have been seen without a lease for confirmMs of this node's own good
-// standing before its rooms are taken.
+// A node judges only once it has held its own lease without a break for a
+// whole lease: after NATS was away (an election of the lease bucket, a
+// cut), every lease may have lapsed at once, and the others need their
+// renewal period to come back. Past that, the lease store has been working
+// all along, so a node without a lease has missed three renewals: it is
+// lost, and its rooms are taken at once.
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../lib/clock.js';
 import type { DirRecord } from './directory.js';
@@ -25,17 +26,12 @@ export class FailoverPlanner {
     private readonly clock: Clock,
   ) {}
 
-  /** How long a room must be seen orphaned before its first-ranked node claims it. */
-  get confirmMs(): number {
-    return Math.floor(this.leaseMs / 2);
-  }
-
   /**
    * Rooms to claim now. live: node name -> boot of every node holding a
-   * lease; holding: whether this node's own lease is held.
+   * lease; steadyMs: how long this node has held its own lease unbroken.
    */
-  plan(live: ReadonlyMap<string, string>, records: ReadonlyArray<[string, DirRecord]>, holding: boolean): string[] {
-    if (!holding) {
+  plan(live: ReadonlyMap<string, string>, records: ReadonlyArray<[string, DirRecord]>, steadyMs: number): string[] {
+    if (steadyMs < this.leaseMs) {
       this.orphanedSince.clear();
       return [];
     }
@@ -49,7 +45,7 @@ export class FailoverPlanner {
       const since = this.orphanedSince.get(room) ?? now;
       this.orphanedSince.set(room, since);
       const rank = rankOf(this.me, room, nodes);
-      if (rank >= 0 && now - since >= this.confirmMs + rank * this.leaseMs) claim.push(room);
+      if (rank >= 0 && now - since >= rank * this.leaseMs) claim.push(room);
     }
     for (const room of [...this.orphanedSince.keys()]) if (!seen.has(room)) this.orphanedSince.delete(room);
     return claim;

@@ -25,6 +25,8 @@ export interface LeaseStore {
 export class NodeLeases {
   /** Clock time at which the last stored renewal was sent (0: none yet). */
   private renewedAt = 0;
+  /** Clock time at which the first renewal of the current unbroken run was sent. */
+  private heldSince = 0;
   private timer: Timer | undefined;
   private stopped = false;
   private failing = false;
@@ -48,9 +50,14 @@ export class NodeLeases {
     return this.renewedAt > 0 && this.clock.now() - this.renewedAt < this.leaseMs - this.leaseMs / 6;
   }
 
-  /** How long ago the last stored renewal was sent. */
-  sinceRenewalMs(): number {
-    return this.renewedAt === 0 ? Number.POSITIVE_INFINITY : this.clock.now() - this.renewedAt;
+  /**
+   * How long this node has held its lease without a break. While it is
+   * short, NATS may just have come back and every lease may have lapsed at
+   * once: the others need time to renew theirs before their absence means
+   * anything (failover.ts).
+   */
+  steadyMs(): number {
+    return this.holds() ? this.clock.now() - this.heldSince : 0;
   }
 
   stop(): void {
@@ -68,6 +75,7 @@ export class NodeLeases {
     const sent = this.clock.now();
     try {
       await this.store.put(this.info.node, this.info);
+      if (!this.holds()) this.heldSince = sent;
       this.renewedAt = Math.max(this.renewedAt, sent);
       if (this.failing) this.log.info({ event: 'node_lease_renewed', node: this.info.node }, 'node lease renewed again');
       this.failing = false;
