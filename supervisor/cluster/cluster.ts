@@ -92,6 +92,7 @@ export class Cluster implements ClusterPort {
     await leases.start();
     forwarding.serve(o.node, o.hooks.handle);
     cluster.hooks = o.hooks;
+    cluster.live = new Map([...(await cluster.leaseStore().live())].map(([n, i]) => [n, i.boot]));
     directory.onChange((room, rec) => cluster.changed(room, rec));
     cluster.every(Math.max(50, Math.floor(c.nodeLeaseMs / 8)), () => cluster.failoverTick());
     cluster.every(COUNT_SYNC_MS, () => cluster.syncCounts());
@@ -130,7 +131,8 @@ export class Cluster implements ClusterPort {
     if (!rec) return { kind: 'free' };
     const e = rec.entry;
     if (e.node === this.node && e.boot === this.boot) return { kind: 'local' };
-    if (e.state === 'running' && this.live.get(e.node) === e.boot) return { kind: 'remote', node: e.node };
+    // A node not seen in the leases yet is tried: a dead one does not answer, and that is ROOM_UNAVAILABLE too.
+    if (e.state === 'running' && (this.live.get(e.node) ?? e.boot) === e.boot) return { kind: 'remote', node: e.node };
     return { kind: 'unavailable' };
   }
 
