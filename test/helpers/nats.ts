@@ -68,6 +68,8 @@ export interface NatsOptions {
   onLine?: (server: string, line: string) => void;
   /** A server process exited (also when killed, by stop() too). */
   onExit?: (server: string, code: number | null, signal: NodeJS.Signals | null) => void;
+  /** Aborting it stops the servers, also while the start is under way (which then rejects). */
+  signal?: AbortSignal;
 }
 
 let skipCache: { reason: string | undefined } | undefined;
@@ -270,6 +272,8 @@ function launch(opts: NatsOptions): { ready: Promise<NatsCluster>; stop: () => P
     await Promise.all(procs.map((p) => p.exited));
     if (owned) rmSync(root, { recursive: true, force: true });
   };
+  if (opts.signal?.aborted) stopped = true;
+  opts.signal?.addEventListener('abort', () => void stop(), { once: true });
 
   const ready = (async (): Promise<NatsCluster> => {
     let ports: Ports[] = [];
@@ -287,7 +291,11 @@ function launch(opts: NatsOptions): { ready: Promise<NatsCluster>; stop: () => P
         break;
       } catch (err) {
         for (const p of procs) await p.kill();
-        if (!(err instanceof ExitedEarly && err.lostBind) || attempt >= BIND_ATTEMPTS || stopped) {
+        if (stopped) {
+          await stop();
+          throw new Error('nats-server start cut short by stop()');
+        }
+        if (!(err instanceof ExitedEarly && err.lostBind) || attempt >= BIND_ATTEMPTS) {
           await stop();
           throw err;
         }
