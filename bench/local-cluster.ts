@@ -27,6 +27,8 @@ const NATS_STOP_MS = 5_000;
 const FLUSH_MS = 1_000;
 /** The forced exit (a second Ctrl-C, a crash) gives up waiting for processes after this. */
 const FORCED_EXIT_MS = 6_000;
+/** One signal repeated within this is one Ctrl-C (see onSignal); a person pressing twice is slower. */
+const SAME_SIGNAL_MS = 150;
 /** Keys every node gets from the launcher, whatever --config says. */
 const LAUNCHER_KEYS = ['host', 'port', 'advertiseHost', 'natsServers', 'nodeName', 'clusterName', 'journalReplicas', 'dataDir', 'logDestination'];
 
@@ -68,10 +70,18 @@ class Launcher {
   private nodes: LocalNode[] = [];
   private stopping = false;
   private signals = 0;
+  private lastSignal: NodeJS.Signals | undefined;
+  private lastSignalAt = 0;
 
   constructor(private readonly args: LauncherArgs) {}
 
   onSignal(sig: NodeJS.Signals): void {
+    // Under `npm run` a Ctrl-C can arrive twice at once: from the terminal,
+    // and forwarded by npm when its shell ran us in its own place.
+    const now = Date.now();
+    if (sig === this.lastSignal && now - this.lastSignalAt < SAME_SIGNAL_MS) return;
+    this.lastSignal = sig;
+    this.lastSignalAt = now;
     this.signals++;
     if (this.signals === 1) {
       say(`${sig}: stopping the nodes, then NATS (Ctrl-C again to kill everything at once)`);
@@ -138,22 +148,20 @@ class Launcher {
       onLine: (line, parsed) => this.log.write(labelChatdLine(name, line, parsed)),
       onStderr: (line) => process.stderr.write(`${name}: ${line}\n`),
     });
-    void node.exited.then(({ code, signal }) => this.nodeExited(node, i, code, signal));
+    void node.exited.then(({ code, signal }) => this.nodeExited(node, code, signal));
     return node;
   }
 
-  private nodeExited(node: LocalNode, i: number, code: number | null, signal: NodeJS.Signals | null): void {
+  private nodeExited(node: LocalNode, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.stopping) return;
     const how = describeExit(code, signal);
     this.log.event(node.name, 'error', 'node_exited', { code, signal }, `chatd ${node.name} exited by itself (${how})`);
     const left = this.nodes.filter((n) => !n.exitInfo()).length;
-    // Exit code 3 is chatd's "cannot listen".
-    const hint = code === 3 ? ` (cannot listen on ${nodeAddress(i)}:${this.args.port}: the port is taken, or the address is not this machine's; Linux has all of 127.0.0.0/8 on loopback, elsewhere add the address to the loopback interface)` : '';
     if (left === 0) {
-      say(`${node.name} exited (${how})${hint}; no chatd node is left: stopping`);
+      say(`${node.name} exited (${how}); no chatd node is left: stopping`);
       void this.shutdown(1);
     } else {
-      say(`${node.name} exited (${how})${hint}; the other ${left} node(s) keep running`);
+      say(`${node.name} exited (${how}); the other ${left} node(s) keep running`);
     }
   }
 
@@ -186,7 +194,11 @@ class Launcher {
     if (this.stopping) return;
     this.stopping = true;
     this.abort.abort();
-    await Promise.all(this.nodes.map((n) => n.stop(NODE_STOP_MS)));
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        if (await n.stop(NODE_STOP_MS)) say(`${n.name} had not stopped ${NODE_STOP_MS / 1000} s after SIGTERM: killed`);
+      }),
+    );
     await this.natsStart.catch(() => undefined);
     if (this.nats) {
       await Promise.all(this.nats.servers.map((s) => Promise.race([s.kill('SIGTERM'), new Promise((r) => setTimeout(r, NATS_STOP_MS))])));

@@ -32,8 +32,8 @@ export interface LocalNode {
   listening(timeoutMs: number): Promise<Record<string, unknown> | undefined>;
   exited: Promise<ExitInfo>;
   exitInfo(): ExitInfo | undefined;
-  /** SIGTERM; the whole tree is SIGKILLed if it is not gone after timeoutMs. Resolves once every process of the node is gone. */
-  stop(timeoutMs: number): Promise<void>;
+  /** SIGTERM; the whole tree is SIGKILLed if it is not gone after timeoutMs. Resolves once every process of the node is gone, true if it had to be killed. */
+  stop(timeoutMs: number): Promise<boolean>;
   /** SIGKILLs every process of the node; resolves once they are gone. */
   kill(): Promise<void>;
 }
@@ -100,12 +100,16 @@ export function startLocalNode(spec: NodeSpec): LocalNode {
     exited,
     exitInfo: () => exitInfo,
     stop: async (timeoutMs) => {
+      let killed = false;
       if (!exitInfo) {
         // Taken now: once the supervisor is gone its rooms are no longer under it.
         for (const p of descendants(pid)) children.add(p);
         proc.kill('SIGTERM');
-        // A node that cannot be killed either is reported by the caller's own bound.
-        const timer = setTimeout(() => void kill().catch(() => undefined), timeoutMs);
+        const timer = setTimeout(() => {
+          killed = true;
+          // killTree throws only when SIGKILL left a process, which nothing here could help.
+          void kill().catch(() => undefined);
+        }, timeoutMs);
         await exited;
         clearTimeout(timer);
       }
@@ -114,6 +118,7 @@ export function startLocalNode(spec: NodeSpec): LocalNode {
       const gone = await Promise.all(left.map((p) => waitGone(p, ROOMS_EXIT_MS)));
       for (const [i, p] of left.entries()) if (!gone[i]) sigkill(p);
       await Promise.all(left.map((p) => waitGone(p, ROOMS_EXIT_MS)));
+      return killed;
     },
     kill,
   };
