@@ -193,7 +193,8 @@ class Launcher {
   async shutdown(code: number): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    this.abort.abort();
+    // Only a start under way is cut short: running servers are stopped below, after the nodes.
+    if (!this.nats) this.abort.abort();
     await Promise.all(
       this.nodes.map(async (n) => {
         if (await n.stop(NODE_STOP_MS)) say(`${n.name} had not stopped ${NODE_STOP_MS / 1000} s after SIGTERM: killed`);
