@@ -15,7 +15,7 @@ import { skipReason, startNatsServers, type NatsCluster } from '../test/helpers/
 import { killAllStarted } from '../test/helpers/pids.js';
 import { parseLauncherArgs, USAGE, type LauncherArgs } from './local-cluster-args.js';
 import { startLocalNode, type LocalNode } from './local-node.js';
-import { condenseNatsLine, labelChatdLine, LAUNCHER, MergedLog } from './merged-log.js';
+import { condenseNatsLine, labelChatdLine, MergedLog } from './merged-log.js';
 
 /** How long a node may take to say `listening` (a cold start on a loaded machine takes a few seconds). */
 const LISTEN_TIMEOUT_MS = 30_000;
