@@ -57,6 +57,10 @@ export interface StartOptions {
   baseConfig?: string;
   /** Arguments to node before the script (e.g. --cpu-prof); the room processes inherit them (fork's default execArgv). */
   nodeArgs?: string[];
+  /** The address chatd binds (--host; 127.0.0.1 by default): a cluster's nodes each take their own loopback address. */
+  host?: string;
+  /** The control port (--port; 0 by default: any free port, read from the listening line). */
+  port?: number;
 }
 
 /**
@@ -78,7 +82,7 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
   const configPath = join(dir, 'config.json');
   const base = opts.baseConfig ? (JSON.parse(readFileSync(opts.baseConfig, 'utf8')) as Record<string, unknown>) : testDefaults(dir);
   writeFileSync(configPath, JSON.stringify({ ...base, ...overrides }, null, 2) + '\n');
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CHATD_MAIN, '--config', configPath, '--port', '0', '--host', '127.0.0.1'], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CHATD_MAIN, '--config', configPath, '--port', String(opts.port ?? 0), '--host', opts.host ?? '127.0.0.1'], {
     // A relative path in a config (dataDir) means the same as under `npm start`.
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
