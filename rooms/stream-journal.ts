@@ -153,6 +153,8 @@ export class StreamJournal implements ReplicatedJournal {
           this.fenced = true;
           return this.settle(batch, new JournalFenced());
         }
+        // Closed while it was in flight: close() left this batch to us, and no retry is due.
+        if (this.closed) return this.settle(batch, new JournalClosed());
         if (attempt === 0) this.o.onTrouble?.(err, attempt);
         // Transient (an election, a timeout, a reconnect): the same batch again, after a pause.
         await new Promise<void>((resolve) => {
@@ -173,7 +175,8 @@ export class StreamJournal implements ReplicatedJournal {
       if (err) w.reject(err);
       else w.resolve();
     }
-    if (err && (this.fenced || this.closed)) return this.failAll(err);
+    // Closed while a batch was in flight (even one that got stored): what waited behind it never will be.
+    if (this.fenced || this.closed) return this.failAll(err ?? new JournalClosed());
     this.pump();
   }
 
