@@ -48,6 +48,8 @@ import {
   type FanoutRow,
 } from './fanout.js';
 import { JOIN_HEADERS, joinCells, runJoinLatency } from './join-latency.js';
+import { FAILOVER_HEADERS, failoverCells, failoverSummary, REMOTE_JOIN_HEADERS, remoteJoinCells, ROOMS_PER_NODE_HEADERS, roomsPerNodeCells, runFailover, runRemoteJoin, runRoomsPerNode, type RoomsPerNodeRow } from './cluster.js';
+import { skipReason as natsSkipReason, startNatsServers } from '../test/helpers/nats.js';
 import { MANY_MEMBERS, MANY_ROOM_COUNTS, MANY_STEP_HEADERS, MANY_SUMMARY_HEADERS, MANY_SUMMARY_TITLE, manyStepCells, manySummaryRows, manyTargetLines, runManyRooms } from './many-rooms.js';
 import { MEMORY_HEADERS, memoryCells, runMemory } from './memory.js';
 import { killAllStarted, stillRunning } from '../test/helpers/pids.js';
@@ -83,7 +85,7 @@ const NGIRCD_TARGET = 1;
 /** Many-rooms steps that failed on a busy host and are run again, at most (see FanoutOptions.retryContended). */
 const RETRIES_MANY = 2;
 
-const SCENARIOS = ['fanout', 'compare', 'join', 'recovery', 'memory', 'many', 'fanout8k', 'sendcost'] as const;
+const SCENARIOS = ['fanout', 'compare', 'join', 'recovery', 'memory', 'many', 'fanout8k', 'sendcost', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function parseArgs(argv: string[]): { only: Scenario | undefined; members: number | undefined; cpuProfDir: string | undefined; host: string | undefined } {
@@ -180,6 +182,7 @@ async function main(): Promise<void> {
   if (wanted('many')) await manyScenario();
   if (wanted('fanout8k')) await fanout8kScenario();
   if (wanted('sendcost')) await sendCostScenario();
+  if (wanted('cluster')) await clusterScenario();
   print(`total ${fmt((Date.now() - t0) / 1000, 1)} s; load avg at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
@@ -484,4 +487,123 @@ try {
     process.stderr.write(`bench: processes left running were SIGKILLed: ${survivors.join(', ')}\n`);
   }
   if (stillRunning().length > 0) process.stderr.write(`bench: still running: ${stillRunning().join(', ')}\n`);
+}
+
+/** Cluster mode's targets (docs/cluster.md): fan-out with the journal in JetStream, against a single node's in the same run. */
+const CLUSTER_FANOUT_TARGETS = { r1: 0.5, r3: 0.3 };
+const CLUSTER_FANOUT = { members: 100, rates: [500, 1_000, 2_000, 4_000, 6_000, 8_000] };
+const REMOTE_JOIN_EXTRA_MS = 3;
+const FAILOVER_ROUNDS = 10;
+const FAILOVER_P50_MS = 3_000;
+const FAILOVER_MAX_MS = 6_000;
+const ROOMS_PER_NODE = 20;
+
+/** Runs fn against n chatd nodes of one cluster on NATS at urls (config/bench.json with the cluster keys), always stopping them. */
+async function withNodes<T>(n: number, urls: string[], replicas: number, fn: (nodes: Chatd[], restart: (i: number) => Promise<Chatd>) => Promise<T>, changes: Record<string, unknown> = {}): Promise<T> {
+  const teardowns: Array<() => unknown> = [];
+  const clusterName = `bench${process.pid}${Date.now() % 100_000}`;
+  const start = async (i: number) => {
+    const c = await startChatd({ teardown: (f) => teardowns.push(f) }, { natsServers: urls, nodeName: `node-${i}`, clusterName, journalReplicas: replicas, ...changes }, {}, { baseConfig: BENCH_CONFIG, nodeArgs: serverNodeArgs });
+    await c.waitLog((l) => l.event === 'listening', 30_000, 'listening');
+    return c;
+  };
+  const nodes: Chatd[] = [];
+  try {
+    for (let i = 0; i < n; i++) nodes.push(await start(i));
+    return await fn(nodes, start);
+  } finally {
+    for (const c of nodes) await c.stop().catch(() => {});
+    for (const f of teardowns) await f();
+  }
+}
+
+async function withNatsServers<T>(servers: 1 | 3, fn: (urls: string[]) => Promise<T>): Promise<T> {
+  const nats = await startNatsServers({ servers, jetstream: true });
+  try {
+    return await fn(nats.urls);
+  } finally {
+    await nats.stop();
+  }
+}
+
+async function clusterScenario(): Promise<void> {
+  const skip = natsSkipReason();
+  if (skip) {
+    print(`9. cluster mode: skipped (${skip})`);
+    print();
+    return;
+  }
+  // 9a: one room's fan-out, single node and cluster R1 / R3, in one run.
+  const rows: FanoutRow[] = [];
+  const bySetup = new Map<string, FanoutRow[]>();
+  const ladder = async (setup: string, changes: Record<string, unknown>) => {
+    const mine: FanoutRow[] = [];
+    await chatdLadder(CLUSTER_FANOUT.members, 1, CLUSTER_FANOUT.rates, (r) => {
+      mine.push(r);
+      rows.push(r);
+      process.stderr.write(`  cluster fan-out ${setup}: ${r.offered} msg/s: ${fmt(r.deliveriesPerS)} deliv/s, loss ${fmt(r.lossPct, 2)} %, p99 ${fmt(r.p99Ms, 1)} ms\n`);
+    }, changes);
+    bySetup.set(setup, mine);
+  };
+  await ladder('single node', {});
+  await withNatsServers(1, (urls) => ladder('cluster R1', { natsServers: urls, nodeName: 'bench-1', clusterName: `benchr1${process.pid}`, journalReplicas: 1 }));
+  await withNatsServers(3, (urls) => ladder('cluster R3', { natsServers: urls, nodeName: 'bench-3', clusterName: `benchr3${process.pid}`, journalReplicas: 3 }));
+  const setupOf = (r: FanoutRow) => [...bySetup].find(([, rs]) => rs.includes(r))?.[0] ?? '?';
+  print(
+    formatTable(
+      `9a. cluster fan-out: 1 room, ${CLUSTER_FANOUT.members} members, 1 sender, as in 1.; a single node (file journal), then a node whose journal is ` +
+        `JetStream on 1 NATS server (R1) and on 3 (R3), each step acknowledged only once stored`,
+      ['setup', ...FANOUT_HEADERS],
+      rows.map((r) => [setupOf(r), ...fanoutCells(r)]),
+    ),
+  );
+  const single = summarize('chatd', CLUSTER_FANOUT.members, bySetup.get('single node') ?? []);
+  for (const [setup, target] of [
+    ['cluster R1', CLUSTER_FANOUT_TARGETS.r1],
+    ['cluster R3', CLUSTER_FANOUT_TARGETS.r3],
+  ] as const) {
+    const s = summarize('chatd', CLUSTER_FANOUT.members, bySetup.get(setup) ?? []);
+    const r = maxRatio(s, single, (x) => x.bestTight, CLUSTER_FANOUT.rates[CLUSTER_FANOUT.rates.length - 1]);
+    notes.push(targetLine(`${setup} / single node, max sustained deliveries/s (${SUSTAINED_RULE}): ${fmt(s.bestTight?.deliveriesPerS)} / ${fmt(single.bestTight?.deliveriesPerS)}`, r.value, target, true, 'x', r.bound));
+  }
+  printNotes();
+  print();
+
+  // 9b: join through a node that does not hold the room.
+  const joinRows = await withNatsServers(1, (urls) => withNodes(2, urls, 1, (nodes) => runRemoteJoin(nodes[0]!, nodes[1]!)));
+  print(formatTable('9b. cluster join latency: join -> joined from a fresh socket, at the node holding the room and at another node (1 NATS server)', REMOTE_JOIN_HEADERS, joinRows.map(remoteJoinCells)));
+  const extra = joinRows[1]!.p50Ms - joinRows[0]!.p50Ms;
+  print(`   ${targetLine(`remote join p50 minus local join p50: ${fmt(extra, 2)} ms`, extra, REMOTE_JOIN_EXTRA_MS, false, ' ms')}`);
+  print();
+
+  // 9c: failover.
+  const foRows = await withNatsServers(3, (urls) =>
+    withNodes(3, urls, 3, (nodes, restart) =>
+      runFailover(nodes, restart, FAILOVER_ROUNDS, (r) => process.stderr.write(`  failover round ${r.round}: ${fmt(r.resumeMs)} ms, lost ${r.lost}\n`)),
+    ),
+  );
+  print(
+    formatTable(
+      `9c. failover: 3 NATS servers (R3), 3 nodes, default nodeLeaseMs; two members chat in a room, its node is SIGKILLed (supervisor and rooms): ` +
+        `time until both have a say acknowledged again (they ask where after 400 ms of silence), and acknowledged says missing from the history`,
+      FAILOVER_HEADERS,
+      foRows.map(failoverCells),
+    ),
+  );
+  const fo = failoverSummary(foRows);
+  print(`   ${targetLine(`failover p50 ${fmt(fo.p50Ms)} ms`, fo.p50Ms, FAILOVER_P50_MS, false, ' ms')}`);
+  print(`   ${targetLine(`failover max ${fmt(fo.maxMs)} ms`, fo.maxMs, FAILOVER_MAX_MS, false, ' ms')}`);
+  print(`   ${targetLine(`acknowledged says lost over ${FAILOVER_ROUNDS} kills: ${fo.lost}`, fo.lost, 0, false, '')}`);
+  print();
+
+  // 9d: rooms held by one node and by three, each with maxRooms ${ROOMS_PER_NODE}.
+  const capRows: RoomsPerNodeRow[] = [];
+  await withChatd(async (c) => capRows.push(await runRoomsPerNode('single node', [c], ROOMS_PER_NODE)), { maxRooms: ROOMS_PER_NODE, roomCreateBurst: 1_000, roomCreateRatePerSec: 1_000 });
+  await withNatsServers(1, (urls) =>
+    withNodes(3, urls, 1, async (nodes) => void capRows.push(await runRoomsPerNode('3 nodes, 1 NATS server', nodes, ROOMS_PER_NODE)), { maxRooms: ROOMS_PER_NODE, roomCreateBurst: 1_000, roomCreateRatePerSec: 1_000 }),
+  );
+  print(formatTable(`9d. rooms held: joins creating rooms, spread over the nodes' control endpoints, until every node refuses (maxRooms ${ROOMS_PER_NODE} each)`, ROOMS_PER_NODE_HEADERS, capRows.map(roomsPerNodeCells)));
+  const ratio = (capRows[1]?.rooms ?? 0) / (capRows[0]?.rooms ?? 1);
+  print(`   ${targetLine(`rooms held by 3 nodes / by 1 node: ${capRows[1]?.rooms} / ${capRows[0]?.rooms}`, ratio, 3, true, 'x')}`);
+  print();
 }

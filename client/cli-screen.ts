@@ -75,7 +75,7 @@ export function resizeFixup(now: number, before: number): string {
   return '';
 }
 
-type Out = NodeJS.WritableStream & { columns?: number };
+type Out = NodeJS.WritableStream & { columns?: number; _refreshSize?: () => void };
 
 /** The readline members the screen reads: public, documented fields and methods. */
 type Rl = Pick<Interface, 'getPrompt' | 'getCursorPos' | 'line' | 'cursor' | 'on' | 'once'> & { line: string; cursor: number };
@@ -120,6 +120,13 @@ export class Screen {
   /** Writes what print() holds now. */
   flush(): void {
     this.scheduled = false;
+    // The terminal may have been resized with its SIGWINCH not handled yet
+    // (a datagram came first): drawn now, the block would be measured at the
+    // old width. Node's tty stream asks the OS for its size here and runs
+    // the 'resize' handlers (this screen's, then readline's redraw) at once
+    // if it changed. An undocumented method, as readline's prevRows is;
+    // without it, the race stays.
+    if (this.pending.length > 0 && !this.closed) this.out._refreshSize?.();
     if (this.pending.length === 0) return;
     const lines = this.pending;
     this.pending = [];

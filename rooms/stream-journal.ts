@@ -35,6 +35,7 @@ export class StreamConflict extends Error {
 
 /** Another node (or incarnation) holds the room now: nothing this writer holds will be stored. */
 export class JournalFenced extends ChatError {
+  override name = 'JournalFenced';
   constructor() {
     super('ROOM_UNAVAILABLE', 'the room has moved to another node');
   }
@@ -42,6 +43,7 @@ export class JournalFenced extends ChatError {
 
 /** The journal was closed before these lines were stored. */
 export class JournalClosed extends ChatError {
+  override name = 'JournalClosed';
   constructor() {
     super('ROOM_UNAVAILABLE', 'the room is closing');
   }

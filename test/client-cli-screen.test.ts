@@ -62,7 +62,7 @@ async function expectAll(t: Test, pane: Pane, texts: string[], input: string): P
   for (const x of texts) t.equal(rows.filter((r) => r.endsWith(`bob: ${x}`)).length, 1, `"${x}" shown once`);
   t.equal(rows[rows.length - 1], PROMPT + input, 'the typed line is intact, at the bottom');
   t.equal(countRows(rows, input), 1, 'no stale copy of the typed line');
-  t.equal(rows.filter((r) => r.startsWith(PROMPT.trimEnd())).length, 1, 'no stale part of the typed line either');
+  t.equal(rows.filter((r) => r.startsWith(PROMPT.trimEnd())).length, 1, 'no stale part of the typed line either', { rows });
 }
 
 /** Edits the typed line (two characters off, two on) and sends it; the peer gets that text, the screen shows it once. */

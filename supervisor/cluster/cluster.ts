@@ -144,8 +144,16 @@ export class Cluster implements ClusterPort {
     try {
       await this.directory.create(room, this.entry(0, 'starting', 0, keyHash));
     } catch (err) {
-      if (err instanceof DirectoryConflict) throw new ChatError('ROOM_UNAVAILABLE', 'the room was just created on another node: ask again');
-      throw unavailable(err);
+      if (!(err instanceof DirectoryConflict)) throw unavailable(err);
+      // A record of this node's own that outlived its room (its removal failed while NATS was away) is taken back.
+      const rec = this.directory.get(room);
+      if (rec && rec.entry.node === this.node && rec.entry.boot === this.boot) {
+        await this.directory.update(room, this.entry(0, 'starting', 0, keyHash), rec.revision).catch((e: unknown) => {
+          throw unavailable(e instanceof DirectoryConflict ? new ChatError('ROOM_UNAVAILABLE', 'the room was just created on another node: ask again') : e);
+        });
+        return;
+      }
+      throw new ChatError('ROOM_UNAVAILABLE', 'the room was just created on another node: ask again');
     }
   }
 
