@@ -10,9 +10,9 @@
 // ladders to one room size; --cpu-prof DIR makes chatd (supervisor and
 // rooms) and the baseline servers write V8 CPU profiles into DIR when they
 // exit (summarize one with build/bench/profile-summary.js).
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { cpus, loadavg } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { startChatd, type Chatd } from '../test/helpers/chatd.js';
 import {
@@ -84,6 +84,15 @@ const DATAGRAM_8K = 8_192;
 const NGIRCD_TARGET = 1;
 /** Many-rooms steps that failed on a busy host and are run again, at most (see FanoutOptions.retryContended). */
 const RETRIES_MANY = 2;
+/** Cluster mode's targets (docs/cluster.md): fan-out with the journal in JetStream, against a single node's in the same run. */
+const CLUSTER_FANOUT_TARGETS = { r1: 0.5, r3: 0.3 };
+const CLUSTER_FANOUT = { members: 100, rates: [500, 1_000, 2_000, 4_000, 6_000, 8_000] };
+const REMOTE_JOIN_EXTRA_MS = 3;
+const FAILOVER_ROUNDS = 10;
+const FAILOVER_P50_MS = 3_000;
+const FAILOVER_MAX_MS = 6_000;
+const ROOMS_PER_NODE = 20;
+
 
 const SCENARIOS = ['fanout', 'compare', 'join', 'recovery', 'memory', 'many', 'fanout8k', 'sendcost', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -489,21 +498,21 @@ try {
   if (stillRunning().length > 0) process.stderr.write(`bench: still running: ${stillRunning().join(', ')}\n`);
 }
 
-/** Cluster mode's targets (docs/cluster.md): fan-out with the journal in JetStream, against a single node's in the same run. */
-const CLUSTER_FANOUT_TARGETS = { r1: 0.5, r3: 0.3 };
-const CLUSTER_FANOUT = { members: 100, rates: [500, 1_000, 2_000, 4_000, 6_000, 8_000] };
-const REMOTE_JOIN_EXTRA_MS = 3;
-const FAILOVER_ROUNDS = 10;
-const FAILOVER_P50_MS = 3_000;
-const FAILOVER_MAX_MS = 6_000;
-const ROOMS_PER_NODE = 20;
-
 /** Runs fn against n chatd nodes of one cluster on NATS at urls (config/bench.json with the cluster keys), always stopping them. */
 async function withNodes<T>(n: number, urls: string[], replicas: number, fn: (nodes: Chatd[], restart: (i: number) => Promise<Chatd>) => Promise<T>, changes: Record<string, unknown> = {}): Promise<T> {
   const teardowns: Array<() => unknown> = [];
   const clusterName = `bench${process.pid}${Date.now() % 100_000}`;
+  const dataDirs: string[] = [];
   const start = async (i: number) => {
-    const c = await startChatd({ teardown: (f) => teardowns.push(f) }, { natsServers: urls, nodeName: `node-${i}`, clusterName, journalReplicas: replicas, ...changes }, {}, { baseConfig: BENCH_CONFIG, nodeArgs: serverNodeArgs });
+    // Each node its own dataDir (config/bench.json names one for a single chatd).
+    const dataDir = join(tmpdir(), `${clusterName}-node-${i}`);
+    dataDirs.push(dataDir);
+    const c = await startChatd(
+      { teardown: (f) => teardowns.push(f) },
+      { natsServers: urls, nodeName: `node-${i}`, clusterName, journalReplicas: replicas, dataDir, ...changes },
+      {},
+      { baseConfig: BENCH_CONFIG, nodeArgs: serverNodeArgs },
+    );
     await c.waitLog((l) => l.event === 'listening', 30_000, 'listening');
     return c;
   };
@@ -514,6 +523,7 @@ async function withNodes<T>(n: number, urls: string[], replicas: number, fn: (no
   } finally {
     for (const c of nodes) await c.stop().catch(() => {});
     for (const f of teardowns) await f();
+    for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
   }
 }
 
