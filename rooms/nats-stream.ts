@@ -6,6 +6,7 @@
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { StreamConflict, type StreamPort } from './stream-journal.js';
+import type { StoredBatch } from './stream-records.js';
 
 /** A publish not answered in this long is retried (same msgID): see stream-journal.ts. */
 const PUBLISH_TIMEOUT_MS = 2_000;
@@ -46,11 +47,11 @@ export class NatsStream implements StreamPort {
     }
   }
 
-  async read(): Promise<{ batches: string[]; last: number }> {
+  async read(): Promise<{ batches: StoredBatch[]; last: number }> {
     const lastMsg = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject });
     if (!lastMsg) return { batches: [], last: 0 };
     const last = lastMsg.seq;
-    const batches: string[] = [];
+    const batches: StoredBatch[] = [];
     const consumer = await this.js.consumers.get(this.stream, { filter_subjects: this.subject });
     const dec = new TextDecoder();
     let seen = 0;
@@ -60,7 +61,7 @@ export class NatsStream implements StreamPort {
         const msgs = await consumer.fetch({ max_messages: READ_BATCH, expires: READ_STALL_MS });
         for await (const m of msgs) {
           if (m.seq > last) break;
-          batches.push(dec.decode(m.data));
+          batches.push({ seq: m.seq, data: dec.decode(m.data) });
           seen = m.seq;
           if (seen >= last) break;
         }
@@ -72,8 +73,9 @@ export class NatsStream implements StreamPort {
     return { batches, last };
   }
 
-  async purge(): Promise<void> {
-    await this.jsm.streams.purge(this.stream, { filter: this.subject });
+  async purgeUpTo(upTo: number): Promise<void> {
+    // `seq` purges what is below it.
+    await this.jsm.streams.purge(this.stream, { filter: this.subject, seq: upTo + 1 });
   }
 
   async close(): Promise<void> {

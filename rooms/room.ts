@@ -21,6 +21,7 @@ import { History } from './history.js';
 import { journalError, type Journal, type Restored } from './journal.js';
 import { JournalFenced, type ReplicatedJournal } from './stream-journal.js';
 import { memberLine, movedLine } from './stream-records.js';
+import { snapshotChunks } from './stream-snapshot.js';
 import { Member, Roster } from './member.js';
 import { Outbox, type Transport } from './outbox.js';
 import { commandOf, type RateBucket } from './handlers/index.js';
@@ -122,6 +123,9 @@ export class Room implements RoomOps {
   private batchLines: Buffer[] = [];
   /** Cluster mode: says handed to the journal and not stored yet; a retry waits for the original's ack. */
   private readonly unstoredSays = new Map<string, Buffer>();
+  /** Cluster mode: lines appended since the last snapshot (rooms/stream-snapshot.ts), and whether one is being written. */
+  private linesSinceSnapshot = 0;
+  private snapshotting = false;
   private readonly transport: Transport;
   private readonly limitedLog: LogLimiter;
   private readonly errorReplies: KeyedBuckets;
@@ -425,6 +429,7 @@ export class Room implements RoomOps {
     this.batchLines = [];
     for (const [k, v] of this.stagedSays) this.unstoredSays.set(k, v);
     this.stagedSays.clear();
+    this.linesSinceSnapshot += lines.length;
     return journal.append(lines).then(
       () => this.stored(staged, lastSeq, push),
       (err: unknown) => {
@@ -448,6 +453,34 @@ export class Room implements RoomOps {
     }
     this.seq = Math.max(this.seq, lastSeq);
     this.outbox.requestFlush();
+    if (this.linesSinceSnapshot >= 2 * this.config.historySize && !this.snapshotting) {
+      this.snapshotting = true;
+      // After this turn's promise callbacks: a member whose join was in this batch is in the roster by then.
+      setImmediate(() => this.snapshot());
+    }
+  }
+
+  /**
+   * Cluster mode's compaction (rooms/stream-snapshot.ts): the room's state
+   * as of the last stored batch goes to the journal, and once it is stored
+   * whole, what it covers is purged.
+   */
+  private snapshot(): void {
+    const journal = this.replicated!;
+    if (this.status !== 'running') return;
+    const upTo = journal.lastSeq;
+    const chunks = snapshotChunks(`${this.seq}-${upTo}`, this.seq, upTo, [...this.roster].map((m) => m.record()), this.history.held());
+    this.linesSinceSnapshot = 0;
+    const lines = chunks.reduce((n, c) => n + c.length, 0);
+    Promise.all(chunks.map((c) => journal.append(c)))
+      .then(() => journal.compact(upTo))
+      .then(
+        () => this.log.info({ event: 'journal_compacted', upTo, seq: this.seq, lines }, 'journal compacted: a snapshot covers what came before'),
+        (err: unknown) => this.limitedLog.warn('journal_compaction_failed', { reason: (err as Error).message }, 'journal compaction failed; will retry'),
+      )
+      .finally(() => {
+        this.snapshotting = false;
+      });
   }
 
   /**

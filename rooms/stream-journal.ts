@@ -16,15 +16,16 @@
 // nothing and no batch is stored twice.
 import { ChatError } from '../lib/errors.js';
 import type { Clock, Timer } from '../lib/clock.js';
+import type { StoredBatch } from './stream-records.js';
 
 /** The stream as the journal sees it (rooms/nats-stream.ts over NATS; tests use a fake). */
 export interface StreamPort {
   /** Stores one batch if the subject's last sequence is expectLast; resolves with its sequence. Rejects with StreamConflict when it is not. */
   publish(payload: Buffer, msgID: string, expectLast: number): Promise<{ seq: number; duplicate: boolean }>;
-  /** Every batch on the room's subject, oldest first, and the sequence of the last (0: none). */
-  read(): Promise<{ batches: string[]; last: number }>;
-  /** Removes every batch of the room (the room was deleted). */
-  purge(): Promise<void>;
+  /** Every batch on the room's subject, oldest first, with its sequence, and the sequence of the last (0: none). */
+  read(): Promise<{ batches: StoredBatch[]; last: number }>;
+  /** Removes the room's batches up to and including sequence upTo (compaction: a snapshot covers them). */
+  purgeUpTo(upTo: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,6 +55,10 @@ export interface ReplicatedJournal {
   append(lines: readonly Buffer[]): Promise<void>;
   /** Lines appended and not yet stored. */
   readonly pendingLines: number;
+  /** The stream position of the last batch stored. */
+  readonly lastSeq: number;
+  /** Drops what a stored snapshot covers: the batches up to upTo. */
+  compact(upTo: number): Promise<void>;
   close(): void;
 }
 
@@ -115,6 +120,10 @@ export class StreamJournal implements ReplicatedJournal {
       this.pendingLines += lines.length;
       this.pump();
     });
+  }
+
+  compact(upTo: number): Promise<void> {
+    return this.o.port.purgeUpTo(upTo);
   }
 
   close(): void {

@@ -6,7 +6,7 @@
 // ids, nicks, token hashes (never raw tokens) and endpoints.
 import { encode } from '../lib/codec.js';
 import { MemberRecord } from '../lib/ipc.js';
-import { int, isPlainObject, lit, object, str, union, type Infer } from '../lib/schema.js';
+import { arr, int, isPlainObject, lit, obj, object, str, union, type Infer } from '../lib/schema.js';
 import { MsgEvent, PresenceEvent, type SequencedEvent } from '../lib/wire.js';
 
 const name = () => str(1, 256);
@@ -29,7 +29,18 @@ export const MovedLine = object({ type: lit('moved'), member: name(), address: n
  */
 export const ClaimLine = object({ type: lit('claim'), node: name(), incarnation: int(1), at: int(0) });
 
-export const RecordLine = union({ member: MemberLine, moved: MovedLine, claim: ClaimLine });
+/**
+ * The start of a snapshot (compaction): the room's members as of the stream
+ * position `upTo` (every batch up to it is reflected), its seq, then the
+ * held history as event lines, then SnapshotEndLine with the same id. Once
+ * the end is stored, everything up to `upTo` can be purged: a rebuild
+ * starts from the last complete snapshot and replays what was stored after
+ * `upTo` (rooms/stream-snapshot.ts).
+ */
+export const SnapshotLine = object({ type: lit('snapshot'), id: name(), seq: int(0), upTo: int(0), members: arr(obj(MemberRecord)) });
+export const SnapshotEndLine = object({ type: lit('snapshot-end'), id: name() });
+
+export const RecordLine = union({ member: MemberLine, moved: MovedLine, claim: ClaimLine, snapshot: SnapshotLine, 'snapshot-end': SnapshotEndLine });
 export type RecordLine = Infer<typeof RecordLine>;
 
 export function memberLine(r: MemberRecord): Buffer {
@@ -44,6 +55,12 @@ export function claimLine(node: string, incarnation: number, at: number): Buffer
   return encode({ type: 'claim', node, incarnation, at });
 }
 
+/** One message of the room's subject: its stream sequence and its lines. */
+export interface StoredBatch {
+  seq: number;
+  data: string;
+}
+
 export interface Rebuilt {
   /** Sequenced events, oldest first (as rooms/journal.ts Restored). */
   events: Array<{ seq: number; encoded: Buffer; value: SequencedEvent }>;
@@ -53,69 +70,128 @@ export interface Rebuilt {
   skipped: number;
   /** The last claim: who held the room before. */
   lastClaim: { node: string; incarnation: number } | undefined;
+  /** The snapshot the rebuild started from, if any: its id and the stream position it covers. */
+  base?: { id: string; upTo: number };
+}
+
+type Parsed = { kind: 'event'; seq: number; encoded: Buffer; value: SequencedEvent } | { kind: 'record'; rec: RecordLine } | { kind: 'bad' } | { kind: 'blank' };
+
+function parseLine(line: string): Parsed {
+  if (line === '') return { kind: 'blank' };
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return { kind: 'bad' };
+  }
+  if (!isPlainObject(v)) return { kind: 'bad' };
+  if (v['type'] === 'msg' || v['type'] === 'presence') {
+    const p = v['type'] === 'msg' ? MsgEvent.parse(v) : PresenceEvent.parse(v);
+    return p.ok ? { kind: 'event', seq: p.value.seq, encoded: Buffer.from(line, 'utf8'), value: p.value } : { kind: 'bad' };
+  }
+  const r = RecordLine.parse(v);
+  return r.ok ? { kind: 'record', rec: r.value } : { kind: 'bad' };
 }
 
 /**
- * Replays the lines of every batch, oldest first. A seq seen twice keeps its
- * first line: a seq is never handed out twice, so a second is damage.
+ * Rebuilds a room from its subject, oldest message first. With a complete
+ * snapshot, from the last one: its members and history, then every line of
+ * the messages stored after the position it covers. A seq seen twice keeps
+ * its first line, and one below the last is skipped: a seq is never handed
+ * out twice, so a second is damage (or a snapshot's copy of history).
+ * Plain strings are batches numbered 1, 2, 3...
  */
-export function rebuild(batches: Iterable<string>): Rebuilt {
+export function rebuild(input: Iterable<string | StoredBatch>): Rebuilt {
+  const batches: Array<{ seq: number; lines: Parsed[] }> = [];
+  let n = 0;
+  for (const b of input) {
+    n++;
+    const { seq, data } = typeof b === 'string' ? { seq: n, data: b } : b;
+    batches.push({ seq, lines: data.split('\n').map(parseLine) });
+  }
+  const base = lastCompleteSnapshot(batches);
   const events: Rebuilt['events'] = [];
-  const seen = new Set<number>();
   const members = new Map<string, MemberRecord>();
   let skipped = 0;
   let last = 0;
   let lastClaim: Rebuilt['lastClaim'];
-  for (const batch of batches) {
-    for (const line of batch.split('\n')) {
-      if (line === '') continue;
-      let v: unknown;
-      try {
-        v = JSON.parse(line);
-      } catch {
-        skipped++;
-        continue;
-      }
-      if (!isPlainObject(v)) {
-        skipped++;
-        continue;
-      }
-      if (v['type'] === 'msg' || v['type'] === 'presence') {
-        const p = v['type'] === 'msg' ? MsgEvent.parse(v) : PresenceEvent.parse(v);
-        if (!p.ok || seen.has(p.value.seq) || p.value.seq <= last) {
+  const seen = new Set<number>();
+  const addEvent = (p: Extract<Parsed, { kind: 'event' }>) => {
+    if (p.seq <= last) return void skipped++;
+    last = p.seq;
+    seen.add(p.seq);
+    events.push({ seq: p.seq, encoded: p.encoded, value: p.value });
+    if (p.value.type === 'presence' && p.value.event !== 'join') members.delete(p.value.member);
+  };
+  if (base) {
+    for (const m of base.snapshot.members) members.set(m.member, m);
+    for (const e of base.history) addEvent(e);
+  }
+  /** Inside a snapshot's history copy (another than the base, e.g. one cut short): its repeats are no damage. */
+  let inSnapshot = false;
+  for (const b of batches) {
+    if (base && b.seq <= base.snapshot.upTo) continue;
+    for (const p of b.lines) {
+      switch (p.kind) {
+        case 'blank':
+          break;
+        case 'bad':
           skipped++;
-          continue;
-        }
-        seen.add(p.value.seq);
-        last = p.value.seq;
-        events.push({ seq: p.value.seq, encoded: Buffer.from(line, 'utf8'), value: p.value });
-        if (p.value.type === 'presence' && p.value.event !== 'join') members.delete(p.value.member);
-        continue;
-      }
-      const r = RecordLine.parse(v);
-      if (!r.ok) {
-        skipped++;
-        continue;
-      }
-      const rec = r.value;
-      switch (rec.type) {
-        case 'member':
-          members.set(rec.member, { member: rec.member, nick: rec.nick, tokenHash: rec.tokenHash, address: rec.address, port: rec.port });
           break;
-        case 'moved': {
-          const m = members.get(rec.member);
-          if (m) members.set(rec.member, { ...m, address: rec.address, port: rec.port });
+        case 'event':
+          // A snapshot's copy of history is below `last` by then: skipped, not counted as damage.
+          if (inSnapshot && seen.has(p.seq)) break;
+          addEvent(p);
           break;
-        }
-        case 'claim':
-          lastClaim = { node: rec.node, incarnation: rec.incarnation };
+        case 'record':
+          if (p.rec.type === 'snapshot') inSnapshot = true;
+          else if (p.rec.type === 'snapshot-end' || p.rec.type === 'claim') inSnapshot = false;
+          applyRecord(p.rec, members, (c) => (lastClaim = c));
           break;
         default: {
-          const never: never = rec;
-          throw new Error(`unhandled record ${JSON.stringify(never)}`);
+          const never: never = p;
+          throw new Error(`unhandled line ${JSON.stringify(never)}`);
         }
       }
     }
   }
-  return { events, members: [...members.values()], skipped, lastClaim };
+  return { events, members: [...members.values()], skipped, lastClaim, ...(base ? { base: { id: base.snapshot.id, upTo: base.snapshot.upTo } } : {}) };
+}
+
+function applyRecord(rec: RecordLine, members: Map<string, MemberRecord>, claim: (c: { node: string; incarnation: number }) => void): void {
+  switch (rec.type) {
+    case 'member':
+      members.set(rec.member, { member: rec.member, nick: rec.nick, tokenHash: rec.tokenHash, address: rec.address, port: rec.port });
+      return;
+    case 'moved': {
+      const m = members.get(rec.member);
+      if (m) members.set(rec.member, { ...m, address: rec.address, port: rec.port });
+      return;
+    }
+    case 'claim':
+      return claim({ node: rec.node, incarnation: rec.incarnation });
+    case 'snapshot':
+    case 'snapshot-end':
+      return; // only the base snapshot counts, read before the replay
+    default: {
+      const never: never = rec;
+      throw new Error(`unhandled record ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** The last snapshot whose end was stored, with the history lines between its start and its end. */
+function lastCompleteSnapshot(batches: Array<{ seq: number; lines: Parsed[] }>): { snapshot: Infer<typeof SnapshotLine>; history: Array<Extract<Parsed, { kind: 'event' }>> } | undefined {
+  let found: ReturnType<typeof lastCompleteSnapshot>;
+  let open: { snapshot: Infer<typeof SnapshotLine>; history: Array<Extract<Parsed, { kind: 'event' }>> } | undefined;
+  for (const b of batches) {
+    for (const p of b.lines) {
+      if (p.kind === 'record' && p.rec.type === 'snapshot') open = { snapshot: p.rec, history: [] };
+      else if (p.kind === 'record' && p.rec.type === 'snapshot-end') {
+        if (open && open.snapshot.id === p.rec.id) found = open;
+        open = undefined;
+      } else if (p.kind === 'event' && open) open.history.push(p);
+    }
+  }
+  return found;
 }

@@ -48,6 +48,16 @@ class HandJournal implements ReplicatedJournal {
     return this.appends.filter((a) => !a.settled).reduce((n, a) => n + a.lines.length, 0);
   }
 
+  /** The stream position of the last stored batch: one per settled append here. */
+  get lastSeq(): number {
+    return this.appends.filter((a) => a.settled).length;
+  }
+
+  compacted: number[] = [];
+  async compact(upTo: number): Promise<void> {
+    this.compacted.push(upTo);
+  }
+
   close(): void {
     this.closed = true;
   }

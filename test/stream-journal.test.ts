@@ -3,6 +3,7 @@
 // the expected last sequence (as JetStream does), and can fail publishes
 // or lose their acks on demand. Publishes answer when the test says so;
 // retry pauses run on a manual clock.
+import type { StoredBatch } from '../rooms/stream-records.js';
 import t, { type Test } from 'tap';
 import { ManualClock } from '../lib/clock.js';
 import { JournalClosed, JournalFenced, StreamConflict, StreamJournal, type StreamPort } from '../rooms/stream-journal.js';
@@ -66,12 +67,12 @@ class FakeSubject implements StreamPort {
     return this.waiting.length;
   }
 
-  async read(): Promise<{ batches: string[]; last: number }> {
-    return { batches: this.stored.map((s) => s.payload), last: this.last };
+  async read(): Promise<{ batches: StoredBatch[]; last: number }> {
+    return { batches: this.stored.map((s) => ({ seq: s.seq, data: s.payload })), last: this.last };
   }
 
-  async purge(): Promise<void> {
-    this.stored = [];
+  async purgeUpTo(upTo: number): Promise<void> {
+    this.stored = this.stored.filter((s) => s.seq > upTo);
   }
 
   async close(): Promise<void> {}
