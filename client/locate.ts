@@ -33,8 +33,13 @@ import { ClientError } from './client-error.js';
 import { endpoint, sameEndpoint, type Endpoint } from './endpoint.js';
 import { UNRESPONSIVE_PERIODS } from './room-session.js';
 
-/** Sends of one `where` before it fails with TIMEOUT (at 0, d, 3d; failed at 7d: 1.75 s at the default delay). */
-export const WHERE_ATTEMPTS = 3;
+/**
+ * Sends of one `where` before it fails with TIMEOUT (at 0 and d; failed at
+ * 3d: 750 ms at the default delay). Few: a `where` is cheap to ask again,
+ * and the control endpoint may be on the node that just died, so the next
+ * one (at the next control endpoint) should not wait long.
+ */
+export const WHERE_ATTEMPTS = 2;
 /** The first wait between two `where`s. */
 export const WHERE_RETRY_MS = 250;
 /** The longest wait after ROOM_UNAVAILABLE: the room will be somewhere within a few seconds. */
