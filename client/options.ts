@@ -41,7 +41,7 @@ export interface ChatClientOptions {
    * attempt, capped at 2000. @default 250
    */
   retryInitialMs?: number;
-  /** Sends per request before it fails with TIMEOUT. @default 8 */
+  /** Sends per request before it fails with TIMEOUT (a `where` for a silent room has 2: client/locate.ts). @default 8 */
   maxAttempts?: number;
   /**
    * Join requests join() sends in all (each a new id with its own

@@ -188,7 +188,7 @@ export class Requests {
 
   /**
    * Sends every pending request of a room once more, now (a new membership
-   * is there to carry them). Not counted as an attempt: the schedule and
+   * is there to carry them, or the room is at a new endpoint). Not counted as an attempt: the schedule and
    * the bound stay as they were.
    */
   resendRoom(room: string): void {

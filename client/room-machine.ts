@@ -23,8 +23,9 @@
 //   else handed back at once (client/join-requests.ts).
 // - `closed` (other than crashed with autoRejoin), an eviction without
 //   autoRejoin, locating that gives up (autoRejoin), a new membership at
-//   the endpoint of another room (its `closed` was lost): the room is gone. While leaving,
-//   only its membership goes; the leave settles by itself.
+//   the endpoint of another room (its `closed` was lost): the room is
+//   gone. While leaving, only its membership goes; the leave settles by
+//   itself.
 // Nothing starts unless the client is open; once it is closing, memberships
 // granted meanwhile are handed back.
 import { nanoid } from 'nanoid';
@@ -326,6 +327,7 @@ export class RoomMachine {
     this.dropStale(st, to);
     const from = s.endpoint;
     this.table.moved(st, to);
+    s.hbNow();
     this.d.requests.resendRoom(s.room);
     this.d.fire('moved', { room: s.room, host: to.host, port: to.port, from: { host: from.host, port: from.port } });
   }

@@ -24,11 +24,11 @@
 //   room whose node died is resumed by another within seconds). Any
 //   datagram from the room's endpoint ends the quiet spell.
 // - moveTo() points the membership at the room's new endpoint (a `here`
-//   naming another one): every datagram goes there from then on, an hb at
-//   once (the room there sends nothing before our first datagram, and its
-//   reply tells how far the room has got: the missed range is fetched like
-//   any hole an hb reply reveals), and a fetch on its way to the old
-//   endpoint is started over from that reply.
+//   naming another one): every datagram goes there from then on, and a
+//   fetch on its way to the old endpoint is started over from the next hb
+//   reply; hbNow() sends that hb at once (the room there sends nothing
+//   before our first datagram, and its reply tells how far the room has
+//   got: the missed range is fetched like any hole an hb reply reveals).
 // - `delivered` is the highest seq handed to the listener in order; it starts
 //   at joined.seq (our own `presence join`). Events at or below it, and
 //   events already buffered, are duplicates and are dropped. Every seq above
@@ -184,10 +184,6 @@ export class RoomSession {
     return this.at;
   }
 
-  get port(): number {
-    return this.at.port;
-  }
-
   /** No hb reply for UNRESPONSIVE_PERIODS periods (reported through unresponsive(true)). */
   get unresponsive(): boolean {
     return this.silent;
@@ -254,9 +250,11 @@ export class RoomSession {
 
   /**
    * The room is at endpoint `to` now, under the same membership: datagrams
-   * go there from now on, an hb at once (unless heartbeats are stopped).
-   * Its reply tells the room's seq there, and the missed range is fetched
-   * then; a fetch on its way to the old endpoint is dropped for it.
+   * go there from now on (the by-endpoint index is re-keyed by the caller,
+   * RoomTable.moved). A fetch on its way to the old endpoint is dropped:
+   * the next hb reply tells the room's seq there, and the missed range is
+   * fetched from it. Quiet again only if the new endpoint is silent too.
+   * Sends nothing: hbNow() does.
    */
   moveTo(to: Endpoint): void {
     if (this.disposed) return;
@@ -264,12 +262,19 @@ export class RoomSession {
     this.clear(this.fetching?.timer);
     this.fetching = undefined;
     this.search = undefined;
-    // A new spell starts at the new endpoint: quiet again only if it is silent too.
     this.awaitingSince = undefined;
     this.clear(this.quietTimer);
     this.quietTimer = undefined;
     this.isQuiet = false;
-    if (!this.heartbeating) return;
+  }
+
+  /**
+   * A new heartbeat round now (unless heartbeats are stopped): at a new
+   * endpoint, whose room sends nothing before our first datagram. Its reply
+   * is no round-trip sample (the room there may still be settling).
+   */
+  hbNow(): void {
+    if (this.disposed || !this.heartbeating) return;
     this.hbUnanswered = 0;
     this.roundUnmeasured = true;
     this.heartbeat();

@@ -18,7 +18,8 @@
 //   leaving → leaving          membershipGone()  the membership being left is gone (left, or its room closed)
 //   leaving → (none)           forget()          the leave settles
 //   joined → (none)            forget()          the room closed; the membership was lost without
-//                                                autoRejoin; locating it gave up; another room took its endpoint
+//                                                autoRejoin; locating it gave up (autoRejoin); another room
+//                                                took its endpoint
 //
 // A joined room always has its membership (a RoomSession); a room being
 // left keeps the one being left until it is gone. The nick and key a room
