@@ -4,8 +4,9 @@
 // changed only by client/room-machine.ts; each membership delivers its
 // room's events in seq order exactly once (client/room-session.ts); with
 // autoRejoin, a lost membership is joined again by itself
-// (client/rejoin.ts), and a room that stops answering is probed at the
-// control endpoint (client/probe.ts). Retries start after
+// (client/rejoin.ts); a room that stops answering is asked for at a control
+// endpoint, and followed where it moved (client/locate.ts). The client knows
+// one control endpoint or several (client/control.ts). Retries start after
 // max(retryInitialMs, RTO) (client/rtt.ts). Nothing thrown in a socket
 // handler escapes: it becomes an 'error' event, and only when someone
 // listens for it; a datagram the OS refused to send is counted as lost
@@ -17,7 +18,8 @@ import { encode } from '../lib/codec.js';
 import type { MemberEntry, MembersReply, MsgEvent, RoomEntry, RoomsReply } from '../lib/wire.js';
 import { clientError } from './client-error.js';
 import type { ChatClientEvents, JoinInfo } from './client-events.js';
-import { handleDatagram, serverAddressOf, type Routes } from './inbound.js';
+import { ControlRequests, ControlServers } from './control.js';
+import { handleDatagram, type Routes } from './inbound.js';
 import { JoinRequests } from './join-requests.js';
 import { resolveOptions, type ChatClientOptions, type ResolvedOptions } from './options.js';
 import { Outbound } from './outbound.js';
@@ -34,8 +36,8 @@ import { newCounters, type ClientStats, type Counters } from './stats.js';
 import { UdpTransport, type ClientTransport, type RemoteInfo } from './transport.js';
 
 export { ClientError } from './client-error.js';
-export type { ChatClientEvents, JoinInfo, RejoinedInfo, RejoinFailedInfo, MsgEvent, PresenceEvent, RoomEntry, MemberEntry } from './client-events.js';
-export type { ChatClientOptions, RejoinPolicy } from './options.js';
+export type { ChatClientEvents, JoinInfo, MovedInfo, RejoinedInfo, RejoinFailedInfo, MsgEvent, PresenceEvent, RoomEntry, MemberEntry } from './client-events.js';
+export type { ChatClientOptions, RejoinPolicy, ServerAddress } from './options.js';
 export type { LossReason, RejoiningInfo } from './rejoin.js';
 export type { ClientTransport, RemoteInfo } from './transport.js';
 export type { GapInfo } from './room-session.js';
@@ -46,6 +48,7 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   private readonly clock: Clock;
   private readonly transport: ClientTransport;
   private readonly requests: Requests;
+  private readonly control: ControlRequests;
   private readonly out: Outbound;
   private readonly table: RoomTable = new RoomTable();
   private readonly roomRequests: RoomRequests;
@@ -59,10 +62,12 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     super();
     this.opts = resolveOptions(options);
     this.clock = options.clock ?? systemClock;
-    this.transport = options.transport ?? new UdpTransport(this.opts.host);
+    // One socket for every server: of the first one's family (options.ts checks the others' literals).
+    this.transport = options.transport ?? new UdpTransport(this.opts.servers[0]!.host);
     this.rtt = new RttEstimator(this.opts.retryInitialMs);
     this.requests = new Requests(this.clock, this.opts.retryInitialMs, this.opts.maxAttempts, { rtt: this.rtt, counters: this.counters });
-    this.out = new Outbound(this.transport, this.opts.host, this.opts.port, this.counters, (err) => this.report(err));
+    this.out = new Outbound(this.transport, this.counters, (err) => this.report(err));
+    this.control = new ControlRequests(new ControlServers(this.opts.servers), this.requests, this.out);
     this.roomRequests = new RoomRequests(this.requests, (room) => this.table.get(room)?.session);
     this.machine = new RoomMachine({
       opts: this.opts,
@@ -70,12 +75,11 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       table: this.table,
       requests: this.requests,
       roomRequests: this.roomRequests,
+      control: this.control,
       joins: new JoinRequests({
         clock: this.clock,
-        requests: this.requests,
+        control: this.control,
         transport: this.transport,
-        out: this.out,
-        controlPort: this.opts.port,
         random: this.opts.random,
       }),
       out: this.out,
@@ -85,10 +89,9 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
       fire: (event, ...args) => this.fire(event, ...args),
     });
     const routes: Routes = {
-      controlPort: this.opts.port,
-      serverAddress: serverAddressOf(this.opts.host),
+      isControl: (from) => this.control.servers.isControl(from),
       requests: this.requests,
-      sessionAt: (port) => this.table.sessionAt(port),
+      sessionFrom: (from) => this.table.sessionFrom(from),
       sessionNamed: (room) => this.table.get(room)?.session,
       closed: (s, reason) => this.machine.roomClosed(s, reason),
       membershipLost: (s, id) => this.machine.membershipLost(s, id),
@@ -109,8 +112,8 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
   /**
    * Counters and the round-trip estimate: datagrams sent, sends the OS
    * refused (sendErrors: counted as lost datagrams, never 'error'), resends
-   * (retries), probes of unresponsive rooms, srtt/rttvar and the first retry
-   * delay in use.
+   * (retries), `where`s asked for silent rooms (probes), srtt/rttvar and the
+   * first retry delay in use.
    */
   stats(): ClientStats {
     return {
@@ -224,10 +227,9 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     return collectPages(async (after) => {
       const id = nanoid();
       const req = encodePadded({ type: 'rooms', id, ...(after === undefined ? {} : { after }) }, target);
-      const r = await this.requests.start<RoomsReply>({
+      const r = await this.control.start<RoomsReply>({
         id,
-        ports: [this.opts.port],
-        send: () => this.out.toControl(req),
+        body: req,
         accept: (m) => (m.type === 'rooms' ? m : undefined),
       });
       return { entries: r.rooms, more: r.more };
@@ -251,17 +253,16 @@ export class ChatClient extends EventEmitter<ChatClientEvents> {
     }, (e) => e.member);
   }
 
-  /** Round trip to the control endpoint in ms, measured from the first attempt. */
+  /** Round trip to a control endpoint (the current one) in ms, measured from the first attempt. */
   async ping(): Promise<number> {
     this.assertOpen();
     if (this.transport.ready) await this.transport.ready();
     const id = nanoid();
     const req = encode({ type: 'ping', id });
     const start = this.clock.now();
-    await this.requests.start({
+    await this.control.start({
       id,
-      ports: [this.opts.port],
-      send: () => this.out.toControl(req),
+      body: req,
       accept: (m) => (m.type === 'pong' ? true : undefined),
     });
     return this.clock.now() - start;

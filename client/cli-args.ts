@@ -3,9 +3,11 @@
 //   chat [options]                   interactive
 //   chat send [options] TEXT...      send one message and leave
 //   chat tail [options] [--json]     print events until SIGINT/SIGTERM
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { isValidRoomName, ROOM_NAME_RULE } from '../lib/names.js';
 import { COMMAND_LIST } from './cli-input.js';
+import type { ServerAddress } from './control.js';
 
 export const DEFAULT_SERVER = '127.0.0.1:7447';
 const DEFAULT_PORT = 7447;
@@ -24,8 +26,8 @@ export type Mode = 'interactive' | 'send' | 'tail';
 
 export interface CliArgs {
   mode: Mode;
-  host: string;
-  port: number;
+  /** The service's control endpoints, in the order given (--server, a comma list). */
+  servers: ServerAddress[];
   nick: string;
   room: string | undefined;
   /** --room was given with a leading # (dropped). */
@@ -76,8 +78,8 @@ export function parseCli(argv: readonly string[]): Parsed {
     return { kind: 'usage', mode, error: (err as Error).message };
   }
   const usage = (error: string): Parsed => ({ kind: 'usage', mode, error });
-  const server = parseServer(values.server ?? DEFAULT_SERVER);
-  if (typeof server === 'string') return usage(server);
+  const servers = parseServers(values.server ?? DEFAULT_SERVER);
+  if (typeof servers === 'string') return usage(servers);
   if (values.nick === undefined || values.nick === '') return usage('--nick is required');
   if (mode !== 'interactive' && (values.room === undefined || values.room === '')) return usage('--room is required');
   if (values.room === '') return usage('--room must not be empty');
@@ -99,7 +101,7 @@ export function parseCli(argv: readonly string[]): Parsed {
     kind: 'run',
     args: {
       mode,
-      ...server,
+      servers,
       nick: values.nick,
       room: room?.room,
       roomStripped: room?.stripped ?? false,
@@ -124,6 +126,24 @@ export function roomArg(typed: string): { room: string; stripped: boolean; error
   return isValidRoomName(room) ? { room, stripped } : { room, stripped, error: `bad room name "${room}": ${ROOM_NAME_RULE}` };
 }
 
+/**
+ * One server or a comma list of them (the nodes of one service, any of
+ * which will do), each as parseServer reads it. Every one must be of the
+ * address family of the others (the client has one socket).
+ */
+export function parseServers(s: string): ServerAddress[] | string {
+  const list: ServerAddress[] = [];
+  for (const entry of s.split(',').map((e) => e.trim())) {
+    if (entry === '') return `--server "${s}" has an empty entry: give HOST:PORT[,HOST:PORT...]`;
+    const server = parseServer(entry);
+    if (typeof server === 'string') return server;
+    list.push(server);
+  }
+  const families = new Set(list.map((x) => isIP(x.host)).filter((f) => f !== 0));
+  if (families.size > 1) return `--server "${s}" mixes IPv4 and IPv6 addresses: give servers of one family`;
+  return list;
+}
+
 /** HOST:PORT, [IPV6]:PORT, HOST or a bare IPv6 address; the port defaults to 7447. */
 export function parseServer(s: string): { host: string; port: number } | string {
   let host = s;
@@ -143,7 +163,9 @@ export function parseServer(s: string): { host: string; port: number } | string 
   return { host, port };
 }
 
-const COMMON = `  -s, --server HOST:PORT  the chatd control endpoint (default ${DEFAULT_SERVER})
+const COMMON = `  -s, --server HOST:PORT[,HOST:PORT...]
+                          the chatd control endpoint (default ${DEFAULT_SERVER}),
+                          or several nodes of one service: any that answers will do
   -n, --nick NAME         your nick in the room (required)
   -k, --key KEY           the room key, for private rooms
   -h, --help              show this help
@@ -153,7 +175,7 @@ Exit codes: 0 ok, 1 failed or refused by the server (code and message on
 stderr), 2 usage error, 3 timeout (no answer from the server).`;
 
 export const HELP: Record<Mode, string> = {
-  interactive: `Usage: chat [--server HOST:PORT] --nick NAME [--room ROOM] [--key KEY] [--no-rejoin] [--no-timestamps]
+  interactive: `Usage: chat [--server HOST:PORT[,...]] --nick NAME [--room ROOM] [--key KEY] [--no-rejoin] [--no-timestamps]
        chat send --room ROOM --nick NAME [--timeout MS] [TEXT...]
        chat tail --room ROOM --nick NAME [--json] [--no-rejoin]
 
@@ -166,6 +188,8 @@ not answer are sent when it answers again.
 If the service evicts you (say, after a network outage) or a room crashes
 for good, chat rejoins it by itself, with the same nick and key, retrying
 for about half a minute; messages sent in the room meanwhile are not shown.
+If a room moves to another node of the service, chat follows it and says
+so; nothing is lost.
 
 Options:
   -r, --room ROOM         join this room at start
@@ -173,7 +197,7 @@ Options:
       --no-timestamps     no HH:MM before incoming lines
 ${COMMON}
 `,
-  send: `Usage: chat send [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] [--timeout MS] [TEXT...]
+  send: `Usage: chat send [--server HOST:PORT[,...]] --room ROOM --nick NAME [--key KEY] [--timeout MS] [TEXT...]
 
 Joins ROOM, sends TEXT, waits for the service to acknowledge it, leaves.
 Without TEXT, sends each line of standard input as one message, in order,
@@ -187,18 +211,20 @@ Options:
   -t, --timeout MS        give up after MS milliseconds in all (exit 3)
 ${COMMON}
 `,
-  tail: `Usage: chat tail [--server HOST:PORT] --room ROOM --nick NAME [--key KEY] [--json]
+  tail: `Usage: chat tail [--server HOST:PORT[,...]] --room ROOM --nick NAME [--key KEY] [--json]
 
 Joins ROOM and prints every event until SIGINT or SIGTERM, then leaves and
 exits 0. If the service evicts you or the room crashes for good, it rejoins
 by itself with the same nick and key (events in between are not printed);
 exits 1 if the room closes (service shutdown) or cannot be rejoined (3 if
-the service stopped answering).
+the service stopped answering). A room that moves to another node is
+followed (a line says so), and nothing in between is missed.
 
 Options:
   -r, --room ROOM         the room (required)
       --json              print events as NDJSON (one JSON object a line);
-                          rejoins show as {"type":"rejoining"|"rejoined"|"rejoin-failed",...}
+                          rejoins show as {"type":"rejoining"|"rejoined"|"rejoin-failed",...},
+                          moves as {"type":"moved","room","host","port","from":{...}}
       --no-rejoin         do not rejoin: exit 1 on eviction or crash instead
 ${COMMON}
 `,

@@ -2,7 +2,9 @@
 // network is made safe for a terminal first: control and format characters
 // (escape sequences, bidi overrides) could rewrite what the user sees.
 import { ClientError } from './client-error.js';
-import type { GapInfo, MsgEvent, PresenceEvent, RejoinFailedInfo, RejoinedInfo, RejoiningInfo } from './chat-client.js';
+import type { GapInfo, MovedInfo, MsgEvent, PresenceEvent, RejoinFailedInfo, RejoinedInfo, RejoiningInfo } from './chat-client.js';
+import type { ServerAddress } from './control.js';
+import { endpointName } from './endpoint.js';
 
 export type CliEvent =
   | MsgEvent
@@ -12,7 +14,8 @@ export type CliEvent =
   | { type: 'evicted'; room: string }
   | ({ type: 'rejoining' } & RejoiningInfo)
   | ({ type: 'rejoined' } & RejoinedInfo)
-  | { type: 'rejoin-failed'; room: string; code: string; message: string };
+  | { type: 'rejoin-failed'; room: string; code: string; message: string }
+  | ({ type: 'moved' } & MovedInfo);
 
 const UNSAFE = /[\p{Cc}\p{Cf}\u2028\u2029]/gu;
 
@@ -81,6 +84,9 @@ function formatBare(e: CliEvent, style: LineStyle): string {
       return `${room} * rejoined`;
     case 'rejoin-failed':
       return `${room} * could not rejoin: ${safe(e.code)} ${safe(e.message)}`;
+    case 'moved':
+      // A notice, not an error: the membership goes on there, nothing lost.
+      return `${room} * room moved to ${safe(endpointName(e))} (from ${safe(endpointName(e.from))})`;
     default: {
       const never: never = e;
       return JSON.stringify(never);
@@ -99,7 +105,13 @@ export function rejoinFailedEvent(f: RejoinFailedInfo): CliEvent {
 
 /** HOST:PORT as typed on the command line ([v6]:PORT). */
 export function serverName(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return endpointName({ host, port });
+}
+
+/** The servers of --server in words: `a:7447`, `a:7447 or b:7447`, `a:7447, b:7447 or c:7447`. */
+export function serversName(servers: readonly ServerAddress[]): string {
+  const names = servers.map((s) => serverName(s.host, s.port));
+  return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)!}`;
 }
 
 /** An error in words, naming the server for the ones that are about it; never a request id. */

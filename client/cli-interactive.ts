@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline';
 import { ChatClient, ClientError } from './chat-client.js';
 import { EXIT, roomArg, type CliArgs } from './cli-args.js';
-import { explain, formatEvent, rejoinFailedEvent, safe, serverName, stamped, type CliEvent, type LineStyle } from './cli-format.js';
+import { explain, formatEvent, rejoinFailedEvent, safe, serversName, stamped, type CliEvent, type LineStyle } from './cli-format.js';
 import { INTERACTIVE_HELP, parseInput, type CommandName } from './cli-input.js';
 import { changeNick } from './cli-nick.js';
 import { Outbox } from './cli-outbox.js';
@@ -32,8 +32,8 @@ const EXIT_FLUSH_MS = 3_000;
 const NAMES_PER_LINE = 20;
 
 export async function runInteractive(a: CliArgs, io: InteractiveIo): Promise<number> {
-  const server = serverName(a.host, a.port);
-  const client = new ChatClient({ host: a.host, port: a.port, autoRejoin: a.rejoin });
+  const server = serversName(a.servers);
+  const client = new ChatClient({ servers: a.servers, autoRejoin: a.rejoin });
   const rl = createInterface({ input: io.input, output: io.output, terminal: io.isTTY, historySize: HISTORY_SIZE });
   const screen = new Screen(rl, io.output, io.isTTY, io.input);
   const style: LineStyle = { actions: true, timestamps: a.timestamps };
@@ -88,6 +88,8 @@ export async function runInteractive(a: CliArgs, io: InteractiveIo): Promise<num
     roomNote(room, 'connection back');
     outbox.stall(room, false);
   });
+  // Another node took the room over: a notice; `connection back` follows if it was reported lost.
+  client.on('moved', (m) => show({ type: 'moved', ...m }));
   // A room being re-joined stays current: lines typed meanwhile wait for the new membership.
   client.on('rejoining', (r) => show({ type: 'rejoining', ...r }));
   client.on('rejoined', (r) => {

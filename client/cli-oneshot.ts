@@ -1,7 +1,7 @@
 // `chat send` and `chat tail`: the scriptable forms.
 import { ChatClient, ClientError } from './chat-client.js';
 import { EXIT, type CliArgs } from './cli-args.js';
-import { explain, formatEvent, formatJson, rejoinFailedEvent, safe, serverName, type CliEvent } from './cli-format.js';
+import { explain, formatEvent, formatJson, rejoinFailedEvent, safe, serversName, type CliEvent } from './cli-format.js';
 
 export interface Io {
   out(line: string): void;
@@ -34,7 +34,7 @@ function noteHash(a: CliArgs, io: Io): void {
  */
 export async function runSend(a: CliArgs, io: Io, lines?: AsyncIterable<string>): Promise<number> {
   noteHash(a, io);
-  const client = new ChatClient({ host: a.host, port: a.port, autoRejoin: false });
+  const client = new ChatClient({ servers: a.servers, autoRejoin: false });
   client.on('error', () => {}); // socket trouble shows up as TIMEOUT
   let timer: NodeJS.Timeout | undefined;
   const deadline =
@@ -60,7 +60,7 @@ async function sendAll(client: ChatClient, a: CliArgs, io: Io, lines: AsyncItera
   try {
     await client.join(room, a.nick, joinOpts(a));
   } catch (err) {
-    io.err(`chat: cannot join ${safe(room)}: ${describe(err, serverName(a.host, a.port))}`);
+    io.err(`chat: cannot join ${safe(room)}: ${describe(err, serversName(a.servers))}`);
     return exitCodeOf(err);
   }
   let code: number = EXIT.OK;
@@ -73,7 +73,7 @@ async function sendAll(client: ChatClient, a: CliArgs, io: Io, lines: AsyncItera
     }
   } catch (err) {
     // The text, not an id: with many lines from standard input, the script's author must know which one.
-    io.err(`chat: message not delivered (${JSON.stringify(safe(current))}): ${describe(err, serverName(a.host, a.port))}`);
+    io.err(`chat: message not delivered (${JSON.stringify(safe(current))}): ${describe(err, serversName(a.servers))}`);
     code = exitCodeOf(err);
   }
   await client.leave(room).catch(() => {}); // delivered is what counts
@@ -86,7 +86,7 @@ async function sendAll(client: ChatClient, a: CliArgs, io: Io, lines: AsyncItera
  */
 export async function runTail(a: CliArgs, io: Io, onStop: (stop: () => void) => void): Promise<number> {
   noteHash(a, io);
-  const client = new ChatClient({ host: a.host, port: a.port, autoRejoin: a.rejoin });
+  const client = new ChatClient({ servers: a.servers, autoRejoin: a.rejoin });
   const room = a.room!;
   const show = (e: CliEvent) => io.out(a.json ? formatJson(e) : formatEvent(e));
   let finish: (code: number) => void = () => {};
@@ -104,11 +104,13 @@ export async function runTail(a: CliArgs, io: Io, onStop: (stop: () => void) => 
   });
   client.on('rejoining', (r) => show({ type: 'rejoining', ...r }));
   client.on('rejoined', (r) => show({ type: 'rejoined', ...r }));
+  // Followed by itself: a line like the rejoins', and tailing goes on.
+  client.on('moved', (m) => show({ type: 'moved', ...m }));
   client.on('rejoin-failed', (f) => {
     show(rejoinFailedEvent(f));
     finish(exitCodeOf(f.error));
   });
-  client.on('error', (err) => io.err(`chat: ${describe(err, serverName(a.host, a.port))}`));
+  client.on('error', (err) => io.err(`chat: ${describe(err, serversName(a.servers))}`));
   let stopped = false;
   onStop(() => {
     stopped = true;
@@ -121,7 +123,7 @@ export async function runTail(a: CliArgs, io: Io, onStop: (stop: () => void) => 
   } catch (err) {
     await client.close({ leave: false });
     if (stopped) return EXIT.OK;
-    io.err(`chat: cannot join ${safe(room)}: ${describe(err, serverName(a.host, a.port))}`);
+    io.err(`chat: cannot join ${safe(room)}: ${describe(err, serversName(a.servers))}`);
     return exitCodeOf(err);
   }
   const code = await finished;

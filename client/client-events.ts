@@ -20,6 +20,15 @@ export interface JoinInfo {
   host?: string;
 }
 
+export interface MovedInfo {
+  room: string;
+  /** The room endpoint now. */
+  host: string;
+  port: number;
+  /** The room endpoint before. */
+  from: { host: string; port: number };
+}
+
 export interface RejoinedInfo {
   room: string;
   /** The new membership's joined.seq: delivery goes on after it, as for any new member. */
@@ -48,13 +57,22 @@ export interface ChatClientEvents {
   'membership-lost': [{ room: string }];
   /**
    * No hb reply for 3 heartbeat periods: the room process or its host may be
-   * dead or unreachable. With autoRejoin the client then probes the control
-   * endpoint with a join: if the membership turns out to be gone (a lone
-   * member evicted, its room deleted), 'rejoined' follows.
+   * dead or unreachable. (The client asks a control endpoint where the room
+   * is long before that, as soon as a datagram to the room goes unanswered
+   * for a few retry delays: 'moved' follows if it is elsewhere, and the loss
+   * of the membership, as for an eviction, if it is gone.)
    */
   unresponsive: [{ room: string }];
   /** An unresponsive room answers again. */
   responsive: [{ room: string }];
+  /**
+   * The room is at another endpoint, under the same membership (protocol
+   * "Several nodes (cluster mode)": its node died and another resumed it).
+   * The client goes on there: an hb at once, what was missed is fetched and
+   * delivered in order, a say() waiting for its ack is sent there again
+   * with the same id. Nothing is lost.
+   */
+  moved: [MovedInfo];
   /**
    * autoRejoin: the membership was lost (`reason`), and join attempt
    * `attempt` follows after delayMs. Emitted at once on the loss (attempt 1)
@@ -64,8 +82,8 @@ export interface ChatClientEvents {
   rejoining: [RejoiningInfo];
   /**
    * autoRejoin: a new membership holds the room; events flow from its own
-   * joined.seq (`seq`). Follows 'rejoining', or, without it, a probe of an
-   * unresponsive room that found the old membership gone. Anything the room
+   * joined.seq (`seq`). Follows 'rejoining', or, without it, a late
+   * `joined` that replaced the old membership. Anything the room
    * sequenced after previousSeq and up
    * to `seq` may be lost to the application: it is not fetched, because a
    * room that was given up and created again restarts its seq at 1, so old
@@ -77,8 +95,9 @@ export interface ChatClientEvents {
   rejoined: [RejoinedInfo];
   /**
    * autoRejoin gave up (a final refusal such as BAD_KEY, or maxAttempts
-   * spent, by a rejoin or by the probes of an unresponsive room): the room
-   * is dropped locally, waiting say()s fail with NOT_JOINED.
+   * spent by a rejoin, or no control endpoint told where a silent room is
+   * for maxAttempts unresponsive periods): the room is dropped locally,
+   * waiting say()s fail with NOT_JOINED.
    */
   'rejoin-failed': [RejoinFailedInfo];
   error: [Error];

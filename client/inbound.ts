@@ -1,9 +1,12 @@
 // Incoming datagrams: split NDJSON (protocol "Transport"), validate every
 // object with ServerMessage.parse (invalid ones are dropped), and route it.
-// Datagrams are told apart by source port — the control endpoint or one
-// room's port (live rooms never share a port) — then by the `room` and `id`
-// fields of each object.
-import { isIP } from 'node:net';
+// Datagrams are told apart by source address and port — one of the control
+// endpoints, or one room's endpoint (with several nodes, two rooms may share
+// a port number on two addresses; live rooms never share an endpoint) —
+// then by the `room` and `id` fields of each object. An endpoint named by a
+// host name or a wildcard is matched by its port alone (client/endpoint.ts).
+// Anything from a room's endpoint is a sign that the room is there
+// (RoomSession.heard()).
 import { splitServerDatagram } from '../lib/codec.js';
 import { ServerMessage, type JoinedReply } from '../lib/wire.js';
 import { serverError } from './client-error.js';
@@ -12,11 +15,11 @@ import type { RoomSession } from './room-session.js';
 import type { RemoteInfo } from './transport.js';
 
 export interface Routes {
-  readonly controlPort: number;
-  /** The server's address when known (host is an IP literal): datagrams from elsewhere are dropped. */
-  readonly serverAddress: string | undefined;
+  /** Whether the datagram comes from one of the control endpoints. */
+  isControl(from: RemoteInfo): boolean;
   readonly requests: Requests;
-  sessionAt(port: number): RoomSession | undefined;
+  /** The membership whose room endpoint the datagram comes from. */
+  sessionFrom(from: RemoteInfo): RoomSession | undefined;
   sessionNamed(room: string): RoomSession | undefined;
   /** The room is gone (`closed`). */
   closed(s: RoomSession, reason: string): void;
@@ -28,20 +31,23 @@ export interface Routes {
 }
 
 export function handleDatagram(r: Routes, buf: Buffer, from: RemoteInfo): void {
-  if (r.serverAddress !== undefined && normalizeAddress(from.address) !== r.serverAddress) return;
-  if (from.port !== r.controlPort && !r.sessionAt(from.port)) return;
+  const fromControl = r.isControl(from);
+  if (!fromControl) {
+    const s = r.sessionFrom(from);
+    if (!s) return;
+    s.heard();
+  }
   for (const raw of splitServerDatagram(buf)) {
     if (raw === null) continue;
     const parsed = ServerMessage.parse(raw);
     // Each object is routed afresh: an earlier one may have ended a session.
-    if (parsed.ok) dispatch(r, parsed.value, from.port);
+    if (parsed.ok) dispatch(r, parsed.value, from, fromControl);
   }
 }
 
-function dispatch(r: Routes, m: ServerMessage, port: number): void {
-  r.requests.handle(m, port);
-  const fromControl = port === r.controlPort;
-  const s = fromControl ? undefined : r.sessionAt(port);
+function dispatch(r: Routes, m: ServerMessage, from: RemoteInfo, fromControl: boolean): void {
+  r.requests.handle(m, from);
+  const s = fromControl ? undefined : r.sessionFrom(from);
   // Room traffic must name the room it comes from.
   const mine = s !== undefined && 'room' in m && m.room === s.room ? s : undefined;
   switch (m.type) {
@@ -81,15 +87,4 @@ function dispatch(r: Routes, m: ServerMessage, port: number): void {
       return r.report(new Error(`unhandled message ${JSON.stringify(never)}`));
     }
   }
-}
-
-/** The address to compare sources with, or undefined when any address will do (a host name, a wildcard). */
-export function serverAddressOf(host: string): string | undefined {
-  return isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::' ? normalizeAddress(host) : undefined;
-}
-
-/** IPv4-mapped IPv6 addresses compare equal to their IPv4 form. */
-function normalizeAddress(a: string): string {
-  const lower = a.toLowerCase();
-  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
 }

@@ -1,4 +1,4 @@
-// What a rejoin (client/rejoin.ts) and a probe (client/probe.ts) share: a
+// What join() (client/join-retry.ts) and a rejoin (client/rejoin.ts) share: a
 // series of join attempts on the control endpoint, one on the wire at a
 // time (inFlight, so an owner that stops the series can still collect its
 // `joined`), the next one on a timer, and stop() that ends the series.

@@ -1,6 +1,7 @@
 // Join requests at the control endpoint, and what they may still bring.
-// Every join (join(), a rejoin attempt, a probe) is one request under a new
-// id, retried like any request (client/requests.ts), its resends jittered.
+// Every join (join(), a rejoin attempt) is one request under a new id,
+// retried like any request (client/requests.ts), its resends jittered, at
+// one control endpoint (client/control.ts).
 //
 // The service may grant a membership nobody waits for any more, so what is
 // on the wire is remembered here, apart from the rooms' state
@@ -16,12 +17,16 @@
 // - giveBack() hands a membership nobody wants back at once (one
 //   unacknowledged leave with its token), so it holds no nick or slot until
 //   the service would drop it.
+// - roomEndpoint() is where a granted membership's room is: `joined.host`
+//   and `joined.port`, or, without `host`, the port at the address of the
+//   control endpoint the join was sent to (protocol "joined"), remembered
+//   here for every `joined` this client takes.
 import { nanoid } from 'nanoid';
 import type { Clock } from '../lib/clock.js';
 import { encode } from '../lib/codec.js';
 import type { JoinedReply } from '../lib/wire.js';
-import type { Outbound } from './outbound.js';
-import type { Requests } from './requests.js';
+import type { ControlRequests } from './control.js';
+import { endpoint, type Endpoint } from './endpoint.js';
 import type { ClientTransport } from './transport.js';
 
 /** How long the id of a join that gave up is remembered, so its late `joined` is placed; and how many are. */
@@ -30,17 +35,17 @@ const ABANDONED_MAX = 1_024;
 
 export interface JoinRequestsDeps {
   clock: Clock;
-  requests: Requests;
+  control: ControlRequests;
   transport: ClientTransport;
-  out: Outbound;
-  controlPort: number;
   /** Jitter of the resends. */
   random: () => number;
 }
 
 export class JoinRequests {
-  /** Join requests that gave up, by id. */
-  private readonly abandoned = new Map<string, { room: string; at: number }>();
+  /** Join requests that gave up, by id, and the control endpoint each went to. */
+  private readonly abandoned = new Map<string, { room: string; at: number; server: Endpoint }>();
+  /** The control endpoint each `joined` we took answered from. */
+  private readonly grantedBy = new WeakMap<JoinedReply, Endpoint>();
   /** Join attempts on the wire that may replace the membership their room adopted, by room. */
   private readonly racing = new Map<string, Promise<JoinedReply>>();
 
@@ -50,18 +55,20 @@ export class JoinRequests {
   async send(room: string, nick: string, key: string | undefined): Promise<JoinedReply> {
     if (this.d.transport.ready) await this.d.transport.ready();
     const id = nanoid();
-    const req = encode({ type: 'join', id, room, nick, ...(key === undefined ? {} : { key }) });
+    const body = encode({ type: 'join', id, room, nick, ...(key === undefined ? {} : { key }) });
+    const server = this.d.control.servers.current;
     try {
-      return await this.d.requests.start<JoinedReply>({
+      const joined = await this.d.control.start<JoinedReply>({
         id,
-        ports: [this.d.controlPort],
-        send: () => this.d.out.toControl(req),
+        body,
         accept: (m) => (m.type === 'joined' && m.room === room ? m : undefined),
         measureRtt: false, // the reply may wait for a room process to start
         jitter: this.d.random,
       });
+      this.grantedBy.set(joined, server);
+      return joined;
     } catch (err) {
-      this.rememberAbandoned(id, room);
+      this.rememberAbandoned(id, room, server);
       throw err;
     }
   }
@@ -71,7 +78,13 @@ export class JoinRequests {
     const abandoned = this.abandoned.get(m.id);
     if (!abandoned || abandoned.room !== m.room) return false;
     this.abandoned.delete(m.id);
+    this.grantedBy.set(m, abandoned.server);
     return true;
+  }
+
+  /** Where the room of a membership we were granted is. */
+  roomEndpoint(joined: JoinedReply): Endpoint {
+    return endpoint(joined.host ?? (this.grantedBy.get(joined) ?? this.d.control.servers.current).host, joined.port);
   }
 
   /** Notes a join attempt on the wire that may replace the membership `room` just adopted, until it settles. */
@@ -90,15 +103,15 @@ export class JoinRequests {
   }
 
   giveBack(joined: JoinedReply): void {
-    this.d.out.toControl(encode({ type: 'leave', id: nanoid(), room: joined.room, token: joined.token }));
+    this.d.control.send(encode({ type: 'leave', id: nanoid(), room: joined.room, token: joined.token }));
   }
 
-  private rememberAbandoned(id: string, room: string): void {
+  private rememberAbandoned(id: string, room: string, server: Endpoint): void {
     const now = this.d.clock.now();
     for (const [k, v] of this.abandoned) {
       if (now - v.at < ABANDONED_KEEP_MS && this.abandoned.size < ABANDONED_MAX) break;
       this.abandoned.delete(k); // oldest first: Map order is insertion order
     }
-    this.abandoned.set(id, { room, at: now });
+    this.abandoned.set(id, { room, at: now, server });
   }
 }

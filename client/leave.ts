@@ -1,11 +1,12 @@
 // Leaving a room (protocol "Leave after the room is gone"): the `leave` goes
 // to the room endpoint first; a room that applied it and was then deleted
 // (we were its last member) answers no retry, so after a few unanswered
-// sends the same request, same id, goes to the control endpoint, which
+// sends the same request, same id, goes to a control endpoint, which
 // remembers successful leaves. Either endpoint's `left` ends it.
 import { encode } from '../lib/codec.js';
 import type { ServerMessage } from '../lib/wire.js';
 import { ClientError } from './client-error.js';
+import type { ControlRequests } from './control.js';
 import type { Requests } from './requests.js';
 import type { RoomSession } from './room-session.js';
 
@@ -14,10 +15,9 @@ export const ROOM_LEAVE_ATTEMPTS = 3;
 
 export interface LeaveDeps {
   requests: Requests;
+  control: ControlRequests;
   id: string;
-  controlPort: number;
   maxAttempts: number;
-  sendControl(buf: Buffer): void;
 }
 
 /**
@@ -30,22 +30,22 @@ export async function leaveRoom(d: LeaveDeps, s: RoomSession): Promise<void> {
   const room = s.room;
   const isLeft = (m: ServerMessage) => (m.type === 'left' && m.room === room ? true : undefined);
   // A late `left` from either endpoint answers either phase.
-  const ports = [s.port, d.controlPort];
+  const sources = [s.endpoint, ...d.control.servers.all];
   try {
     try {
       await d.requests.start({
         id,
         room,
-        ports,
+        sources,
         maxAttempts: Math.min(ROOM_LEAVE_ATTEMPTS, d.maxAttempts),
         send: () => s.send({ type: 'leave', id }),
         accept: isLeft,
       });
     } catch (err) {
       if (!(err instanceof ClientError) || err.code !== 'TIMEOUT') throw err;
-      const control = encode({ type: 'leave', id, room, token: s.token });
+      const body = encode({ type: 'leave', id, room, token: s.token });
       // The same id as the room phase, whose late `left` may answer it: no round-trip sample.
-      await d.requests.start({ id, room, ports, send: () => d.sendControl(control), accept: isLeft, measureRtt: false });
+      await d.control.start({ id, room, body, alsoFrom: [s.endpoint], accept: isLeft, measureRtt: false });
     }
   } catch (err) {
     if (err instanceof ClientError && (err.code === 'NOT_MEMBER' || err.code === 'CLOSED')) return;

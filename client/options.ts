@@ -1,7 +1,11 @@
 // ChatClient options: defaults in one table (units in the names), checked
 // eagerly with messages that name the option.
+import { isIP } from 'node:net';
 import type { Clock } from '../lib/clock.js';
+import type { ServerAddress } from './control.js';
 import type { ClientTransport } from './transport.js';
+
+export type { ServerAddress } from './control.js';
 
 /** How a lost membership is re-joined (client/rejoin.ts). */
 export interface RejoinPolicy {
@@ -14,13 +18,21 @@ export interface RejoinPolicy {
 }
 
 export interface ChatClientOptions {
-  /** Control endpoint host (name or IP literal). */
-  host: string;
+  /** Control endpoint host (name or IP literal); with port, the same as servers: [{ host, port }]. */
+  host?: string;
   /** Control endpoint UDP port. */
-  port: number;
+  port?: number;
+  /**
+   * The service's control endpoints (several nodes of one service: protocol
+   * "Several nodes (cluster mode)"). Requests go to one of them; one left
+   * unanswered moves the client on to the next (client/control.ts). Give
+   * either servers or host and port. All share one address family: the
+   * client's one socket is of the first one's family.
+   */
+  servers?: readonly ServerAddress[];
   /** @default systemClock */
   clock?: Clock;
-  /** @default one UDP socket (udp6 for an IPv6 host, else udp4) bound to an ephemeral port */
+  /** @default one UDP socket (udp6 for an IPv6 host of the first server, else udp4) bound to an ephemeral port */
   transport?: ClientTransport;
   /**
    * The least first retry delay of a request (also of hb resends and fetch
@@ -29,7 +41,7 @@ export interface ChatClientOptions {
    * attempt, capped at 2000. @default 250
    */
   retryInitialMs?: number;
-  /** Sends per request before it fails with TIMEOUT. @default 8 */
+  /** Sends per request before it fails with TIMEOUT (a `where` for a silent room has 2: client/locate.ts). @default 8 */
   maxAttempts?: number;
   /**
    * Join requests join() sends in all (each a new id with its own
@@ -46,11 +58,12 @@ export interface ChatClientOptions {
   maxDatagramBytes?: number;
   /**
    * Re-join a room by itself when the membership is lost (the room answered
-   * NOT_MEMBER, or `closed` with reason `crashed`), and probe a room that
-   * stopped answering with a join at the control endpoint, which finds a
-   * membership lost silently (client/probe.ts; at most maxAttempts probes
-   * per silent spell). `true` uses the defaults (initialMs 250, maxMs 5000,
-   * maxAttempts 10); an object overrides some.
+   * NOT_MEMBER, or `closed` with reason `crashed`, or a `where` for a room
+   * that stopped answering found the membership gone: client/locate.ts).
+   * `true` uses the defaults (initialMs 250, maxMs 5000, maxAttempts 10);
+   * an object overrides some. With it, a silent room whose whereabouts no
+   * control endpoint tells for maxAttempts unresponsive periods is given up
+   * ('rejoin-failed').
    * @default false
    */
   autoRejoin?: boolean | Partial<RejoinPolicy>;
@@ -74,26 +87,27 @@ export const REJOIN_DEFAULTS: Readonly<RejoinPolicy> = Object.freeze({
 });
 
 export type ResolvedOptions = Readonly<
-  Required<Omit<ChatClientOptions, 'clock' | 'transport' | 'autoRejoin' | 'random'>> & {
+  Required<Omit<ChatClientOptions, 'host' | 'port' | 'servers' | 'clock' | 'transport' | 'autoRejoin' | 'random'>> & {
+    /** host and port as a one-entry list, or servers. */
+    servers: readonly ServerAddress[];
     /** undefined: lost memberships are not re-joined. */
     autoRejoin: Readonly<RejoinPolicy> | undefined;
     random: () => number;
   }
 >;
 
-const KNOWN = new Set(['host', 'port', 'clock', 'transport', 'autoRejoin', 'random', ...Object.keys(CLIENT_DEFAULTS)]);
+const KNOWN = new Set(['host', 'port', 'servers', 'clock', 'transport', 'autoRejoin', 'random', ...Object.keys(CLIENT_DEFAULTS)]);
 const MAX_MS = 3_600_000;
 
 export function resolveOptions(opts: ChatClientOptions): ResolvedOptions {
   if (typeof opts !== 'object' || opts === null) throw new TypeError('Expected options to be an object');
   for (const k of Object.keys(opts)) if (!KNOWN.has(k)) throw new TypeError(`Unknown option \`${k}\``);
-  if (typeof opts.host !== 'string' || opts.host === '') throw new TypeError(`Expected \`host\` to be a non-empty string, got ${String(opts.host)}`);
-  const r = { host: opts.host, port: opts.port, ...CLIENT_DEFAULTS };
+  const servers = resolveServers(opts);
+  const r = { ...CLIENT_DEFAULTS };
   for (const k of Object.keys(CLIENT_DEFAULTS) as Array<keyof typeof CLIENT_DEFAULTS>) {
     const v = opts[k];
     if (v !== undefined) r[k] = v;
   }
-  checkInt('port', r.port, 1, 65_535);
   checkInt('retryInitialMs', r.retryInitialMs, 1, MAX_MS);
   checkInt('maxAttempts', r.maxAttempts, 1, 1_000);
   checkInt('joinAttempts', r.joinAttempts, 1, 1_000);
@@ -102,7 +116,33 @@ export function resolveOptions(opts: ChatClientOptions): ResolvedOptions {
   checkInt('maxDatagramBytes', r.maxDatagramBytes, 576, 65_507);
   const random = opts.random ?? Math.random;
   if (typeof random !== 'function') throw new TypeError(`Expected \`random\` to be a function, got ${String(random)}`);
-  return Object.freeze({ ...r, autoRejoin: resolveRejoin(opts.autoRejoin), random });
+  return Object.freeze({ ...r, servers, autoRejoin: resolveRejoin(opts.autoRejoin), random });
+}
+
+/** host and port, or servers: a list of at least one, each checked, naming the entry. */
+function resolveServers(opts: ChatClientOptions): readonly ServerAddress[] {
+  if (opts.servers === undefined) {
+    if (typeof opts.host !== 'string' || opts.host === '') throw new TypeError(`Expected \`host\` to be a non-empty string (or \`servers\` to be given), got ${String(opts.host)}`);
+    checkInt('port', opts.port, 1, 65_535);
+    return Object.freeze([Object.freeze({ host: opts.host, port: opts.port })]);
+  }
+  if (opts.host !== undefined || opts.port !== undefined) throw new TypeError('Expected either `servers` or `host` and `port`, not both');
+  const v: unknown = opts.servers;
+  if (!Array.isArray(v) || v.length === 0) throw new TypeError(`Expected \`servers\` to be a non-empty array of { host, port }, got ${String(v)}`);
+  const list = v.map((s: unknown, i): ServerAddress => {
+    const name = `servers[${i}]`;
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new TypeError(`Expected \`${name}\` to be an object { host, port }, got ${String(s)}`);
+    for (const k of Object.keys(s)) if (k !== 'host' && k !== 'port') throw new TypeError(`Unknown option \`${name}.${k}\``);
+    const { host, port } = s as Partial<ServerAddress>;
+    if (typeof host !== 'string' || host === '') throw new TypeError(`Expected \`${name}.host\` to be a non-empty string, got ${String(host)}`);
+    checkInt(`${name}.port`, port, 1, 65_535);
+    return Object.freeze({ host, port });
+  });
+  // One socket serves every server: an address of the other family could never be reached from it.
+  const family = isIP(list[0]!.host);
+  const other = list.findIndex((s) => isIP(s.host) !== 0 && family !== 0 && isIP(s.host) !== family);
+  if (other >= 0) throw new TypeError(`Expected every server in \`servers\` to be of one address family: \`servers[${other}].host\` ${list[other]!.host} is not IPv${family}`);
+  return Object.freeze(list);
 }
 
 function resolveRejoin(v: unknown): Readonly<RejoinPolicy> | undefined {
@@ -125,7 +165,7 @@ function resolveRejoin(v: unknown): Readonly<RejoinPolicy> | undefined {
   return Object.freeze(p);
 }
 
-function checkInt(name: string, v: unknown, min: number, max: number): void {
+function checkInt(name: string, v: unknown, min: number, max: number): asserts v is number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new TypeError(`Expected \`${name}\` to be an integer in ${min}..${max}, got ${String(v)}`);
   }

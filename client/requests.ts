@@ -12,8 +12,10 @@
 import type { Clock, Timer } from '../lib/clock.js';
 import type { ServerMessage } from '../lib/wire.js';
 import { ClientError, clientError, serverError } from './client-error.js';
+import { isFrom, type Endpoint } from './endpoint.js';
 import { RETRY_CAP_MS, retryDelayMs, RttEstimator } from './rtt.js';
 import { newCounters, type Counters } from './stats.js';
+import type { RemoteInfo } from './transport.js';
 
 /** How long a request answered after a resend is remembered, waiting for a second answer. */
 const ANSWERED_KEEP_MS = 2 * RETRY_CAP_MS;
@@ -24,8 +26,8 @@ export interface RequestSpec<T> {
   id: string;
   /** Sends one attempt (the same datagram every time). */
   send(): void;
-  /** Source ports a reply may come from. */
-  ports: readonly number[];
+  /** Endpoints a reply may come from. */
+  sources: readonly Endpoint[];
   /** Returns the request's result when msg is its reply, undefined otherwise. */
   accept(msg: ServerMessage): T | undefined;
   /** The room the request belongs to, so it can be failed when the room goes. */
@@ -57,7 +59,7 @@ export const RESEND_JITTER = 0.2;
 /** A request answered after a resend, whose other sends may still be answered. */
 interface Answered {
   firstDelay: number;
-  ports: readonly number[];
+  sources: readonly Endpoint[];
   accept(msg: ServerMessage): unknown;
   at: number;
 }
@@ -120,12 +122,12 @@ export class Requests {
   }
 
   /** Offers a server message to the request it answers; other messages are left alone. */
-  handle(msg: ServerMessage, fromPort: number): void {
+  handle(msg: ServerMessage, from: RemoteInfo): void {
     const id = 'id' in msg ? msg.id : undefined;
     if (id === undefined) return;
     const p = this.pending.get(id);
-    if (!p) return this.secondAnswer(msg, id, fromPort);
-    if (!p.spec.ports.includes(fromPort)) return;
+    if (!p) return this.secondAnswer(msg, id, from);
+    if (!p.spec.sources.some((ep) => isFrom(ep, from))) return;
     if (msg.type === 'error') {
       if (p.spec.ignoreCodes?.includes(msg.code)) return;
       this.measure(p);
@@ -157,13 +159,13 @@ export class Requests {
       if (this.answered.size < ANSWERED_MAX && now - a.at <= ANSWERED_KEEP_MS) break;
       this.answered.delete(id);
     }
-    this.answered.set(p.spec.id, { firstDelay: p.firstDelay, ports: [...p.spec.ports], accept: p.spec.accept, at: now });
+    this.answered.set(p.spec.id, { firstDelay: p.firstDelay, sources: [...p.spec.sources], accept: p.spec.accept, at: now });
   }
 
   /** An answer for a request already answered after a resend: the resend was needless. */
-  private secondAnswer(msg: ServerMessage, id: string, fromPort: number): void {
+  private secondAnswer(msg: ServerMessage, id: string, from: RemoteInfo): void {
     const a = this.answered.get(id);
-    if (!a || !a.ports.includes(fromPort)) return;
+    if (!a || !a.sources.some((ep) => isFrom(ep, from))) return;
     if (this.clock.now() - a.at > ANSWERED_KEEP_MS) {
       this.answered.delete(id);
       return;
@@ -186,7 +188,7 @@ export class Requests {
 
   /**
    * Sends every pending request of a room once more, now (a new membership
-   * is there to carry them). Not counted as an attempt: the schedule and
+   * is there to carry them, or the room is at a new endpoint). Not counted as an attempt: the schedule and
    * the bound stay as they were.
    */
   resendRoom(room: string): void {

@@ -1,7 +1,7 @@
 // What happens to a room, and when: every change of a RoomState
 // (client/room-state.ts) is made here, in a method named after what
 // happened, which also does what goes with it (the membership's timers,
-// requests failed or resent, rejoins and probes started or stopped, events).
+// requests failed or resent, rejoins and `where`s started or stopped, events).
 //
 // - join(): joining → joined, or gone if it fails.
 // - leave(): joined → leaving (client/leave.ts), or rejoining → leaving: the
@@ -11,15 +11,21 @@
 //   → rejoining with autoRejoin (client/rejoin.ts), else gone; rejoining →
 //   joined when a new membership comes, gone if the rejoin gives up.
 // - A membership that turns out to be gone while another is granted (a
-//   probe's `joined`, client/probe.ts; a late `joined` with a higher seq on
-//   the same port): joined → joined, switched to the new one.
+//   late `joined` with a higher seq at the same room endpoint): joined →
+//   joined, switched to the new one.
+// - A room that went silent is located (client/locate.ts, with or without
+//   autoRejoin): found at another endpoint, joined → joined, moved there
+//   (the same membership: protocol "Several nodes (cluster mode)"); found
+//   without our membership, the membership is lost (above); not found for
+//   long, with autoRejoin, the room is gone as a rejoin that gives up.
 // - A `joined` nobody waits for (placeJoined) is adopted if the room wants a
 //   membership (a join() or a rejoin running, a newer one replacing ours),
 //   else handed back at once (client/join-requests.ts).
 // - `closed` (other than crashed with autoRejoin), an eviction without
-//   autoRejoin, a probe that gives up, a new membership on the port of
-//   another room (its `closed` was lost): the room is gone. While leaving,
-//   only its membership goes; the leave settles by itself.
+//   autoRejoin, locating that gives up (autoRejoin), a new membership at
+//   the endpoint of another room (its `closed` was lost): the room is
+//   gone. While leaving, only its membership goes; the leave settles by
+//   itself.
 // Nothing starts unless the client is open; once it is closing, memberships
 // granted meanwhile are handed back.
 import { nanoid } from 'nanoid';
@@ -28,15 +34,17 @@ import { encode } from '../lib/codec.js';
 import type { JoinedReply } from '../lib/wire.js';
 import { ClientError, clientError } from './client-error.js';
 import type { Fire } from './client-events.js';
+import type { ControlRequests } from './control.js';
+import { sameEndpoint, type Endpoint } from './endpoint.js';
 import type { JoinRequests } from './join-requests.js';
 import { JoinRetry } from './join-retry.js';
 import { leaveRoom } from './leave.js';
 import { REJOIN_DEFAULTS, type ResolvedOptions } from './options.js';
 import type { Outbound } from './outbound.js';
 import { Rejoin, type LossReason } from './rejoin.js';
+import { RoomLocating } from './room-locating.js';
 import type { RoomRequests } from './room-requests.js';
-import { RoomProbing } from './room-probing.js';
-import { RoomSession } from './room-session.js';
+import { RoomSession, UNRESPONSIVE_PERIODS } from './room-session.js';
 import type { RoomState, RoomTable } from './room-state.js';
 import type { Requests } from './requests.js';
 import type { RttEstimator } from './rtt.js';
@@ -51,6 +59,7 @@ export interface RoomMachineDeps {
   table: RoomTable;
   requests: Requests;
   roomRequests: RoomRequests;
+  control: ControlRequests;
   joins: JoinRequests;
   out: Outbound;
   rtt: RttEstimator;
@@ -61,19 +70,22 @@ export interface RoomMachineDeps {
 
 export class RoomMachine {
   private readonly table: RoomTable;
-  private readonly probing: RoomProbing;
+  private readonly locating: RoomLocating;
 
   constructor(private readonly d: RoomMachineDeps) {
     this.table = d.table;
-    this.probing = new RoomProbing({
+    // As long as the rejoins' attempts would take at their longest: the same patience either way.
+    const periods = (d.opts.autoRejoin ?? REJOIN_DEFAULTS).maxAttempts * UNRESPONSIVE_PERIODS;
+    this.locating = new RoomLocating({
       clock: d.clock,
       table: d.table,
-      joins: d.joins,
+      control: d.control,
       counters: d.counters,
-      policy: d.opts.autoRejoin,
+      giveUpMs: (s) => periods * s.heartbeatMs,
       mayStart: () => this.open,
-      found: (s, joined) => this.probeFound(s, joined),
-      failed: (s, error) => this.probesFailed(s, error),
+      moved: (s, to) => this.roomMoved(s, to),
+      gone: (s) => this.whereNotMember(s),
+      failed: (s, error) => this.locateFailed(s, error),
     });
   }
 
@@ -126,13 +138,12 @@ export class RoomMachine {
   private leaveSession(s: RoomSession): Promise<void> {
     s.stopHeartbeats();
     const st = this.table.get(s.room);
-    if (st?.session === s) this.probing.stop(st);
+    if (st?.session === s) this.locating.stop(st);
     const deps = {
       requests: this.d.requests,
+      control: this.d.control,
       id: nanoid(),
-      controlPort: this.d.opts.port,
       maxAttempts: this.d.opts.maxAttempts,
-      sendControl: (b: Buffer) => this.d.out.toControl(b),
     };
     return leaveRoom(deps, s).finally(() => this.dropSession(s));
   }
@@ -169,9 +180,22 @@ export class RoomMachine {
     // membership's token may be about that one: not proof enough. If this
     // membership is gone too, the NOT_MEMBER to its next hb tells.
     if (this.d.roomRequests.sentUnderOtherToken(id, s.token)) return;
-    // Just after a probe switched memberships on the same port, a NOT_MEMBER
+    // Just after a switch of memberships at the same endpoint, a NOT_MEMBER
     // without id may answer an hb of the old one: the new one's next hb tells.
     if (id === undefined && this.d.clock.now() < s.notMemberGraceUntil) return;
+    this.lost(st, s);
+  }
+
+  /** A `where` with the token of membership s, its room's current one, was answered NOT_MEMBER. */
+  private whereNotMember(s: RoomSession): void {
+    const st = this.table.get(s.room);
+    if (!st || st.status !== 'joined' || st.session !== s) return;
+    if (this.d.joins.isRacing(s.room)) return; // as in membershipLost
+    this.lost(st, s);
+  }
+
+  /** Membership s of joined room st is gone: re-joined with autoRejoin, else the room is gone. */
+  private lost(st: RoomState, s: RoomSession): void {
     if (this.rejoin(st, 'evicted')) return;
     this.dropSession(s, new ClientError('NOT_MEMBER', `no longer a member of ${s.room}`));
     this.d.fire('evicted', { room: s.room });
@@ -233,8 +257,8 @@ export class RoomMachine {
     this.endSession(st, old, new ClientError('NOT_MEMBER', `no longer a member of ${old.room}`), true);
     this.table.switched(st, s);
     s.start();
-    // The same port: hb of the old membership still on the wire may draw NOT_MEMBER after the switch.
-    if (joined.port === old.port) s.notMemberGraceUntil = this.d.clock.now() + 2 * this.d.rtt.firstDelayMs();
+    // The same endpoint: hb of the old membership still on the wire may draw NOT_MEMBER after the switch.
+    if (sameEndpoint(s.endpoint, old.endpoint)) s.notMemberGraceUntil = this.d.clock.now() + 2 * this.d.rtt.firstDelayMs();
     this.d.requests.resendRoom(joined.room); // waiting say()s go out now, under the new token
     this.d.fire('rejoined', { room: joined.room, seq: joined.seq, previousSeq });
   }
@@ -248,14 +272,14 @@ export class RoomMachine {
 
   /**
    * A membership the service granted that no request is waiting for: a
-   * `joined` after its request gave up, or one a stopped join, rejoin or
-   * probe brought. If the client still wants the room it is adopted;
+   * `joined` after its request gave up, or one a stopped join or rejoin
+   * brought. If the client still wants the room it is adopted;
    * otherwise it is handed back at once.
    *
    * The service replaces a membership that has not proven its address when
    * the same endpoint joins again (protocol "An unproven membership is
-   * replaced"), so of two memberships in one room's life (one port) the
-   * one with the higher `seq` is the live one.
+   * replaced"), so of two memberships in one room's life (one endpoint)
+   * the one with the higher `seq` is the live one.
    */
   private placeJoined(joined: JoinedReply): void {
     const state = this.d.clientState();
@@ -267,7 +291,7 @@ export class RoomMachine {
       case 'joined': {
         const s = st.session!;
         if (s.token === joined.token) return;
-        if (joined.port === s.port && joined.seq > s.joinedSeq) return this.switchMembership(st, joined);
+        if (sameEndpoint(this.d.joins.roomEndpoint(joined), s.endpoint) && joined.seq > s.joinedSeq) return this.switchMembership(st, joined);
         return this.d.joins.giveBack(joined);
       }
       case 'joining': {
@@ -286,27 +310,32 @@ export class RoomMachine {
     }
   }
 
-  // ---- what a probe of an unresponsive room found (client/room-probing.ts) -----------
+  // ---- what locating a silent room found (client/room-locating.ts) ---------------
 
   /**
-   * A probe brought a new membership, so the one it probed was gone. The new
-   * membership wins: it replaces the probed one if that is still the room's,
-   * or completes a rejoin that began meanwhile; otherwise nobody wants it
-   * and it is given back.
+   * The room of membership s is at endpoint `to` now, under the same
+   * membership (protocol "Several nodes (cluster mode)"): it goes there,
+   * sends hb at once (its reply tells how far the room has got, and the
+   * missed range is fetched), and the room's requests still waiting for an
+   * answer (say, who) go there at once with the same ids: the room
+   * sequences a say once per id, and answers one it sequenced before with
+   * its original `msg`.
    */
-  private probeFound(s: RoomSession, joined: JoinedReply): void {
-    if (this.d.clientState() === 'closed') return;
-    const st = this.table.get(s.room);
-    if (!this.open || st?.status === 'leaving') return this.d.joins.giveBack(joined);
-    if (st?.session === s) return this.switchMembership(st, joined);
-    // The membership was lost another way while the probe was out: the probe's join wins the rejoin.
-    this.placeJoined(joined);
-  }
-
-  /** The probes of membership s gave up: if it is still its room's, the room is dropped, as a rejoin that gives up. */
-  private probesFailed(s: RoomSession, error: ClientError): void {
+  private roomMoved(s: RoomSession, to: Endpoint): void {
     const st = this.table.get(s.room);
     if (!this.open || st?.status !== 'joined' || st.session !== s) return;
+    this.dropStale(st, to);
+    const from = s.endpoint;
+    this.table.moved(st, to);
+    s.hbNow();
+    this.d.requests.resendRoom(s.room);
+    this.d.fire('moved', { room: s.room, host: to.host, port: to.port, from: { host: from.host, port: from.port } });
+  }
+
+  /** Locating the room of membership s gave up: with autoRejoin, the room is dropped, as a rejoin that gives up. */
+  private locateFailed(s: RoomSession, error: ClientError): void {
+    const st = this.table.get(s.room);
+    if (!this.d.opts.autoRejoin || !this.open || st?.status !== 'joined' || st.session !== s) return;
     this.dropSession(s, clientError('NOT_JOINED', `could not rejoin ${s.room} (${error.code})`));
     this.d.fire('rejoin-failed', { room: s.room, error });
   }
@@ -315,48 +344,61 @@ export class RoomMachine {
 
   /**
    * A RoomSession for a `joined` of room st, not yet heartbeating: the
-   * caller makes it the room's, then starts it. Live rooms never share a
-   * port: a membership of another room still on this port belongs to a
-   * room that is gone (its `closed` was lost).
+   * caller makes it the room's, then starts it.
    *
    * startSilent: it replaces a membership whose room went silent, so its
    * first hb reply reports the room responsive again.
    */
   private newSession(st: RoomState, joined: JoinedReply, startSilent = false): RoomSession {
-    const stale = this.table.sessionAt(joined.port);
-    if (stale && stale.room !== st.room) {
-      this.dropSession(stale, clientError('CLOSED', `room ${stale.room} is gone`));
-      this.d.fire('closed', { room: stale.room, reason: 'gone' });
-    }
+    const at = this.d.joins.roomEndpoint(joined);
+    this.dropStale(st, at);
     const room = joined.room;
-    const s: RoomSession = new RoomSession(joined, {
+    const s: RoomSession = new RoomSession(joined, at, {
       clock: this.d.clock,
       reorderWaitMs: this.d.opts.reorderWaitMs,
       rtt: this.d.rtt,
       counters: this.d.counters,
       maxAttempts: this.d.opts.maxAttempts,
       startSilent,
-      send: (obj) => this.d.out.to(encode(obj), s.port),
+      send: (obj) => this.d.out.to(encode(obj), s.endpoint),
       deliver: (e) => (e.type === 'msg' ? this.d.fire('message', e) : this.d.fire('presence', e)),
       gap: (g) => this.d.fire('gap', g),
       unresponsive: (on) => {
         this.d.fire(on ? 'unresponsive' : 'responsive', { room });
-        if (on) return this.probing.begin(s);
-        const cur = this.table.get(room);
-        if (cur?.session === s) this.probing.stop(cur);
+        this.silence(s);
       },
+      quiet: () => this.silence(s),
     });
     return s;
   }
 
+  /** Membership s went quiet or unresponsive, or was heard again: its room is located while it is either. */
+  private silence(s: RoomSession): void {
+    if (s.quiet || s.unresponsive) return this.locating.begin(s);
+    const st = this.table.get(s.room);
+    if (st?.session === s) this.locating.stop(st);
+  }
+
   /**
-   * Ends membership s locally: its timers and probe stop, and its room's
+   * Live rooms never share an endpoint: a membership of another room still
+   * at endpoint `at` belongs to a room that is gone from there (its
+   * `closed` was lost).
+   */
+  private dropStale(st: RoomState, at: Endpoint): void {
+    const stale = this.table.sessionAt(at);
+    if (!stale || stale.room === st.room) return;
+    this.dropSession(stale, clientError('CLOSED', `room ${stale.room} is gone`));
+    this.d.fire('closed', { room: stale.room, reason: 'gone' });
+  }
+
+  /**
+   * Ends membership s locally: its timers and `where`s stop, and its room's
    * requests still in flight fail with err, except, when `spareWaiting`,
    * those that wait for a new membership. The caller changes the room's state.
    */
   private endSession(st: RoomState | undefined, s: RoomSession, err: ClientError, spareWaiting: boolean): void {
     s.dispose();
-    if (st?.session === s) this.probing.end(st);
+    if (st?.session === s) this.locating.stop(st);
     this.d.requests.failRoom(s.room, err, { spareWaiting });
   }
 
@@ -375,14 +417,14 @@ export class RoomMachine {
 
   // ---- close() -------------------------------------------------------------------
 
-  /** Joins, rejoins and probes stop; a join attempt on the wire is abandoned like any request. */
+  /** Joins, rejoins and `where`s stop; a join attempt on the wire is abandoned like any request. */
   halt(): void {
     for (const st of this.table.all()) {
       if (st.status === 'joining') st.join!.cancel(clientError('CLOSED'));
       else if (st.status === 'rejoining') {
         st.rejoin!.stop();
         this.table.forget(st);
-      } else this.probing.stop(st);
+      } else this.locating.stop(st);
     }
   }
 

@@ -2,7 +2,9 @@
 // membership, not the one it started with: when the membership is replaced
 // (a rejoin, or a join of ours that the service granted in place of an
 // unproven one), the request goes out again under the new token at once
-// (Requests.resendRoom); while a rejoin runs, attempts go nowhere (they
+// (Requests.resendRoom); so it does, with the same id, when the room moves
+// to another endpoint (protocol "Several nodes (cluster mode)": the room
+// there answers a say it sequenced before with its original `msg`); while a rejoin runs, attempts go nowhere (they
 // still count). NOT_MEMBER does not end a request by itself: whether the
 // membership is really gone is the room machine's call (room-machine.ts
 // membershipLost), and when it is, the room's requests fail with it. Every
@@ -29,9 +31,9 @@ export class RoomRequests {
       .start<T>({
         id,
         room,
-        get ports() {
+        get sources() {
           const s = current();
-          return s ? [s.port] : [];
+          return s ? [s.endpoint] : [];
         },
         send: () => {
           const s = current();

@@ -15,6 +15,20 @@
 //   the round before needed resends (a late reply to one of those could
 //   pass for this round's answer); a round answered twice had a needless
 //   resend, and backs the first delay off (RttEstimator.backoff).
+// - Every room datagram we send expects an answer (hb, say, fetch, who,
+//   leave). When one has gone unanswered for QUIET_DELAYS first retry
+//   delays (its first send and two resends, at 0, d and 3d, have had no
+//   answer) and nothing at all came from the room since, the room is
+//   reported quiet: long before it is unresponsive, so that the owner can
+//   ask where the room is now (protocol "Several nodes (cluster mode)": a
+//   room whose node died is resumed by another within seconds). Any
+//   datagram from the room's endpoint ends the quiet spell.
+// - moveTo() points the membership at the room's new endpoint (a `here`
+//   naming another one): every datagram goes there from then on, and a
+//   fetch on its way to the old endpoint is started over from the next hb
+//   reply; hbNow() sends that hb at once (the room there sends nothing
+//   before our first datagram, and its reply tells how far the room has
+//   got: the missed range is fetched like any hole an hb reply reveals).
 // - `delivered` is the highest seq handed to the listener in order; it starts
 //   at joined.seq (our own `presence join`). Events at or below it, and
 //   events already buffered, are duplicates and are dropped. Every seq above
@@ -50,6 +64,7 @@
 //   fetched again).
 import type { Clock, Timer } from '../lib/clock.js';
 import type { ChallengeEvent, FetchedReply, GapEvent, HbReply, JoinedReply, SequencedEvent } from '../lib/wire.js';
+import type { Endpoint } from './endpoint.js';
 import { GapSearch, MAX_FETCH, SEARCH_TAIL } from './gap-search.js';
 import { RETRY_CAP_MS, retryDelayMs, type RttEstimator } from './rtt.js';
 import type { Counters } from './stats.js';
@@ -57,6 +72,8 @@ import type { Counters } from './stats.js';
 export { MAX_FETCH } from './gap-search.js';
 /** Periods without any hb reply before the room is reported unresponsive. */
 export const UNRESPONSIVE_PERIODS = 3;
+/** First retry delays a datagram to the room may go unanswered, with nothing else heard, before the room is quiet. */
+export const QUIET_DELAYS = 3;
 /** Events buffered ahead of a hole; beyond this they are dropped and fetched later. */
 const MAX_BUFFERED = 8_192;
 /** Known runs of lost seqs kept ahead of delivery; beyond this a new run is dropped and fetched again. */
@@ -76,6 +93,8 @@ export interface SessionDeps {
   gap(g: GapInfo): void;
   /** No hb reply for a while (true), or replies again after that (false). */
   unresponsive?(on: boolean): void;
+  /** A datagram to the room unanswered for QUIET_DELAYS first retry delays, nothing heard since (true); the room heard again (false). */
+  quiet?(on: boolean): void;
   reorderWaitMs: number;
   /** The client's round-trip estimate: first retry delays, and hb samples. */
   rtt: RttEstimator;
@@ -101,7 +120,8 @@ interface Fetch {
 
 export class RoomSession {
   readonly room: string;
-  readonly port: number;
+  /** The room endpoint: where the membership's datagrams go, and where the room's come from. */
+  private at: Endpoint;
   readonly member: string;
   readonly nick: string;
   readonly token: string;
@@ -132,16 +152,23 @@ export class RoomSession {
   private lastRoundTwice = false;
   private lastReply: number;
   private silent = false;
+  /** The current round is at a new endpoint: its answer is no round-trip sample (the room there may still be settling). */
+  private roundUnmeasured = false;
   private holeTimer: Timer | undefined;
   private fetching: Fetch | undefined;
+  /** When the oldest datagram to the room not followed by anything heard from it went out. */
+  private awaitingSince: number | undefined;
+  private quietTimer: Timer | undefined;
+  private isQuiet = false;
   private disposed = false;
 
   constructor(
     joined: JoinedReply,
+    at: Endpoint,
     private readonly d: SessionDeps,
   ) {
     this.room = joined.room;
-    this.port = joined.port;
+    this.at = at;
     this.member = joined.member;
     this.nick = joined.nick;
     this.token = joined.token;
@@ -153,9 +180,18 @@ export class RoomSession {
     this.silent = d.startSilent ?? false;
   }
 
+  get endpoint(): Endpoint {
+    return this.at;
+  }
+
   /** No hb reply for UNRESPONSIVE_PERIODS periods (reported through unresponsive(true)). */
   get unresponsive(): boolean {
     return this.silent;
+  }
+
+  /** Something sent to the room has gone unanswered a while, nothing heard since (reported through quiet(true)). */
+  get quiet(): boolean {
+    return this.isQuiet;
   }
 
   /** Sends the first hb now and keeps heartbeating. */
@@ -180,13 +216,68 @@ export class RoomSession {
     this.clear(this.fetching?.timer);
     this.fetching = undefined;
     this.search = undefined;
+    this.clear(this.quietTimer);
+    this.quietTimer = undefined;
     this.events.clear();
     this.gaps.clear();
   }
 
-  /** Sends a datagram to the room with our token (say, who, leave go through here too). */
+  /** Sends a datagram to the room with our token (say, who, leave go through here too); each expects an answer. */
   send(obj: Record<string, unknown>): void {
+    if (!this.disposed && this.awaitingSince === undefined) {
+      this.awaitingSince = this.d.clock.now();
+      this.quietTimer = this.d.clock.setTimeout(() => {
+        this.quietTimer = undefined;
+        if (this.disposed || this.awaitingSince === undefined) return;
+        this.isQuiet = true;
+        this.d.quiet?.(true);
+      }, QUIET_DELAYS * this.d.rtt.firstDelayMs());
+      this.quietTimer.unref?.();
+    }
     this.d.send({ ...obj, token: this.token });
+  }
+
+  /** A datagram came from the room's endpoint: it is there. */
+  heard(): void {
+    if (this.disposed) return;
+    this.awaitingSince = undefined;
+    this.clear(this.quietTimer);
+    this.quietTimer = undefined;
+    if (!this.isQuiet) return;
+    this.isQuiet = false;
+    this.d.quiet?.(false);
+  }
+
+  /**
+   * The room is at endpoint `to` now, under the same membership: datagrams
+   * go there from now on (the by-endpoint index is re-keyed by the caller,
+   * RoomTable.moved). A fetch on its way to the old endpoint is dropped:
+   * the next hb reply tells the room's seq there, and the missed range is
+   * fetched from it. Quiet again only if the new endpoint is silent too.
+   * Sends nothing: hbNow() does.
+   */
+  moveTo(to: Endpoint): void {
+    if (this.disposed) return;
+    this.at = to;
+    this.clear(this.fetching?.timer);
+    this.fetching = undefined;
+    this.search = undefined;
+    this.awaitingSince = undefined;
+    this.clear(this.quietTimer);
+    this.quietTimer = undefined;
+    this.isQuiet = false;
+  }
+
+  /**
+   * A new heartbeat round now (unless heartbeats are stopped): at a new
+   * endpoint, whose room sends nothing before our first datagram. Its reply
+   * is no round-trip sample (the room there may still be settling).
+   */
+  hbNow(): void {
+    if (this.disposed || !this.heartbeating) return;
+    this.hbUnanswered = 0;
+    this.roundUnmeasured = true;
+    this.heartbeat();
   }
 
   // ---- input from the room endpoint ------------------------------------------
@@ -225,7 +316,8 @@ export class RoomSession {
     }
     if (this.hbUnanswered > 0) {
       // Karn's rule: only a round of one hb, after a round of one hb, is a clean sample.
-      if (this.hbUnanswered === 1 && this.lastRoundSends === 1) this.d.rtt.sample(now - this.roundStart);
+      if (this.hbUnanswered === 1 && this.lastRoundSends === 1 && !this.roundUnmeasured) this.d.rtt.sample(now - this.roundStart);
+      this.roundUnmeasured = false;
       this.lastRoundSends = this.hbUnanswered;
       this.lastRoundDelay = this.roundDelay;
       this.lastRoundTwice = false;

@@ -9,6 +9,7 @@
 //   joining → joined           joined()          the join is granted
 //   joining → (none)           forget()          it fails, or close() cancels it
 //   joined → joined            switched()        a new membership replaces one found gone
+//   joined → joined            moved()           the room is at another endpoint, same membership
 //   joined → rejoining         rejoining()       the membership is lost (autoRejoin)
 //   rejoining → joined         joined()          a new membership is granted
 //   rejoining → (none)         forget()          the rejoin gives up, or close() stops it
@@ -17,30 +18,35 @@
 //   leaving → leaving          membershipGone()  the membership being left is gone (left, or its room closed)
 //   leaving → (none)           forget()          the leave settles
 //   joined → (none)            forget()          the room closed; the membership was lost without
-//                                                autoRejoin; its probes gave up; another room took its port
+//                                                autoRejoin; locating it gave up (autoRejoin); another room
+//                                                took its endpoint
 //
 // A joined room always has its membership (a RoomSession); a room being
 // left keeps the one being left until it is gone. The nick and key a room
-// was joined with stay with its state: a rejoin or a probe joins again with
-// the same ones.
+// was joined with stay with its state: a rejoin joins again with the same
+// ones.
 //
-// The by-port index (which membership a datagram from a room port is for)
-// is derived from the memberships in the table and kept by index() alone;
-// live rooms never share a port, so one membership per port. A room whose
-// address changed under the same membership would be one more transition,
-// joined → joined like switched(): moved() would give the membership its
-// new address and index() would re-key it, as nothing else holds a room's
-// port. Rooms do not move today, so there is no such transition.
+// The by-endpoint index (which membership a datagram from a room endpoint
+// is for) is derived from the memberships in the table and kept by index()
+// alone. It is keyed by address and port: with several nodes (protocol
+// "Several nodes (cluster mode)") two rooms on two nodes may share a port
+// number, while live rooms never share an endpoint, so one membership per
+// endpoint. A room endpoint named by a host name is keyed by its port alone
+// (client/endpoint.ts). A room that moves keeps its membership: moved()
+// gives it the new endpoint and re-keys it, as nothing else holds a room's
+// endpoint.
+import { endpointKey, sourceKeys, type Endpoint } from './endpoint.js';
 import type { JoinRetry } from './join-retry.js';
-import type { Probe } from './probe.js';
+import type { Locate } from './locate.js';
 import type { Rejoin } from './rejoin.js';
 import type { RoomSession } from './room-session.js';
+import type { RemoteInfo } from './transport.js';
 
 export type RoomStatus = 'joining' | 'joined' | 'rejoining' | 'leaving';
 
 export interface RoomState {
   readonly room: string;
-  /** What the room was joined with: a rejoin or a probe joins again with them. */
+  /** What the room was joined with: a rejoin joins again with them. */
   readonly nick: string;
   readonly key: string | undefined;
   readonly status: RoomStatus;
@@ -50,11 +56,8 @@ export interface RoomState {
   readonly session: RoomSession | undefined;
   /** rejoining: the rejoin in progress. */
   readonly rejoin: Rejoin | undefined;
-  /**
-   * The probe of the current membership while it is unresponsive: running,
-   * stopped with a probe still on the wire, or spent (until the room answers).
-   */
-  readonly probe: Probe | undefined;
+  /** Asking where the current membership's room is, while it is silent (client/locate.ts). */
+  readonly locate: Locate | undefined;
   /** leaving: settles when the leave is over. */
   readonly left: Promise<void> | undefined;
 }
@@ -63,15 +66,21 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export class RoomTable {
   private readonly rooms = new Map<string, Mutable<RoomState>>();
-  private readonly byPort = new Map<number, RoomSession>();
+  private readonly byEndpoint = new Map<string, RoomSession>();
 
   get(room: string): RoomState | undefined {
     return this.rooms.get(room);
   }
 
-  /** The membership whose room answers from this port. */
-  sessionAt(port: number): RoomSession | undefined {
-    return this.byPort.get(port);
+  /** The membership whose room sends from there. */
+  sessionFrom(from: RemoteInfo): RoomSession | undefined {
+    const [exact, any] = sourceKeys(from);
+    return this.byEndpoint.get(exact) ?? this.byEndpoint.get(any);
+  }
+
+  /** The membership whose room is at endpoint ep. */
+  sessionAt(ep: Endpoint): RoomSession | undefined {
+    return this.byEndpoint.get(endpointKey(ep));
   }
 
   /** Every room, in the order they were first joined (a copy: transitions may follow). */
@@ -91,7 +100,7 @@ export class RoomTable {
       join,
       session: undefined,
       rejoin: undefined,
-      probe: undefined,
+      locate: undefined,
       left: undefined,
     };
     this.rooms.set(room, st);
@@ -107,11 +116,21 @@ export class RoomTable {
     this.index(m, session);
   }
 
-  /** joined → joined: a new membership replaces one that turned out to be gone; its probe is over. */
+  /** joined → joined: a new membership replaces one that turned out to be gone; locating the old one is over. */
   switched(st: RoomState, session: RoomSession): void {
     const m = this.mutable(st);
-    m.probe = undefined;
+    m.locate = undefined;
     this.index(m, session);
+  }
+
+  /** joined → joined: the membership's room is at endpoint `to` now; locating it is over. */
+  moved(st: RoomState, to: Endpoint): void {
+    const m = this.mutable(st);
+    const s = m.session!;
+    m.locate = undefined;
+    this.index(m, undefined);
+    s.moveTo(to);
+    this.index(m, s);
   }
 
   /** joined → rejoining: the membership is lost; the rejoin takes over. */
@@ -119,7 +138,7 @@ export class RoomTable {
     const m = this.mutable(st);
     m.status = 'rejoining';
     m.rejoin = rejoin;
-    m.probe = undefined;
+    m.locate = undefined;
     this.index(m, undefined);
   }
 
@@ -139,31 +158,31 @@ export class RoomTable {
   /** leaving: the membership being left is gone (left, or its room closed); the leave settles by itself. */
   membershipGone(st: RoomState): void {
     const m = this.mutable(st);
-    m.probe = undefined;
+    m.locate = undefined;
     this.index(m, undefined);
   }
 
   /** any → (none): the room is no longer ours. */
   forget(st: RoomState): void {
     const m = this.mutable(st);
-    m.probe = undefined;
+    m.locate = undefined;
     this.index(m, undefined);
     if (this.rooms.get(st.room) === st) this.rooms.delete(st.room);
   }
 
-  /** The probe of the current membership (undefined: none). */
-  probing(st: RoomState, probe: Probe | undefined): void {
-    this.mutable(st).probe = probe;
+  /** Locating the current membership's room (undefined: not). */
+  locating(st: RoomState, locate: Locate | undefined): void {
+    this.mutable(st).locate = locate;
   }
 
-  // ---- the by-port index -----------------------------------------------------
+  // ---- the by-endpoint index -------------------------------------------------
 
-  /** The one place a room's membership, and so the by-port index, changes. */
+  /** The one place a room's membership, and so the by-endpoint index, changes. */
   private index(st: Mutable<RoomState>, session: RoomSession | undefined): void {
     const old = st.session;
-    if (old && this.byPort.get(old.port) === old) this.byPort.delete(old.port);
+    if (old && this.byEndpoint.get(endpointKey(old.endpoint)) === old) this.byEndpoint.delete(endpointKey(old.endpoint));
     st.session = session;
-    if (session) this.byPort.set(session.port, session);
+    if (session) this.byEndpoint.set(endpointKey(session.endpoint), session);
   }
 
   private mutable(st: RoomState): Mutable<RoomState> {

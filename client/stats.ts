@@ -9,7 +9,7 @@ export interface Counters {
   sendErrors: number;
   /** Resends: request retries, hb resends within a period, fetch retries, requests resent to a new membership. */
   retries: number;
-  /** Probe joins started for unresponsive rooms (autoRejoin). */
+  /** `where` requests asked for rooms that went silent (client/locate.ts). */
   probes: number;
 }
 

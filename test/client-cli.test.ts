@@ -3,8 +3,8 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { EXIT, parseCli, parseServer } from '../client/cli-args.js';
-import { formatEvent, formatJson, rejoinFailedEvent } from '../client/cli-format.js';
+import { EXIT, parseCli, parseServer, parseServers } from '../client/cli-args.js';
+import { formatEvent, formatJson, rejoinFailedEvent, serversName } from '../client/cli-format.js';
 import { ClientError } from '../client/chat-client.js';
 import { VERSION } from '../lib/version.js';
 
@@ -50,11 +50,11 @@ t.test('a usage error exits 2 and says what is wrong', async (t) => {
 t.test('parseCli: forms, defaults and usage errors', async (t) => {
   t.same(parseCli(['send', '--room', 'r', '--nick', 'n', 'hello', 'world']), {
     kind: 'run',
-    args: { mode: 'send', host: '127.0.0.1', port: 7447, nick: 'n', room: 'r', roomStripped: false, key: undefined, json: false, rejoin: false, text: 'hello world', timeoutMs: undefined, timestamps: false },
+    args: { mode: 'send', servers: [{ host: '127.0.0.1', port: 7447 }], nick: 'n', room: 'r', roomStripped: false, key: undefined, json: false, rejoin: false, text: 'hello world', timeoutMs: undefined, timestamps: false },
   });
   t.match(parseCli(['tail', '-s', 'chat.example:9000', '-r', 'r', '-n', 'n', '--json', '-k', 'k']), {
     kind: 'run',
-    args: { mode: 'tail', host: 'chat.example', port: 9000, json: true, key: 'k' },
+    args: { mode: 'tail', servers: [{ host: 'chat.example', port: 9000 }], json: true, key: 'k' },
   });
   t.match(parseCli(['--nick', 'n']), { kind: 'run', args: { mode: 'interactive', room: undefined } });
   t.match(parseCli(['--room', 'r']), { kind: 'usage', error: /--nick is required/ });
@@ -105,4 +105,36 @@ t.test('parseServer: HOST:PORT, [v6]:PORT, bare hosts and bad ports', async (t) 
   t.type(parseServer('host:0'), 'string');
   t.type(parseServer('host:x'), 'string');
   t.type(parseServer(':7447'), 'string');
+});
+
+t.test('parseServers and --server: one server, or a comma list of the nodes of one service', async (t) => {
+  t.same(parseServers('127.0.0.1:7000'), [{ host: '127.0.0.1', port: 7000 }], 'the single form keeps working');
+  t.same(parseServers('10.0.0.1:7447,10.0.0.2,chat.example:9'), [
+    { host: '10.0.0.1', port: 7447 },
+    { host: '10.0.0.2', port: 7447 },
+    { host: 'chat.example', port: 9 },
+  ]);
+  t.same(parseServers('[::1]:7000, [::2]:7001'), [
+    { host: '::1', port: 7000 },
+    { host: '::2', port: 7001 },
+  ], 'IPv6 in brackets, spaces after commas');
+  t.match(parseServers('a:1,,b:2'), /empty entry/);
+  t.match(parseServers('a:1,'), /empty entry/);
+  t.match(parseServers('a:1,b:x'), /--server "b:x": the port must be 1-65535/, 'a bad entry is named');
+  t.match(parseServers('10.0.0.1:7447,[::1]:7447'), /mixes IPv4 and IPv6/);
+  t.match(parseCli(['send', '-s', 'a:7447,b:7447,c:7447', '-r', 'r', '-n', 'n', 'hi']), {
+    kind: 'run',
+    args: { servers: [{ host: 'a', port: 7447 }, { host: 'b', port: 7447 }, { host: 'c', port: 7447 }] },
+  });
+  t.match(parseCli(['--server', 'a:7447,', '--nick', 'n']), { kind: 'usage', error: /empty entry/ });
+  t.equal(serversName([{ host: 'a', port: 1 }]), 'a:1');
+  t.equal(serversName([{ host: 'a', port: 1 }, { host: '::1', port: 2 }]), 'a:1 or [::1]:2');
+  t.equal(serversName([{ host: 'a', port: 1 }, { host: 'b', port: 2 }, { host: 'c', port: 3 }]), 'a:1, b:2 or c:3');
+});
+
+t.test('a move: one notice line, or a JSON object typed moved', async (t) => {
+  const moved = { type: 'moved', room: 'lobby', host: '10.0.0.2', port: 40123, from: { host: '10.0.0.1', port: 40100 } } as const;
+  t.equal(formatEvent(moved), '[lobby] * room moved to 10.0.0.2:40123 (from 10.0.0.1:40100)');
+  t.equal(formatEvent({ ...moved, host: 'fd00::2' }), '[lobby] * room moved to [fd00::2]:40123 (from 10.0.0.1:40100)');
+  t.same(JSON.parse(formatJson(moved)), moved);
 });

@@ -1,7 +1,7 @@
 // ChatClient requests: retried with the same id, matched by id, bounded by
 // maxAttempts; leave falls back to the control endpoint; close() cleans up.
 import t from 'tap';
-import { ClientError } from '../client/chat-client.js';
+import { ChatClient, ClientError } from '../client/chat-client.js';
 import { CONTROL_PORT, MEMBER, ROOM_PORT, TOKEN, joinedClient, joinedReply, makeClient, msg, settle } from './helpers/client-net.js';
 
 t.test('join sends one join and resolves with the joined fields', async (t) => {
@@ -282,4 +282,41 @@ t.test('options are checked eagerly, naming the option', async (t) => {
   t.throws(() => makeClient({ maxAttempts: 0 }), /`maxAttempts`/);
   t.throws(() => makeClient({ port: 70_000 }), /`port`/);
   t.throws(() => makeClient({ bogus: 1 } as never), /Unknown option `bogus`/);
+});
+
+t.test('servers: a list of control endpoints instead of host and port, checked eagerly, naming the entry', async (t) => {
+  const ok = makeClient({ servers: [{ host: '127.0.0.1', port: 7447 }, { host: 'chat.example', port: 9 }] });
+  t.ok(ok.client, 'a list of two, an IP literal and a name');
+  const clock = makeClient().clock;
+  const build = (o: Record<string, unknown>) => () => new ChatClient({ clock, ...o } as never);
+  t.throws(build({}), /`host` to be a non-empty string \(or `servers`/, 'neither host nor servers');
+  t.throws(build({ host: 'a', port: 1, servers: [{ host: 'b', port: 2 }] }), /either `servers` or `host` and `port`, not both/);
+  t.throws(build({ port: 1, servers: [{ host: 'b', port: 2 }] }), /not both/);
+  t.throws(build({ servers: [] }), /`servers` to be a non-empty array/);
+  t.throws(build({ servers: 'a:1' }), /`servers` to be a non-empty array/);
+  t.throws(build({ servers: [null] }), /`servers\[0\]` to be an object/);
+  t.throws(build({ servers: [{ host: 'a', port: 1 }, { host: '', port: 1 }] }), /`servers\[1\]\.host` to be a non-empty string/);
+  t.throws(build({ servers: [{ host: 'a', port: 1 }, { host: 'b', port: 0 }] }), /`servers\[1\]\.port` to be an integer in 1\.\.65535, got 0/);
+  t.throws(build({ servers: [{ host: 'a', port: 1.5 }] }), /`servers\[0\]\.port`/);
+  t.throws(build({ servers: [{ host: 'a', port: 1, weight: 2 }] }), /Unknown option `servers\[0\]\.weight`/);
+  t.throws(build({ servers: [{ host: '10.0.0.1', port: 1 }, { host: 'b', port: 2 }, { host: '::1', port: 3 }] }), /one address family: `servers\[2\]\.host` ::1 is not IPv4/);
+});
+
+t.test('requests go to the first server; one left unanswered moves the next request on, and its retries stay', async (t) => {
+  const second = CONTROL_PORT + 1;
+  const { client, net, clock } = makeClient({ maxAttempts: 2, servers: [{ host: '127.0.0.1', port: CONTROL_PORT }, { host: '127.0.0.1', port: second }] });
+  const first = t.rejects(client.ping(), { code: 'TIMEOUT' });
+  clock.advance(250);
+  t.equal(net.of('ping', CONTROL_PORT).length, 2, 'the retry goes to the same server');
+  t.same(net.of('ping', second), []);
+  clock.advance(500);
+  await first;
+  const rooms = client.rooms();
+  await settle();
+  const req = net.last('rooms', second);
+  t.same(net.of('rooms', CONTROL_PORT), [], 'the next request goes to the next server');
+  net.deliver(CONTROL_PORT, { type: 'rooms', id: req['id'], rooms: [{ room: 'x', members: 1 }], more: false });
+  t.equal(net.of('rooms', second).length, 1, 'an answer from another server than the one asked is not the answer');
+  net.deliver(second, { type: 'rooms', id: req['id'], rooms: [{ room: 'lobby', members: 2 }], more: false });
+  t.same(await rooms, [{ room: 'lobby', members: 2 }]);
 });

@@ -122,3 +122,22 @@ t.test('chat send delivers to chat tail --json, and both exit as documented', as
   t.equal(await tailExit, 0, 'tail exits 0 on SIGTERM');
   await d.waitLog((l) => l.event === 'member_left' && l['room'] === 'cli' && d.logs.filter((x) => x.event === 'member_left').length >= 2);
 });
+
+t.test('a lone member evicted (its room deleted with it) learns it from `where` and, with autoRejoin, joins again', async (t) => {
+  const d = await startChatd(t, { heartbeatMs: 200, heartbeatMisses: 2 });
+  const c = new ChatClient({ host: '127.0.0.1', port: d.port, autoRejoin: true });
+  t.teardown(() => c.close({ leave: false }));
+  const first = await c.join('alone', 'solo');
+  c.suspendHeartbeats('alone');
+  // Nobody is left to tell it: the room is deleted with its last member, its port silent.
+  await d.waitLog((l) => l.event === 'room_stopped' && l['room'] === 'alone');
+  const rejoined = new Promise<unknown>((resolve) => c.once('rejoined', resolve));
+  const kinds: string[] = [];
+  for (const k of ['rejoining', 'unresponsive', 'evicted'] as const) c.on(k, () => kinds.push(k));
+  c.resumeHeartbeats('alone');
+  t.match(await rejoined, { room: 'alone', seq: 1, previousSeq: first.seq }, 'a new room, from seq 1');
+  // (Silent since before the suspension, it is unresponsive at once: no reply for 3 periods of 200 ms.)
+  t.same(kinds.filter((k) => k !== 'unresponsive'), ['rejoining'], 'the lost-membership path');
+  t.same(c.joinedRooms(), ['alone']);
+  t.match(await c.say('alone', 'back'), { room: 'alone', text: 'back' });
+});

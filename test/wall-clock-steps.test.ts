@@ -7,6 +7,7 @@ import { ManualClock } from '../lib/clock.js';
 import { KeyedBuckets } from '../lib/keyed-buckets.js';
 import { ReplayCache } from '../lib/replay-cache.js';
 import { decideRestart } from '../supervisor/restart-policy.js';
+import { endpoint } from '../client/endpoint.js';
 import { RoomSession } from '../client/room-session.js';
 import { RttEstimator } from '../client/rtt.js';
 
@@ -68,6 +69,7 @@ t.test('a client session keeps its heartbeat schedule across steps', async (t) =
   const sent: Array<Record<string, unknown>> = [];
   const s = new RoomSession(
     { type: 'joined', id: 'j', room: 'r', port: 1, member: 'm', token: 't'.repeat(24), nick: 'n', members: 1, seq: 1, heartbeatMs: 1_000 },
+    endpoint('127.0.0.1', 1),
     { clock, send: (o) => sent.push(o), deliver: () => {}, gap: () => {}, reorderWaitMs: 50, rtt: new RttEstimator(250), maxAttempts: 8 },
   );
   s.start();

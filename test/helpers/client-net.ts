@@ -95,7 +95,8 @@ export type Recorded =
   | { kind: 'evicted' | 'membership-lost'; room: string }
   | { kind: 'rejoining'; room: string; reason: string; attempt: number; delayMs: number }
   | { kind: 'rejoined'; room: string; seq: number; previousSeq: number }
-  | { kind: 'rejoin-failed'; room: string; code: string };
+  | { kind: 'rejoin-failed'; room: string; code: string }
+  | { kind: 'moved'; room: string; host: string; port: number; from: { host: string; port: number } };
 
 export interface Harness {
   client: ChatClient;
@@ -109,7 +110,8 @@ export interface Harness {
 export function makeClient(opts: Partial<ChatClientOptions> = {}): Harness {
   const clock = new ManualClock();
   const net = new MemoryTransport();
-  const client = new ChatClient({ host: SERVER, port: CONTROL_PORT, clock, transport: net, ...opts });
+  const at = opts.servers === undefined ? { host: SERVER, port: CONTROL_PORT } : {};
+  const client = new ChatClient({ ...at, clock, transport: net, ...opts });
   const events: Recorded[] = [];
   client.on('message', (m) => events.push({ kind: 'message', seq: m.seq, text: m.text }));
   client.on('presence', (p) => events.push({ kind: 'presence', seq: p.seq }));
@@ -120,6 +122,7 @@ export function makeClient(opts: Partial<ChatClientOptions> = {}): Harness {
   client.on('rejoining', (r) => events.push({ kind: 'rejoining', ...r }));
   client.on('rejoined', (r) => events.push({ kind: 'rejoined', ...r }));
   client.on('rejoin-failed', (f) => events.push({ kind: 'rejoin-failed', room: f.room, code: f.error.code }));
+  client.on('moved', (m) => events.push({ kind: 'moved', ...m }));
   const seqs = () => events.flatMap((e) => (e.kind === 'message' || e.kind === 'presence' ? [e.seq] : []));
   return { client, clock, net, events, seqs };
 }
@@ -152,9 +155,9 @@ export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-// ---- a second membership: rejoin and probe tests ----------------------------
+// ---- a second membership: rejoin tests -------------------------------------
 
-/** The token and member id of the membership a rejoin or a probe brings. */
+/** The token and member id of the membership a rejoin brings. */
 export const TOKEN2 = 'tok_ZYXWVUTSRQPONMLKJIHGF';
 export const MEMBER2 = 'me00000002';
 
