@@ -33,8 +33,8 @@ if (reason) {
     const cl = await startCluster(t, { nats: 1, nodes: 3, config: { nodeLeaseMs: LEASE_MS } });
     const control: Endpoint[] = cl.nodes.map((n, i) => ({ host: cl.address(i), port: n.port }));
     // The room is made at node 0; bob joins through node 1, which forwards.
-    const ann = await Chatter.join(t, 'ann', 'lobby', control[0]!, SAY_EVERY_MS);
-    const bob = await Chatter.join(t, 'bob', 'lobby', control[1]!, SAY_EVERY_MS);
+    const ann = await Chatter.join(t, 'ann', 'lobby', control[0]!, { sayEveryMs: SAY_EVERY_MS });
+    const bob = await Chatter.join(t, 'bob', 'lobby', control[1]!, { sayEveryMs: SAY_EVERY_MS });
     const chatters = [ann, bob];
     t.equal(ann.room.host, cl.address(0), 'node 0 holds the room');
     t.same(bob.room, ann.room, 'both members at one endpoint');

@@ -6,6 +6,10 @@
 import type { Test } from 'tap';
 import { RawClient, type Obj } from './raw-client.js';
 
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
 export interface Endpoint {
   host: string;
   port: number;
@@ -55,15 +59,19 @@ export class Chatter {
     this.room = room;
   }
 
-  /** Opens a client, joins at a control endpoint and proves the address with an hb at the room endpoint `joined` names. */
-  static async join(t: Test, name: string, roomName: string, control: Endpoint, sayEveryMs = 0): Promise<Chatter> {
-    const c = await RawClient.open(t);
+  /**
+   * Opens a client (bound to `bind`, 127.0.0.1 by default), joins at a
+   * control endpoint and proves the address with an hb at the room endpoint
+   * `joined` names.
+   */
+  static async join(t: Teardown, name: string, roomName: string, control: Endpoint, opts: { sayEveryMs?: number; bind?: string } = {}): Promise<Chatter> {
+    const c = await RawClient.open(t, opts.bind);
     const j = await c.request({ type: 'join', id: `j-${name}`, room: roomName, nick: name }, control.port, 15_000, control.host);
     if (j['type'] !== 'joined') throw new Error(`${name}: join failed: ${JSON.stringify(j)}`);
     const room = { host: j['host'] as string, port: j['port'] as number };
     c.send({ type: 'hb', token: j['token'] }, room.port, room.host);
     await c.next((o) => o['type'] === 'hb', 15_000, `${name}: hb reply`);
-    return new Chatter(c, name, roomName, j['token'] as string, room, sayEveryMs);
+    return new Chatter(c, name, roomName, j['token'] as string, room, opts.sayEveryMs);
   }
 
   /** Sends to the room endpoint this member uses now. */
@@ -160,28 +168,46 @@ export async function chatUntil(chatters: readonly Chatter[], control: () => rea
   }
 }
 
+/** What one member saw, as the history checks need it (a Chatter, or one reported by a process in a namespace). */
+export interface HistoryView {
+  /** seq -> the event's identity. */
+  readonly seen: ReadonlyMap<number, string>;
+  /** say id -> the seq it was acknowledged with. */
+  readonly acked: ReadonlyMap<string, number>;
+  /** Seqs this member itself saw given to two events. */
+  readonly conflicts: readonly string[];
+}
+
+export interface HistoryProblems {
+  /** The highest seq acknowledged to anyone: the history checked is 1..top. */
+  top: number;
+  /** How many says were acknowledged. */
+  acked: number;
+  conflicts: string[];
+  missing: number[];
+  /** Acknowledged says not held exactly once at their seq. */
+  wrong: string[];
+}
+
 /**
- * The guarantee of cluster mode, over everything the chatters saw plus a
- * full fetch by each: no seq was given to two events, 1..top has no hole,
- * and every acknowledged say is in the history exactly once, at the seq it
- * was acknowledged with. Returns top.
+ * The guarantee of cluster mode, over the union of what the members saw
+ * (each having fetched 1..top): no seq was given to two events, 1..top has
+ * no hole, and every acknowledged say is in the history exactly once, at
+ * the seq it was acknowledged with.
  */
-export async function checkHistory(t: Test, chatters: readonly Chatter[]): Promise<number> {
-  const top = Math.max(...chatters.map((x) => x.topAcked()));
-  for (const x of chatters) await x.fetchAll(top);
+export function historyProblems(views: readonly HistoryView[]): HistoryProblems {
+  const top = Math.max(0, ...views.flatMap((x) => [...x.acked.values()]));
   const union = new Map<number, string>();
-  const conflicts = chatters.flatMap((x) => x.conflicts);
-  for (const x of chatters) {
+  const conflicts = views.flatMap((x) => x.conflicts);
+  for (const x of views) {
     for (const [seq, key] of x.seen) {
       const had = union.get(seq);
       if (had !== undefined && had !== key) conflicts.push(`seq ${seq}: ${had} and ${key}`);
       union.set(seq, key);
     }
   }
-  t.same(conflicts, [], 'no seq was given to two different events');
   const missing: number[] = [];
   for (let s = 1; s <= top; s++) if (!union.has(s)) missing.push(s);
-  t.same(missing, [], `the full history 1..${top} is held: no hole`);
   // say id -> every seq holding it
   const holders = new Map<string, number[]>();
   for (const [seq, key] of union) {
@@ -191,13 +217,28 @@ export async function checkHistory(t: Test, chatters: readonly Chatter[]): Promi
   }
   const wrong: string[] = [];
   let acked = 0;
-  for (const x of chatters) {
+  for (const x of views) {
     for (const [id, seq] of x.acked) {
       acked++;
       const at = holders.get(id) ?? [];
       if (at.length !== 1 || at[0] !== seq) wrong.push(`${id} acked at ${seq}, held at [${at.join(', ')}]`);
     }
   }
-  t.same(wrong, [], `each of the ${acked} acknowledged says is in the history exactly once, at the seq it was acknowledged with`);
-  return top;
+  return { top, acked, conflicts, missing, wrong };
+}
+
+/** One assertion per part of the guarantee (historyProblems). */
+export function assertHistory(t: Test, p: HistoryProblems): void {
+  t.same(p.conflicts, [], 'no seq was given to two different events');
+  t.same(p.missing, [], `the full history 1..${p.top} is held: no hole`);
+  t.same(p.wrong, [], `each of the ${p.acked} acknowledged says is in the history exactly once, at the seq it was acknowledged with`);
+}
+
+/** Each chatter fetches the whole history, then the guarantee is checked over everything they saw. Returns top. */
+export async function checkHistory(t: Test, chatters: readonly Chatter[]): Promise<number> {
+  const top = Math.max(...chatters.map((x) => x.topAcked()));
+  for (const x of chatters) await x.fetchAll(top);
+  const p = historyProblems(chatters);
+  assertHistory(t, p);
+  return p.top;
 }
