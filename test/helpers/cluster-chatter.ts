@@ -1,8 +1,9 @@
 // A member speaking raw JSON that follows its room across a failover as a
 // client must (protocol section 10), and the checks every cluster fault test
 // ends with: nothing acknowledged lost or moved, no seq given to two events,
-// no hole. Shared by the cluster tests so that each proves the same
-// guarantee the same way, whatever fault it injects.
+// no hole. Shared by the cluster tests (and the members fixture run inside
+// a network namespace, test/fixtures/netns-cluster-members.ts) so that each
+// proves the same guarantee the same way, whatever fault it injects.
 import type { Test } from 'tap';
 import { RawClient, type Obj } from './raw-client.js';
 
