@@ -109,7 +109,7 @@ if (!bed.ok) {
     const reported = result['chatters'] as Reported[];
     const fromOld = (since: number) => reported.flatMap((r) => r.msgs.filter((m) => m.from === old && m.at >= since).map((m) => `${r.name}: ${m.id} at ${m.seq}`));
     t.same(fromOld(sentAt), [], `no msg came from the old endpoint ${old} after the say sent there after the heal`);
-    t.comment(`msgs from the old endpoint taken in after the cut (each is in the history checks below): ${fromOld(cutAt).length} (${fromOld(cutAt).join("; ")})`);
+    t.comment(`msgs from the old endpoint taken in after the cut (each is in the history checks below): ${fromOld(cutAt).length} (${fromOld(cutAt).join('; ')})`);
     const stray = reported.flatMap((r) => r.seen.filter(([, k]) => k.includes(':ann-old-')).map(([s, k]) => `${r.name}: ${s} ${k}`));
     t.same(stray, [], 'neither say sent to the old endpoint (during the cut, after the heal) was sequenced anywhere');
     const views: HistoryView[] = reported.map((r) => ({ seen: new Map(r.seen), acked: new Map(r.acked), conflicts: r.conflicts }));
