@@ -12,13 +12,17 @@ export class RawClient {
   readonly received: Array<Obj & { fromPort: number }> = [];
   private readonly sock: Socket;
   private readonly waiters = new Set<() => void>();
+  // Kept apart from the objects so that tests comparing replies whole see no new field.
+  private readonly hosts = new WeakMap<object, string>();
 
   private constructor(sock: Socket) {
     this.sock = sock;
     sock.on('message', (buf, rinfo) => {
       for (const line of buf.toString('utf8').split('\n')) {
         if (line.trim() === '') continue;
-        this.received.push({ ...(JSON.parse(line) as Obj), fromPort: rinfo.port });
+        const o = { ...(JSON.parse(line) as Obj), fromPort: rinfo.port };
+        this.hosts.set(o, rinfo.address);
+        this.received.push(o);
       }
       for (const w of this.waiters) w();
     });
@@ -37,9 +41,15 @@ export class RawClient {
     return this.sock.address().port;
   }
 
-  send(msg: object | string | Buffer, port: number): void {
+  /** host: a cluster's nodes each have their own loopback address (test/helpers/cluster.ts). */
+  send(msg: object | string | Buffer, port: number, host = '127.0.0.1'): void {
     const buf = Buffer.isBuffer(msg) ? msg : Buffer.from(typeof msg === 'string' ? msg : JSON.stringify(msg));
-    this.sock.send(buf, port, '127.0.0.1');
+    this.sock.send(buf, port, host);
+  }
+
+  /** The address a received object came from (its port is `fromPort`). */
+  fromHost(o: Obj): string | undefined {
+    return this.hosts.get(o);
   }
 
   /** Removes and returns the first received object matching pred, waiting up to timeoutMs. */
@@ -65,8 +75,8 @@ export class RawClient {
   }
 
   /** Sends and waits for the reply carrying the same id. */
-  async request(msg: Obj & { id: string }, port: number, timeoutMs = 15_000): Promise<Obj> {
-    this.send(msg, port);
+  async request(msg: Obj & { id: string }, port: number, timeoutMs = 15_000, host = '127.0.0.1'): Promise<Obj> {
+    this.send(msg, port, host);
     return this.next((o) => o['id'] === msg.id, timeoutMs, `reply to ${msg.id}`);
   }
 
