@@ -24,7 +24,7 @@ if (reason) {
   t.plan(0, `cluster tests skipped: ${reason}`);
 } else {
   t.test('three nodes serve one room space; a killed node\'s room resumes elsewhere with nothing lost', { timeout: 120_000 }, async (t) => {
-    const cl = await startCluster(t, { nats: 3, nodes: 3, firstNodeAlone: true, config: { nodeLeaseMs: LEASE_MS } });
+    const cl = await startCluster(t, { nats: 3, nodes: 3, config: { nodeLeaseMs: LEASE_MS } });
     const nodes = cl.nodes;
     const [a, b, c] = nodes as [Chatd, Chatd, Chatd];
     // Node i is alone on 127.0.0.(i+1); rooms live on their node's address.

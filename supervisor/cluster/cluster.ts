@@ -75,24 +75,27 @@ export class Cluster implements ClusterPort {
         if (s.type === 'disconnect' || s.type === 'reconnect') log.warn({ event: `nats_${s.type}`, server: (s as { server?: string }).server }, `NATS ${s.type}`);
       }
     })().catch(() => {});
-    const jsm = await jetstreamManager(nc);
-    await ensureStream(jsm, names, c.journalReplicas, log);
+    // Until JetStream answers: a node starting beside others may find the
+    // stream or a bucket made but without a leader yet (no responders).
+    const retry = <T>(what: string, fn: () => Promise<T>) => untilDone(what, fn, o.clock, log);
+    const jsm = await retry('the JetStream API', () => jetstreamManager(nc));
+    await retry('the journal stream', () => ensureStream(jsm, names, c.journalReplicas, log));
     const kvm = new Kvm(nc);
-    const dirKv = await kvm.create(names.directory, { history: 1, replicas: c.journalReplicas });
-    const leaseKv = await kvm.create(names.leases, { history: 1, replicas: c.journalReplicas, ttl: c.nodeLeaseMs });
-    const status = await leaseKv.status();
+    const dirKv = await retry('the directory bucket', () => kvm.create(names.directory, { history: 1, replicas: c.journalReplicas }));
+    const leaseKv = await retry('the lease bucket', () => kvm.create(names.leases, { history: 1, replicas: c.journalReplicas, ttl: c.nodeLeaseMs }));
+    const status = await retry('the lease bucket', () => leaseKv.status());
     if (status.ttl !== c.nodeLeaseMs) {
       log.warn({ event: 'node_lease_mismatch', bucketTtlMs: status.ttl, nodeLeaseMs: c.nodeLeaseMs }, 'the lease bucket was made with another nodeLeaseMs: leases lapse after the bucket\'s, give every node the same value');
     }
-    const directory = await KvDirectory.open(dirKv, log);
+    const directory = await retry('the directory', () => KvDirectory.open(dirKv, log));
     const forwarding = new Forwarding(nc, names.nodeSubject, log);
     const cluster = new Cluster(o.node, o.advertise, c, log, o.clock, nc, jsm, names, directory, leaseKv, forwarding);
     const leases = new NodeLeases(cluster.leaseStore(), o.clock, { node: o.node, boot: cluster.boot, host: o.advertise, port: o.controlPort }, c.nodeLeaseMs, log);
     cluster.leases = leases;
-    await leases.start();
+    await retry('the node lease', () => leases.start());
     forwarding.serve(o.node, o.hooks.handle);
     cluster.hooks = o.hooks;
-    cluster.live = new Map([...(await cluster.leaseStore().live())].map(([n, i]) => [n, i.boot]));
+    cluster.live = new Map([...(await retry('the leases', () => cluster.leaseStore().live()))].map(([n, i]) => [n, i.boot]));
     directory.onChange((room, rec) => cluster.changed(room, rec));
     cluster.every(Math.max(50, Math.floor(c.nodeLeaseMs / 8)), () => cluster.failoverTick());
     cluster.every(COUNT_SYNC_MS, () => cluster.syncCounts());
@@ -287,6 +290,28 @@ export class Cluster implements ClusterPort {
     const t = this.clock.setTimeout(tick, ms);
     t.unref?.();
     this.timers.push(t);
+  }
+}
+
+/** First retry of a start-time JetStream call; doubles up to the maximum. */
+const START_RETRY_MIN_MS = 100;
+const START_RETRY_MAX_MS = 2_000;
+/** A start still waiting is said again this often. */
+const START_WAIT_LOG_MS = 5_000;
+
+/** Runs fn until it succeeds (a node waits for NATS at start), saying so while it waits. */
+async function untilDone<T>(what: string, fn: () => Promise<T>, clock: Clock, log: Logger): Promise<T> {
+  let lastLog = -Infinity;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (clock.now() - lastLog >= START_WAIT_LOG_MS) {
+        log.warn({ event: 'cluster_start_waiting', what, attempt, reason: (err as Error).message }, `waiting for NATS JetStream: ${what}`);
+        lastLog = clock.now();
+      }
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.min(START_RETRY_MAX_MS, START_RETRY_MIN_MS * 2 ** Math.min(attempt, 10))));
+    }
   }
 }
 

@@ -31,15 +31,6 @@ export interface ClusterOptions {
   config?: Record<string, unknown>;
   /** Config keys for node i, over everything else. */
   nodeConfig?: (i: number) => Record<string, unknown>;
-  /**
-   * Starts node 0 alone, then the others once it listens. On a fresh
-   * three-server NATS, nodes started at once mostly fail: a node that finds
-   * the lease bucket another node has just made puts its first lease before
-   * the bucket's stream has a leader, gets "no responders", and chatd does not
-   * retry that first put (test/e2e-cluster-start.test.ts). Tests about other
-   * things start this way until chatd does.
-   */
-  firstNodeAlone?: boolean;
 }
 
 export interface Cluster {
@@ -126,8 +117,8 @@ export async function startCluster(t: Teardown, opts: ClusterOptions): Promise<C
     started.push(c);
     return c;
   };
-  const first = opts.firstNodeAlone ? [await launch(0, 0)] : [];
-  const nodes = [...first, ...(await Promise.all(Array.from({ length: n - first.length }, (_, i) => launch(first.length + i, 0))))];
+  // All at once, as an operator's service manager would start them.
+  const nodes = await Promise.all(Array.from({ length: n }, (_, i) => launch(i, 0)));
 
   const node = (i: number): Chatd => {
     const c = nodes[i];
