@@ -2,6 +2,7 @@
 // one whose appends the test resolves or rejects, so each check can look
 // at the room between "handed to JetStream" and "stored" (protocol
 // "Durability": nothing leaves before it is stored).
+import { rebuild } from '../rooms/stream-records.js';
 import t from 'tap';
 import { pino } from 'pino';
 import { ManualClock } from '../lib/clock.js';
@@ -314,4 +315,49 @@ t.test('close(moved) sends members no closed; close(shutdown) does', async (t) =
     t.equal(f.journal.closed, true, `${reason}: the journal is closed`);
     t.equal(f.room.status, 'stopped');
   }
+});
+
+t.test('compaction: after twice its history of lines, the room appends a snapshot of what is stored and purges what it covers; a rebuild from what is left is the same room', async (t) => {
+  const f = makeReplicatedRoom(); // historySize 8: a snapshot after 16 lines
+  await f.join(1);
+  await f.join(2);
+  f.settle();
+  const hasSnapshot = () => f.journal.appends.some((a) => a.lines.some((l) => l['type'] === 'snapshot'));
+  const linesBefore = f.journal.appends.reduce((n, a) => n + a.lines.length, 0);
+  for (let i = 1; i <= 30 && !hasSnapshot(); i++) {
+    f.send(1, { type: 'say', id: `s${i}`, text: `hello ${i}` });
+    f.flush();
+    for (const a of f.journal.appends.filter((x) => !x.settled)) a.resolve();
+    await turn();
+  }
+  t.ok(hasSnapshot(), 'a snapshot was begun');
+  const upToLines = f.journal.appends.filter((a) => !a.lines.some((l) => l['type'] === 'snapshot' || l['type'] === 'snapshot-end')).reduce((n, a) => n + a.lines.length, 0);
+  t.ok(upToLines - linesBefore >= 1 && upToLines >= 16, `after 16 lines or more (${upToLines})`);
+  // Its chunks (and anything after) are stored.
+  for (let i = 0; i < 5; i++) {
+    for (const a of f.journal.appends.filter((x) => !x.settled)) a.resolve();
+    await turn();
+  }
+  t.equal(f.journal.appends.filter((a) => a.lines.some((l) => l['type'] === 'snapshot')).length, 1, 'one snapshot');
+  const lines = f.journal.appends.flatMap((a) => a.lines);
+  const begin = lines.find((l) => l['type'] === 'snapshot')!;
+  t.equal(begin['seq'], f.room.seq, 'the snapshot is of the stored seq');
+  t.same((begin['members'] as Obj[]).map((m) => m['member']).sort(), ['m1', 'm2'], 'with the members');
+  t.ok(lines.some((l) => l['type'] === 'snapshot-end' && l['id'] === begin['id']), 'and its end');
+  t.same(f.journal.compacted, [begin['upTo']], 'what the snapshot covers is purged once it is stored');
+
+  // What a node taking the room over would read after the purge: the batches after upTo.
+  const upTo = begin['upTo'] as number;
+  const batches = f.journal.appends.map((a, i) => ({ seq: i + 1, data: a.lines.map((l) => JSON.stringify(l) + '\n').join('') }));
+  const full = rebuild(batches);
+  const purged = rebuild(batches.filter((b) => b.seq > upTo));
+  t.same(purged.members.map((m) => m.member).sort(), ['m1', 'm2'], 'members survive the purge');
+  t.equal(purged.events.at(-1)?.seq, full.events.at(-1)?.seq, 'the seq survives the purge');
+  t.same(
+    purged.events.map((e) => e.seq),
+    full.events.slice(-purged.events.length).map((e) => e.seq),
+    'the history after the purge is the tail of the full one',
+  );
+  t.ok(purged.events.length >= 8, 'at least the held history is there');
+  t.same(purged.base?.upTo, upTo, 'the rebuild started from the snapshot');
 });
