@@ -86,7 +86,7 @@ const NGIRCD_TARGET = 1;
 const RETRIES_MANY = 2;
 /** Cluster mode's targets (docs/cluster.md): fan-out with the journal in JetStream, against a single node's in the same run. */
 const CLUSTER_FANOUT_TARGETS = { r1: 0.5, r3: 0.3 };
-const CLUSTER_FANOUT = { members: 100, rates: [500, 1_000, 2_000, 4_000, 6_000, 8_000] };
+const CLUSTER_FANOUT = { members: 100, rates: [500, 1_000, 2_000, 4_000, 6_000, 8_000, 10_000, 12_000, 16_000] };
 const REMOTE_JOIN_EXTRA_MS = 3;
 const FAILOVER_ROUNDS = 10;
 const FAILOVER_P50_MS = 3_000;
@@ -573,8 +573,13 @@ async function clusterScenario(): Promise<void> {
     ['cluster R3', CLUSTER_FANOUT_TARGETS.r3],
   ] as const) {
     const s = summarize('chatd', CLUSTER_FANOUT.members, bySetup.get(setup) ?? []);
-    const r = maxRatio(s, single, (x) => x.bestTight, CLUSTER_FANOUT.rates[CLUSTER_FANOUT.rates.length - 1]);
-    notes.push(targetLine(`${setup} / single node, max sustained deliveries/s (${SUSTAINED_RULE}): ${fmt(s.bestTight?.deliveriesPerS)} / ${fmt(single.bestTight?.deliveriesPerS)}`, r.value, target, true, 'x', r.bound));
+    for (const [rule, pick] of [
+      [SUSTAINED_RULE, (x: CompareSummary) => x.bestTight],
+      ['the same, any p99', (x: CompareSummary) => x.best],
+    ] as const) {
+      const r = maxRatio(s, single, pick, CLUSTER_FANOUT.rates[CLUSTER_FANOUT.rates.length - 1]);
+      notes.push(targetLine(`${setup} / single node, max sustained deliveries/s (${rule}): ${fmt(pick(s)?.deliveriesPerS)} / ${fmt(pick(single)?.deliveriesPerS)}`, r.value, target, true, 'x', r.bound));
+    }
   }
   printNotes();
   print();
