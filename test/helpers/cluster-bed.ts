@@ -51,24 +51,7 @@ export class ClusterBed extends NsBed {
 
   /** Builds the namespaces, the bridge and the links. On failure, undoes what it made and throws. */
   build(): void {
-    const hosts = [this.nats, this.members, ...this.nodeHosts];
-    try {
-      for (const ns of [this.switchNs, ...hosts.map((h) => h.ns)]) this.addNamespace(ns);
-      const sw = this.switchNs;
-      run(['ip', '-n', sw, 'link', 'add', this.bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
-      run(['ip', '-n', sw, 'link', 'set', this.bridge, 'up']);
-      for (const h of hosts) {
-        const port = `${h.iface}p`;
-        run(['ip', 'link', 'add', port, 'netns', sw, 'type', 'veth', 'peer', 'name', h.iface, 'netns', h.ns]);
-        run(['ip', '-n', sw, 'link', 'set', port, 'master', this.bridge]);
-        run(['ip', '-n', sw, 'link', 'set', port, 'up']);
-        run(['ip', '-n', h.ns, 'addr', 'add', `${h.address}/24`, 'dev', h.iface]);
-        run(['ip', '-n', h.ns, 'link', 'set', h.iface, 'up']);
-      }
-    } catch (err) {
-      this.removeNamespaces();
-      throw err;
-    }
+    this.buildSwitched(this.switchNs, this.bridge, [this.nats, this.members, ...this.nodeHosts]);
   }
 
   /** Starts nats-server (JetStream) in its namespace; resolves once it says it is ready. */

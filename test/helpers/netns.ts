@@ -293,6 +293,32 @@ export class NsBed {
   }
 
   /** Deletes the namespaces made so far (build() undoing a half-made bed). */
+  /**
+   * A switch namespace with a bridge, and each host namespace linked to it
+   * by a veth pair with its address on its end. On failure, undoes what it
+   * made and throws.
+   */
+  protected buildSwitched(sw: string, bridge: string, hosts: ReadonlyArray<{ ns: string; iface: string; address: string }>): void {
+    try {
+      for (const ns of [sw, ...hosts.map((h) => h.ns)]) this.addNamespace(ns);
+      // No STP, no forwarding delay: ports forward as soon as they are up.
+      run(['ip', '-n', sw, 'link', 'add', bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+      run(['ip', '-n', sw, 'link', 'set', bridge, 'up']);
+      for (const h of hosts) {
+        const port = `${h.iface}p`; // the switch's end of the pair
+        // Both ends are created directly inside their namespaces: nothing ever appears in the host's own.
+        run(['ip', 'link', 'add', port, 'netns', sw, 'type', 'veth', 'peer', 'name', h.iface, 'netns', h.ns]);
+        run(['ip', '-n', sw, 'link', 'set', port, 'master', bridge]);
+        run(['ip', '-n', sw, 'link', 'set', port, 'up']);
+        run(['ip', '-n', h.ns, 'addr', 'add', `${h.address}/24`, 'dev', h.iface]);
+        run(['ip', '-n', h.ns, 'link', 'set', h.iface, 'up']);
+      }
+    } catch (err) {
+      this.removeNamespaces();
+      throw err;
+    }
+  }
+
   protected removeNamespaces(): void {
     for (const ns of this.namespaces.splice(0).reverse()) tryRun(['ip', 'netns', 'del', ns]);
   }
@@ -330,25 +356,7 @@ export class Topology extends NsBed {
 
   /** Builds the namespaces, the bridge and the links. On failure, undoes what it made and throws. */
   build(): void {
-    try {
-      for (const ns of [this.switchNs, ...this.hosts.map((h) => h.ns)]) this.addNamespace(ns);
-      const sw = this.switchNs;
-      // No STP, no forwarding delay: ports forward as soon as they are up.
-      run(['ip', '-n', sw, 'link', 'add', this.bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
-      run(['ip', '-n', sw, 'link', 'set', this.bridge, 'up']);
-      for (const h of this.hosts) {
-        const port = `${h.iface}p`; // the switch's end of the pair
-        // Both ends are created directly inside their namespaces: nothing ever appears in the host's own.
-        run(['ip', 'link', 'add', port, 'netns', sw, 'type', 'veth', 'peer', 'name', h.iface, 'netns', h.ns]);
-        run(['ip', '-n', sw, 'link', 'set', port, 'master', this.bridge]);
-        run(['ip', '-n', sw, 'link', 'set', port, 'up']);
-        run(['ip', '-n', h.ns, 'addr', 'add', `${h.address}/24`, 'dev', h.iface]);
-        run(['ip', '-n', h.ns, 'link', 'set', h.iface, 'up']);
-      }
-    } catch (err) {
-      this.removeNamespaces();
-      throw err;
-    }
+    this.buildSwitched(this.switchNs, this.bridge, this.hosts);
   }
 
   /**
