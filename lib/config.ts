@@ -174,6 +174,20 @@ const TABLE = {
   logLevel: 'info' as (typeof LOG_LEVELS)[number],
   /** "stdout" or a file path. */
   logDestination: 'stdout',
+  /**
+   * The admin HTTP listener (/metrics, /status, /healthz, /readyz, the
+   * status page): on loopback by default; empty turns it off. Never on a
+   * public address unless configured.
+   */
+  adminHost: '127.0.0.1',
+  /** Its TCP port; 0: any free port (named in the `listening` log line). */
+  adminPort: 7448,
+  /** When set, every admin request must carry `Authorization: Bearer <adminToken>` (compared in constant time). */
+  adminToken: '',
+  /** Rooms with their own `room` label in /metrics; the rest are summed under room="_other" (bounds the series). */
+  metricsRoomLabels: 100,
+  /** How often each room reports its counters to the supervisor (for /metrics and /status). */
+  statsIntervalMs: 1_000,
   ...CLUSTER,
 };
 
@@ -256,6 +270,11 @@ const RULES: { [K in keyof typeof DEFAULTS]: Rule } = {
   dataDir: nonEmpty,
   logLevel: oneOf(...LOG_LEVELS),
   logDestination: nonEmpty,
+  adminHost: (v) => (typeof v === 'string' && (v === '' || isIP(v) !== 0 || v === 'localhost') ? null : 'empty (off), "localhost" or an IP address literal'),
+  adminPort: int(0, 65535),
+  adminToken: (v) => (typeof v === 'string' && (v === '' || (v.length >= 16 && v.length <= 256 && !/\s/.test(v))) ? null : 'empty, or 16-256 characters without spaces'),
+  metricsRoomLabels: int(0, 10_000),
+  statsIntervalMs: int(100, 600_000),
   natsServers: (v) => checkNatsServers(v),
   nodeName: (v) => (typeof v === 'string' && (v === '' || NATS_TOKEN.test(v)) ? null : `empty or 1-64 of A-Z a-z 0-9 - _`),
   advertiseHost: (v) => (typeof v === 'string' && (v === '' || isIP(v) !== 0) ? null : 'empty or an IP address literal'),

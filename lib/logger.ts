@@ -5,7 +5,7 @@ import { LogSink, openLogSink } from './log-sink.js';
 
 export type { Logger };
 
-export const REDACT_PATHS = ['token', 'key', '*.token', '*.key', 'members[*].token'];
+export const REDACT_PATHS = ['token', 'key', 'adminToken', '*.token', '*.key', '*.adminToken', 'members[*].token'];
 
 /** dest: "stdout", a file path, or a stream; strings get a LogSink (lib/log-sink.ts: bounded, never blocks). */
 export function createLogger(level: string, dest: DestinationStream | string, base: Record<string, unknown>): Logger {
