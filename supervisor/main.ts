@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // chatd: the supervisor daemon, in the foreground.
 //   chatd --config FILE [--port N] [--host H]
+//   chatd status ...   (a running chatd's /status: status-command.ts)
 // Exit codes: exit-codes.ts (also in --help and the README).
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile, makeConfig, type Config } from '../lib/config.js';
@@ -19,6 +20,7 @@ const EXIT_FLUSH_MS = 1_000;
 const FORCED_FLUSH_MS = 250;
 
 const USAGE = `Usage: chatd --config FILE [--port N] [--host H]
+       chatd status [--config FILE] [--admin HOST:PORT] [--token TOKEN] [--json] [--timeout MS]
 
 Runs the chat service in the foreground, logging JSON lines to stdout
 (pipe through "npx pino-pretty" to read them).
@@ -33,6 +35,7 @@ Options:
 Signals: SIGINT/SIGTERM stop cleanly (rooms tell members "closed"), also when
 sent to the whole process group (Ctrl-C); a second signal kills the rooms and
 exits 1.
+"chatd status" asks a running chatd how it is doing (see "chatd status --help").
 dataDir is locked while chatd runs (dataDir/chatd.lock holds its pid).
 
 Exit codes:
@@ -146,4 +149,9 @@ function testFaults(log: Logger): void {
   }
 }
 
-void main();
+// Before the daemon's parsing, which knows no subcommands.
+if (process.argv[2] === 'status') {
+  void import('./status-command.js').then(async (m) => (process.exitCode = await m.statusCommand(process.argv.slice(3))));
+} else {
+  void main();
+}
