@@ -107,7 +107,7 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
       l = { event: 'unparsed', line };
     }
     logs.push(l);
-    if (l.event === 'room_started' && typeof l['pid'] === 'number') track(l['pid'], `room ${String(l['room'])}`);
+    if (l.event === 'room_started' && typeof l['roomPid'] === 'number') track(l['roomPid'], `room ${String(l['room'])}`);
     for (const w of waiters) w();
   });
   let exitInfo: ExitInfo | undefined;
@@ -118,7 +118,7 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
       resolve(exitInfo);
     });
   });
-  const roomPids = () => [...new Set(logs.filter((l) => l.event === 'room_started').map((l) => l['pid'] as number))];
+  const roomPids = () => [...new Set(logs.filter((l) => l.event === 'room_started').map((l) => l['roomPid'] as number))];
   t.teardown(async () => {
     for (const p of [pid, ...roomPids()]) sigkill(p);
     await exited;
@@ -154,7 +154,7 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
         timeoutMs,
         `room_started ${room}${incarnation === undefined ? '' : ` #${incarnation}`}`,
       )
-    )['pid'] as number;
+    )['roomPid'] as number;
   const stop = async (timeoutMs = 8_000): Promise<void> => {
     if (!exitInfo) {
       proc.kill('SIGTERM');
