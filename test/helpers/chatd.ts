@@ -61,6 +61,8 @@ export interface StartOptions {
   host?: string;
   /** The control port (--port; 0 by default: any free port, read from the listening line). */
   port?: number;
+  /** No --port: the port is the config file's (overrides.port), as a reload reads it. */
+  portInConfig?: boolean;
 }
 
 /**
@@ -82,7 +84,8 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
   const configPath = join(dir, 'config.json');
   const base = opts.baseConfig ? (JSON.parse(readFileSync(opts.baseConfig, 'utf8')) as Record<string, unknown>) : testDefaults(dir);
   writeFileSync(configPath, JSON.stringify({ ...base, ...overrides }, null, 2) + '\n');
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CHATD_MAIN, '--config', configPath, '--port', String(opts.port ?? 0), '--host', opts.host ?? '127.0.0.1'], {
+  const portArgs = opts.portInConfig ? [] : ['--port', String(opts.port ?? 0)];
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CHATD_MAIN, '--config', configPath, ...portArgs, '--host', opts.host ?? '127.0.0.1'], {
     // A relative path in a config (dataDir) means the same as under `npm start`.
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
