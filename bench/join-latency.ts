@@ -51,8 +51,8 @@ export async function runJoinLatency(chatd: Chatd, existingJoins = 50, creatingJ
     const taken = new Set<unknown>();
     const creating: number[] = [];
     for (let i = 0; i < creatingJoins; i++) {
-      const ready = await chatd.waitLog((l) => l.event === 'pool_process_ready' && !taken.has(l['pid']), 10_000, `pool_process_ready #${i + 1}`);
-      taken.add(ready['pid']);
+      const ready = await chatd.waitLog((l) => l.event === 'pool_process_ready' && !taken.has(l['roomPid']), 10_000, `pool_process_ready #${i + 1}`);
+      taken.add(ready['roomPid']);
       creating.push(await timeJoin(`new-${i}`, 'founder'));
     }
     // Back to back: the pool (roomPoolSize, 1 by default) is drained at

@@ -53,10 +53,10 @@ export function startLocalNode(spec: NodeSpec): LocalNode {
 
   createInterface({ input: proc.stdout! }).on('line', (line) => {
     const parsed = parseObject(line);
-    if (parsed && CHILD_EVENTS.has(String(parsed['event'])) && typeof parsed['pid'] === 'number') {
+    if (parsed && CHILD_EVENTS.has(String(parsed['event'])) && typeof parsed['roomPid'] === 'number') {
       if (children.size >= PIDS_KEPT) for (const p of children) if (!isAlive(p)) children.delete(p);
-      children.add(parsed['pid']);
-      track(parsed['pid'], `${spec.name} room process`);
+      children.add(parsed['roomPid']);
+      track(parsed['roomPid'], `${spec.name} room process`);
     }
     if (parsed?.['event'] === 'listening' && !listening) {
       listening = parsed;

@@ -48,7 +48,7 @@ export async function runMemory(chatd: Chatd, rooms = 100, settleMs = 1_000): Pr
     await sleep(settleMs);
     const rows: MemoryRow[] = [
       await bareNode(settleMs),
-      reading('pooled room process, warm and idle (no room yet)', pooled['pid'] as number),
+      reading('pooled room process, warm and idle (no room yet)', pooled['roomPid'] as number),
       reading('supervisor, no rooms', chatd.pid),
     ];
     const pids: number[] = [];

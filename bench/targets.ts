@@ -116,8 +116,8 @@ export async function chatdTarget(chatd: Chatd, room: string, senders = 1, first
       check: () => {
         const exit = chatd.exitInfo();
         if (exit) throw new Error(`chatd exited during the fan-out (code ${exit.code}, signal ${exit.signal})`);
-        const restarted = chatd.logs.find((l) => l.event === 'room_started' && l['room'] === room && l['pid'] !== roomPid);
-        if (restarted) throw new Error(`the room process of ${room} was restarted during the fan-out (pid ${roomPid}, then ${String(restarted['pid'])})`);
+        const restarted = chatd.logs.find((l) => l.event === 'room_started' && l['room'] === room && l['roomPid'] !== roomPid);
+        if (restarted) throw new Error(`the room process of ${room} was restarted during the fan-out (pid ${roomPid}, then ${String(restarted['roomPid'])})`);
       },
       close: async () => {
         for (const p of peers) p.close();

@@ -2,6 +2,7 @@
 // eagerly; unknown keys are rejected by name; the result is frozen.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import { parseCidr } from './cidr.js';
 import { isValidRoomName } from './names.js';
 
@@ -201,6 +202,104 @@ export type RestartOverrides = Partial<RestartSettings>;
 type RestartKey = keyof RestartSettings;
 /** The keys a room's entry in roomPolicies may override. */
 export const RESTART_KEYS: readonly RestartKey[] = Object.freeze(Object.keys(RESTART) as RestartKey[]);
+
+/**
+ * What a reload (SIGHUP: supervisor/reload.ts) does with each key, declared
+ * once for every key (a new key does not compile until it is placed):
+ * - `live`: the supervisor and every running room take the new value;
+ * - `new-rooms`: taken by room processes started after the reload (new
+ *   rooms, restarts); a running room keeps the value it started with;
+ * - `restart`: kept as it was until chatd restarts; a changed value is
+ *   reported as not applied (the comment says why).
+ */
+export type ReloadClass = 'live' | 'new-rooms' | 'restart';
+export const RELOAD: { readonly [K in keyof typeof TABLE]: ReloadClass } = Object.freeze({
+  // The control sockets and every room's sockets are bound to these at start.
+  host: 'restart',
+  port: 'restart',
+  // A running room keeps its port for life (restarts too), and the range is what the firewall opens.
+  roomPortMin: 'restart',
+  roomPortMax: 'restart',
+  // Rooms judge each member by the larger of this and the value in force when it joined (what its `joined` said).
+  heartbeatMs: 'live',
+  heartbeatMisses: 'live',
+  // A room's history ring and its journal's compaction point are sized when its process starts.
+  historySize: 'new-rooms',
+  // Every endpoint checks and packs datagrams to this size, and clients are built to it: the control socket and the rooms must not disagree.
+  maxDatagramBytes: 'restart',
+  maxTextChars: 'live',
+  maxMembersPerRoom: 'live',
+  maxRooms: 'live',
+  maxRoomsPerEndpoint: 'live',
+  roomsPageSize: 'live',
+  whoPageSize: 'live',
+  // The replay caches of the supervisor and of every room are made with them, and a retry must keep getting the answer it was promised.
+  idempotenceWindowMs: 'restart',
+  idempotenceMaxEntries: 'restart',
+  controlRatePerSec: 'live',
+  controlBurst: 'live',
+  joinRatePerSec: 'live',
+  joinBurst: 'live',
+  roomCreateRatePerSec: 'live',
+  roomCreateBurst: 'live',
+  maxUnprovenPerAddress: 'live',
+  unprovenTimeoutMs: 'live',
+  joinQueueTimeoutMs: 'live',
+  limitExemptCidrs: 'live',
+  badKeyRatePerSec: 'live',
+  badKeyBurst: 'live',
+  maxPendingPerEndpoint: 'live',
+  errorReplyRatePerSec: 'live',
+  errorReplyBurst: 'live',
+  sayRatePerSec: 'live',
+  sayBurst: 'live',
+  requestRatePerSec: 'live',
+  requestBurst: 'live',
+  sendQueueMaxBytes: 'live',
+  // Set on each socket when it is bound.
+  socketBufferBytes: 'restart',
+  // Chosen when a room binds its sockets; kept service-wide so that every room sends the same way.
+  fanoutSendmmsg: 'restart',
+  roomPoolSize: 'live',
+  roomStartTimeoutMs: 'live',
+  ipcTimeoutMs: 'live',
+  shutdownTimeoutMs: 'live',
+  restartType: 'live',
+  restartMaxRestarts: 'live',
+  restartPeriodMs: 'live',
+  restartBackoffInitialMs: 'live',
+  restartBackoffFactor: 'live',
+  restartBackoffMaxMs: 'live',
+  restartBackoffJitter: 'live',
+  roomPolicies: 'live',
+  probeIntervalMs: 'live',
+  probeTimeoutMs: 'live',
+  // A room's journal writer is opened with them.
+  journalFsync: 'new-rooms',
+  journalFsyncIntervalMs: 'new-rooms',
+  keepJournals: 'live',
+  // Locked at start (chatd.lock), and every room's journal lives there.
+  dataDir: 'restart',
+  logLevel: 'live',
+  // Opened at start; SIGHUP reopens the same path (log rotation), it does not move the log elsewhere.
+  logDestination: 'restart',
+  // The admin listener (supervisor/admin/) and the rooms' stats reports are set up with these when chatd starts.
+  adminHost: 'restart',
+  adminPort: 'restart',
+  adminToken: 'restart',
+  metricsRoomLabels: 'restart',
+  statsIntervalMs: 'restart',
+  // Cluster mode: the NATS connection, this node's identity and the cluster's stream, buckets and leases are set up at start, and the others must agree on them.
+  natsServers: 'restart',
+  nodeName: 'restart',
+  advertiseHost: 'restart',
+  clusterName: 'restart',
+  journalReplicas: 'restart',
+  nodeLeaseMs: 'restart',
+});
+
+/** Keys whose values are never logged (a reload names them, never shows them). */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(['adminToken']);
 
 type Rule = (v: unknown) => string | null;
 const int = (min: number, max: number): Rule => (v) =>
@@ -410,4 +509,44 @@ export function loadConfigFile(path: string, overrides: Record<string, unknown> 
     throw new ConfigError(`config file ${path} must hold a JSON object`);
   }
   return makeConfig({ ...(parsed as Record<string, unknown>), ...overrides }, path);
+}
+
+/** What a reload does, key by key (RELOAD), to the config chatd runs with. */
+export interface ReloadPlan {
+  /** The supervisor's config from now on: the file's values, except `restart` keys, which keep theirs. */
+  config: Config;
+  /** Keys given a new value: `live` and `new-rooms` ones. */
+  changed: string[];
+  /** Of those, the keys only room processes started from now on take. */
+  newRoomsOnly: string[];
+  /** `restart` keys the file changed: left as they were. */
+  notApplied: string[];
+}
+
+export function planReload(current: Config, next: Config): ReloadPlan {
+  const out: Record<string, unknown> = {};
+  const changed: string[] = [];
+  const newRoomsOnly: string[] = [];
+  const notApplied: string[] = [];
+  for (const k of Object.keys(RELOAD) as Array<keyof Config>) {
+    const same = isDeepStrictEqual(current[k], next[k]);
+    if (RELOAD[k] === 'restart') {
+      out[k] = current[k];
+      if (!same) notApplied.push(k);
+      continue;
+    }
+    out[k] = next[k];
+    if (same) continue;
+    changed.push(k);
+    if (RELOAD[k] === 'new-rooms') newRoomsOnly.push(k);
+  }
+  // Checked again as a whole: a rule across keys must hold for the mix too.
+  return { config: makeConfig(out, 'reloaded config'), changed, newRoomsOnly, notApplied };
+}
+
+/** A running room's config after a reload: the `live` keys from next, the others as the room started with them. */
+export function liveConfig(room: Config, next: Config): Config {
+  const out: Record<string, unknown> = { ...room };
+  for (const k of Object.keys(RELOAD) as Array<keyof Config>) if (RELOAD[k] === 'live') out[k] = next[k];
+  return Object.freeze(out) as Config;
 }

@@ -93,6 +93,11 @@ export const PingMsg = object({ type: lit('ping'), rid: rid() });
 export const ShutdownMsg = object({ type: lit('shutdown'), reason: name() });
 /** The seq ceiling was raised to upTo (the answer to `lease`). */
 export const LeasedMsg = object({ type: lit('leased'), upTo: int(0) });
+/**
+ * A config reload (SIGHUP): the supervisor's config as reloaded, validated
+ * again by the room, which takes its live keys (lib/config.ts RELOAD).
+ */
+export const ReconfigureMsg = object({ type: lit('reconfigure'), config: plainObject });
 
 export const ToRoom = union({
   init: InitMsg,
@@ -101,6 +106,7 @@ export const ToRoom = union({
   ping: PingMsg,
   shutdown: ShutdownMsg,
   leased: LeasedMsg,
+  reconfigure: ReconfigureMsg,
 });
 export type InitMsg = Infer<typeof InitMsg>;
 export type ToRoom = Infer<typeof ToRoom>;

@@ -10,8 +10,8 @@ export class KeyedBuckets {
 
   constructor(
     private readonly clock: Clock,
-    private readonly ratePerSec: number,
-    private readonly burst: number,
+    private ratePerSec: number,
+    private burst: number,
     private readonly maxKeys = 10_000,
     /** Keys that are never limited (and get no bucket). */
     private readonly exempt?: (key: string) => boolean,
@@ -27,6 +27,14 @@ export class KeyedBuckets {
     if (this.exempt?.(key)) return true;
     const b = this.buckets.get(key);
     return b === undefined || b.has(this.clock.now());
+  }
+
+  /** New limits (a config reload), for the buckets held (TokenBucket.retune) and those made from now on. */
+  retune(ratePerSec: number, burst: number): void {
+    this.ratePerSec = ratePerSec;
+    this.burst = burst;
+    const now = this.clock.now();
+    for (const b of this.buckets.values()) b.retune(ratePerSec, burst, now);
   }
 
   private bucket(key: string): TokenBucket {

@@ -38,8 +38,11 @@ export class LogSink {
   onDropped: ((count: number) => void) | undefined;
 
   constructor(
-    readonly fd: number,
+    /** Not readonly: reopen() swaps it. */
+    public fd: number,
     readonly maxBytes = LOG_QUEUE_MAX_BYTES,
+    /** The file this sink appends to; undefined for stdout. */
+    readonly path?: string,
   ) {
     // What is still queued at exit gets one more non-blocking try.
     process.on('exit', () => this.pump());
@@ -87,6 +90,29 @@ export class LogSink {
       };
       this.waiters.push(done);
     });
+  }
+
+  /**
+   * Opens the file again by its path, for log rotation (move the file, then
+   * SIGHUP): later lines, and any still queued, go to a new file at the
+   * path. False for stdout, which has no path. Throws if the path cannot be
+   * opened; the old file is then kept.
+   */
+  reopen(): boolean {
+    if (this.path === undefined) return false;
+    mkdirSync(dirname(this.path), { recursive: true });
+    const fd = openSync(this.path, 'a');
+    const old = this.fd;
+    this.fd = fd;
+    // A file that failed (a full disk) may take lines again at its new start.
+    this.broken = undefined;
+    try {
+      closeSync(old);
+    } catch {
+      /* already closed */
+    }
+    this.pump();
+    return true;
   }
 
   /** Bytes waiting for the reader. */
@@ -182,11 +208,10 @@ export function openStdoutSink(maxBytes = LOG_QUEUE_MAX_BYTES): LogSink {
 /** A sink appending to a file (its folder is created); throws if it cannot be opened. */
 export function openFileSink(path: string, maxBytes = LOG_QUEUE_MAX_BYTES): LogSink {
   mkdirSync(dirname(path), { recursive: true });
-  const fd = openSync(path, 'a');
-  const sink = new LogSink(fd, maxBytes);
+  const sink = new LogSink(openSync(path, 'a'), maxBytes, path);
   process.on('exit', () => {
     try {
-      closeSync(fd);
+      closeSync(sink.fd);
     } catch {
       /* closed */
     }

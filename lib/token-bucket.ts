@@ -5,8 +5,8 @@ export class TokenBucket {
   private last: number;
 
   constructor(
-    private readonly ratePerSec: number,
-    private readonly burst: number,
+    private ratePerSec: number,
+    private burst: number,
     now: number,
   ) {
     this.tokens = burst;
@@ -18,6 +18,18 @@ export class TokenBucket {
     if (!this.has(now)) return false;
     this.tokens -= 1;
     return true;
+  }
+
+  /**
+   * New limits for a bucket in use (a config reload): what it holds, refilled
+   * at the old rate up to now, is kept up to the new burst. A lower limit
+   * bites at once; a higher one is earned at the new rate, not handed out.
+   */
+  retune(ratePerSec: number, burst: number, now: number): void {
+    this.has(now);
+    this.ratePerSec = ratePerSec;
+    this.burst = burst;
+    this.tokens = Math.min(this.tokens, burst);
   }
 
   /** Whether a token is there, without taking it. */

@@ -16,13 +16,16 @@ import { FileJournal, readJournal } from './journal.js';
 import type { Transport } from './outbox.js';
 import { Room } from './room.js';
 import { readSeqMark, SeqGuard, SeqMark, seqMarkPath, startingSeq } from './seq-guard.js';
-import { deferStopSignals } from './stop-signals.js';
+import { deferStopSignals, ignoreHangup } from './stop-signals.js';
+import { POOLED_ROOM_TITLE, roomTitle, STARTING_ROOM_TITLE } from '../lib/titles.js';
 import { batchSender } from './udp-batch.js';
 import { warmUp } from './warm-up.js';
 
 let room: Room | undefined;
 let guard: SeqGuard | undefined;
 let initReceived = false;
+/** A reload that came while the room was starting: applied once it serves. */
+let pendingConfig: Config | undefined;
 /** One per local address served (rooms/outbox.ts `via`). */
 let sockets: Socket[] = [];
 
@@ -49,6 +52,9 @@ async function whenDrained(timeoutMs: number): Promise<void> {
 let log: Logger = createLogger('info', 'stdout', { component: 'room', pid: process.pid });
 installFatalHandlers(() => log, openStdoutSink());
 deferStopSignals({ log: () => log, graceMs: () => room?.config.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs, stop: () => closeAndExit('shutdown') });
+ignoreHangup(() => log);
+// Until init names the room (at once for a process forked for a waiting room).
+process.title = process.argv.includes(POOLED_FLAG) ? POOLED_ROOM_TITLE : STARTING_ROOM_TITLE;
 
 function send(msg: FromRoom): void {
   // A disconnected channel means the supervisor is gone; exit follows.
@@ -119,6 +125,8 @@ process.on('message', (raw: unknown) => {
       return send({ type: 'pong', rid: msg.rid });
     case 'leased':
       return guard?.granted(msg.upTo);
+    case 'reconfigure':
+      return reconfigure(msg.config);
     case 'shutdown':
       log.info({ event: 'room_stopping', reason: msg.reason }, 'room stopping');
       return closeAndExit(msg.reason);
@@ -146,8 +154,27 @@ if (process.argv.includes(POOLED_FLAG)) {
   });
 }
 
+/** A config reload from the supervisor; a pooled process has no room yet, and its init will carry the new config. */
+function reconfigure(raw: Record<string, unknown>): void {
+  let next: Config;
+  try {
+    next = makeConfig(raw, 'reconfigure');
+  } catch (err) {
+    log.error({ event: 'ipc_rejected', reason: (err as Error).message }, 'reconfigure with an invalid config: ignored');
+    return;
+  }
+  if (!initReceived) return;
+  if (!room) {
+    pendingConfig = next;
+    return;
+  }
+  const changed = room.reconfigure(next);
+  if (changed.length > 0) log.info({ event: 'room_reconfigured', changed }, 'room reconfigured');
+}
+
 async function start(init: InitMsg): Promise<void> {
   if (room) throw new Error('room already started');
+  process.title = roomTitle(init.room);
   testFaults(init.incarnation);
   const config: Config = makeConfig(init.config, 'init');
   // A child of the logger made at load: a new pino instance would compile
@@ -228,6 +255,12 @@ async function serve(r: Room, init: InitMsg, config: Config, transport: Transpor
   if ('batch' in fanout) transport.batch = fanout.batch;
   room = r;
   sockets = socks;
+  if (pendingConfig) {
+    const next = pendingConfig;
+    pendingConfig = undefined;
+    // After `ready`: a join is waiting for it, the reload is not.
+    setImmediate(() => reconfigure({ ...next }));
+  }
   // Ready first: the first log line of a room's logger costs ~1 ms, and a join is waiting.
   send(members ? { type: 'ready', port, seq: r.seq, members } : { type: 'ready', port, seq: r.seq });
   log.info(

@@ -52,6 +52,8 @@ export class Member {
   /** While >= 0, the member's queue is the turn's shared batch from this index (see Outbox). */
   sharedFrom = -1;
   present = true;
+  /** The heartbeat period in force when it joined (what its `joined` said), or when its room restarted. */
+  heartbeatMs = 0;
   /** Rate limits (protocol: RATE_LIMITED), created by the room with its config. */
   says: TokenBucket | undefined;
   requests: TokenBucket | undefined;

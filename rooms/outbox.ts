@@ -60,7 +60,8 @@ export class Outbox {
   constructor(
     private readonly transport: Transport,
     private readonly maxDatagramBytes: number,
-    private readonly maxQueueBytes: number,
+    /** sendQueueMaxBytes; set again by a reload. */
+    public maxQueueBytes: number,
     private readonly beforeFlush: () => void = () => {},
     private readonly schedule: (fn: () => void) => void = setImmediate,
   ) {}

@@ -3,7 +3,8 @@
 // through the Outbox, notices to the supervisor through `notify`. One
 // message is handled at a time (Node's event loop is the mailbox).
 import type { Clock, Timer } from '../lib/clock.js';
-import type { Config } from '../lib/config.js';
+import { isDeepStrictEqual } from 'node:util';
+import { liveConfig, type Config } from '../lib/config.js';
 import { decodeDatagram, encode } from '../lib/codec.js';
 import { endpointKey, type Endpoint } from '../lib/endpoint.js';
 import { ChatError, errorInfo, type ErrorInfo } from '../lib/errors.js';
@@ -99,7 +100,8 @@ export interface RoomDeps {
 
 export class Room implements RoomOps {
   readonly name: string;
-  readonly config: Config;
+  /** Replaced by reconfigure (a reload). */
+  config: Config;
   readonly clock: Clock;
   readonly roster = new Roster();
   readonly history: History;
@@ -230,6 +232,7 @@ export class Room implements RoomOps {
         continue;
       }
       const m = new Member(resumed ? { ...r, proven: false } : r, now);
+      m.heartbeatMs = this.config.heartbeatMs;
       m.resumed = resumed;
       this.roster.add(m);
     }
@@ -259,6 +262,7 @@ export class Room implements RoomOps {
     if (this.replicated) throw new Error('addMember: a room with a replicated journal adds members with addMemberStored');
     this.checkNewMember(r);
     const m = new Member({ ...r, proven: false }, this.clock.now());
+    m.heartbeatMs = this.config.heartbeatMs;
     // The join is stored before the member is in: a join the journal cannot
     // hold is refused, not half made.
     const seq = this.stage(presence(this.name, 0, 'join', m));
@@ -278,6 +282,7 @@ export class Room implements RoomOps {
   private async addReplicated(r: MemberRecord): Promise<Added> {
     this.checkNewMember(r);
     const m = new Member({ ...r, proven: false }, this.clock.now());
+    m.heartbeatMs = this.config.heartbeatMs;
     // Who the member is goes with its join: a node that takes the room over learns it from there.
     this.stageRecord(memberLine(r));
     const seq = this.stage(presence(this.name, 0, 'join', m));
@@ -320,10 +325,12 @@ export class Room implements RoomOps {
    */
   evictExpired(): void {
     const now = this.clock.now();
-    const deadline = now - this.config.heartbeatMs * this.config.heartbeatMisses;
-    const unprovenDeadline = Math.max(deadline, now - this.config.unprovenTimeoutMs);
+    const c = this.config;
     const evicted: Array<{ m: Member; seq: number }> = [];
     for (const m of [...this.roster]) {
+      // Held to the heartbeat its `joined` announced if that was longer: a reload that lowered it must not evict clients still keeping the old pace.
+      const deadline = now - Math.max(c.heartbeatMs, m.heartbeatMs) * c.heartbeatMisses;
+      const unprovenDeadline = Math.max(deadline, now - c.unprovenTimeoutMs);
       if (m.lastSeen > (m.proven || m.resumed ? deadline : unprovenDeadline)) continue;
       this.removeFromRoster(m);
       evicted.push({ m, seq: this.stage(presence(this.name, 0, 'evict', m)) });
@@ -707,6 +714,33 @@ export class Room implements RoomOps {
   }
 
   // ---- life cycle ---------------------------------------------------------------
+
+  /**
+   * A config reload: the live keys (lib/config.ts RELOAD) take effect at
+   * once, in what was built from them too. Members keep their token
+   * buckets, with the new rate and burst (TokenBucket.retune: a lower limit
+   * bites at once). Returns the keys that changed.
+   */
+  reconfigure(next: Config): string[] {
+    const prev = this.config;
+    const c = liveConfig(prev, next);
+    const changed = (Object.keys(c) as Array<keyof Config>).filter((k) => !isDeepStrictEqual(prev[k], c[k]));
+    if (changed.length === 0) return changed;
+    this.config = c;
+    const now = this.clock.now();
+    for (const m of this.roster) {
+      m.says?.retune(c.sayRatePerSec, c.sayBurst, now);
+      m.requests?.retune(c.requestRatePerSec, c.requestBurst, now);
+    }
+    this.errorReplies.retune(c.errorReplyRatePerSec, c.errorReplyBurst);
+    this.outbox.maxQueueBytes = c.sendQueueMaxBytes;
+    this.log.level = c.logLevel;
+    if ((prev.heartbeatMs !== c.heartbeatMs || prev.unprovenTimeoutMs !== c.unprovenTimeoutMs) && this.sweepTimer && this.status === 'running') {
+      this.clock.clearTimeout(this.sweepTimer);
+      this.startSweep();
+    }
+    return changed;
+  }
 
   private startSweep(): void {
     // Sweeping every half interval keeps eviction within one heartbeatMs of

@@ -16,6 +16,16 @@ export interface StopSignalOptions {
   stop: () => void;
 }
 
+/**
+ * SIGHUP asks chatd to reload (supervisor/reload.ts), and the supervisor
+ * tells each room what changed over IPC. A room must not die of a SIGHUP
+ * that reaches it too (Node's default): sent to the process group, or the
+ * group's terminal closing.
+ */
+export function ignoreHangup(log: () => Logger): void {
+  process.on('SIGHUP', () => log().info({ event: 'room_signal', signal: 'SIGHUP', action: 'ignore' }, 'SIGHUP ignored: the supervisor reloads and tells the room'));
+}
+
 export function deferStopSignals(o: StopSignalOptions): void {
   let first: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -30,13 +30,15 @@ export interface ControlLimits {
   readonly unproven: UnprovenTally;
   /** Whether the address is in limitExemptCidrs. */
   exempt(address: string): boolean;
+  /** A config reload: new rates, bursts and exempt networks (KeyedBuckets.retune). */
+  retune(c: Config): void;
 }
 
 export function createControlLimits(clock: Clock, c: Config): ControlLimits {
-  const networks = new Networks(c.limitExemptCidrs);
+  let networks = new Networks(c.limitExemptCidrs);
   const exempt = (address: string) => networks.has(address);
   const buckets = (ratePerSec: number, burst: number) => new KeyedBuckets(clock, ratePerSec, burst, undefined, exempt);
-  return {
+  const limits = {
     control: buckets(c.controlRatePerSec, c.controlBurst),
     join: buckets(c.joinRatePerSec, c.joinBurst),
     create: buckets(c.roomCreateRatePerSec, c.roomCreateBurst),
@@ -44,7 +46,16 @@ export function createControlLimits(clock: Clock, c: Config): ControlLimits {
     errorReply: buckets(c.errorReplyRatePerSec, c.errorReplyBurst),
     unproven: new UnprovenTally(),
     exempt,
+    retune(n: Config): void {
+      networks = new Networks(n.limitExemptCidrs);
+      limits.control.retune(n.controlRatePerSec, n.controlBurst);
+      limits.join.retune(n.joinRatePerSec, n.joinBurst);
+      limits.create.retune(n.roomCreateRatePerSec, n.roomCreateBurst);
+      limits.badKey.retune(n.badKeyRatePerSec, n.badKeyBurst);
+      limits.errorReply.retune(n.errorReplyRatePerSec, n.errorReplyBurst);
+    },
   };
+  return limits;
 }
 
 /**
@@ -79,7 +90,8 @@ export class UnprovenTally {
 export class PendingBound {
   private readonly pending = new Map<string, number>();
 
-  constructor(private readonly maxPendingPerEndpoint: number) {}
+  /** Not readonly: a config reload sets it (in-progress requests above a lowered bound finish). */
+  constructor(public maxPendingPerEndpoint: number) {}
 
   /**
    * Runs a join or leave of one endpoint, bounded in number per endpoint:

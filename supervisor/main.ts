@@ -11,8 +11,10 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { VERSION } from '../lib/version.js';
 import { EXIT, EXIT_MEANINGS } from './exit-codes.js';
 import { relaysEnded } from './log-relay.js';
+import { reloadConfig, reopenLog, type ConfigSource } from './reload.js';
 import { describeStartFailure } from './start-failure.js';
 import { Supervisor } from './supervisor.js';
+import { SUPERVISOR_TITLE } from '../lib/titles.js';
 
 /** How long the last log lines get to reach a slow reader before chatd exits anyway. */
 const EXIT_FLUSH_MS = 1_000;
@@ -34,7 +36,8 @@ Options:
 
 Signals: SIGINT/SIGTERM stop cleanly (rooms tell members "closed"), also when
 sent to the whole process group (Ctrl-C); a second signal kills the rooms and
-exits 1.
+exits 1. SIGHUP reloads the config file (keys that need a restart are logged
+and kept) and reopens the log file.
 "chatd status" asks a running chatd how it is doing (see "chatd status --help").
 dataDir is locked while chatd runs (dataDir/chatd.lock holds its pid).
 
@@ -46,7 +49,7 @@ function fail(code: number, msg: string): never {
   process.exit(code);
 }
 
-function parse(): Config {
+function parse(): { config: Config; source: ConfigSource } {
   let values;
   try {
     ({ values } = parseArgs({
@@ -78,7 +81,8 @@ function parse(): Config {
   }
   if (values.host !== undefined) overrides['host'] = values.host;
   try {
-    return values.config === undefined ? makeConfig(overrides, 'command line') : loadConfigFile(values.config, overrides);
+    const config = values.config === undefined ? makeConfig(overrides, 'command line') : loadConfigFile(values.config, overrides);
+    return { config, source: { path: values.config, overrides } };
   } catch (err) {
     if (err instanceof ConfigError) fail(EXIT.usage, err.message);
     throw err;
@@ -86,14 +90,16 @@ function parse(): Config {
 }
 
 async function main(): Promise<void> {
-  const config = parse();
+  process.title = SUPERVISOR_TITLE;
+  const { config, source } = parse();
   let sink: LogSink;
   try {
     sink = openLogSink(config.logDestination);
   } catch (err) {
     fail(EXIT.usage, `cannot open the log destination "${config.logDestination}": ${(err as Error).message}; fix "logDestination"`);
   }
-  const log = createLogger(config.logLevel, sink, { component: 'supervisor' });
+  // pid: log readers (pino-pretty) show it as the process of every line.
+  const log = createLogger(config.logLevel, sink, { component: 'supervisor', pid: process.pid });
   installFatalHandlers(() => log, sink);
   testFaults(log);
   const sup = new Supervisor({ config, log, logSink: sink });
@@ -122,6 +128,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', () => {
+    // The log first: the reload's own lines belong in the new file.
+    reopenLog(sink, log);
+    reloadConfig(sup, source);
+  });
 
   try {
     await sup.start();

@@ -3,6 +3,7 @@
 // forked child; tests give the life cycle fakes through SpawnRoom, so the
 // supervisor's logic runs in memory with a manual clock.
 import type { FromRoom, LeaveRecord, MemberRecord, RoomReply, StreamInit, ToRoom } from '../lib/ipc.js';
+import type { Config } from '../lib/config.js';
 import type { ExitInfo } from './restart-policy.js';
 
 export type Unsolicited = Extract<FromRoom, { type: 'left' | 'evicted' | 'proven' | 'moved' | 'departed' | 'fenced' }>;
@@ -59,6 +60,8 @@ export interface RoomHandle {
   stop(reason: string, timeoutMs: number): Promise<ExitInfo>;
   /** Pings the room every probeIntervalMs; emits `hung` once when one is not answered in probeTimeoutMs. */
   startProbing(): void;
+  /** A config reload: the handle's own timeouts, and the room's live keys (IPC `reconfigure`) once it has its init. */
+  reconfigure?(config: Config): void;
   kill(): void;
   whenExited(): Promise<ExitInfo>;
   on<K extends keyof RoomHandleEvents>(event: K, listener: (...args: RoomHandleEvents[K]) => void): this;

@@ -73,7 +73,18 @@ export class RoomLifecycle implements RoomHost {
   ) {
     this.portCursor = d.config.roomPortMin;
     this.spawn = o.spawn ?? ((pooled) => new RoomProcess(d.config, d.log, o.logSink, o.roomEnv, pooled, o.fork, d.clock));
-    this.noticeDeps = { config: d.config, clock: d.clock, log: d.log, registry: d.registry, replay: d.replay, mailboxes: d.mailboxes, host: this };
+    this.noticeDeps = {
+      // The supervisor's config of the moment: a reload replaces it.
+      get config() {
+        return d.config;
+      },
+      clock: d.clock,
+      log: d.log,
+      registry: d.registry,
+      replay: d.replay,
+      mailboxes: d.mailboxes,
+      host: this,
+    };
   }
 
   async createRoom(name: string, key: string | undefined): Promise<RoomEntry> {
@@ -151,6 +162,18 @@ export class RoomLifecycle implements RoomHost {
     for (const p of this.live) p.kill();
   }
 
+  /**
+   * A config reload (the supervisor's config is already the new one): every
+   * room process hears of it, and the pool grows or shrinks to roomPoolSize
+   * (idle processes beyond it are stopped; none is in use).
+   */
+  reconfigure(next: LifecycleDeps['config']): void {
+    for (const p of this.live) p.reconfigure?.(next);
+    const surplus = this.pool.splice(next.roomPoolSize);
+    for (const p of surplus) void p.stop('pool', next.shutdownTimeoutMs);
+    this.fillPool();
+  }
+
   /** Tops the pool up to roomPoolSize (called at start and after each take). */
   fillPool(): void {
     const sup = this.d;
@@ -161,7 +184,7 @@ export class RoomLifecycle implements RoomHost {
       this.pool.push(proc);
       proc.once('warm', () =>
         sup.log.info(
-          { event: 'pool_process_ready', pid: proc.pid, readyMs: Math.round(performance.now() - forkedAt) },
+          { event: 'pool_process_ready', roomPid: proc.pid, readyMs: Math.round(performance.now() - forkedAt) },
           'pooled room process warmed up and idle',
         ),
       );
@@ -169,7 +192,7 @@ export class RoomLifecycle implements RoomHost {
       proc.once('exit', () => {
         this.pool = this.pool.filter((p) => p !== proc);
       });
-      sup.log.debug({ event: 'pool_process_forked', pid: proc.pid }, 'room process forked for the pool');
+      sup.log.debug({ event: 'pool_process_forked', roomPid: proc.pid }, 'room process forked for the pool');
     }
   }
 
@@ -255,7 +278,7 @@ export class RoomLifecycle implements RoomHost {
     proc.on('hung', () => {
       // A busy loop cannot answer IPC: kill it and let the restart policy decide.
       sup.log.error(
-        { event: 'room_hung', room: entry.name, pid: proc.pid, probeTimeoutMs: sup.config.probeTimeoutMs },
+        { event: 'room_hung', room: entry.name, roomPid: proc.pid, probeTimeoutMs: sup.config.probeTimeoutMs },
         'room stopped answering; killing it',
       );
       proc.kill();
@@ -290,7 +313,7 @@ export class RoomLifecycle implements RoomHost {
     sup.registry.setState(entry, 'running');
     proc.startProbing();
     sup.log.info(
-      { event: 'room_started', room: entry.name, pid: proc.pid, port: entry.port, incarnation: entry.incarnation, startMs: sup.clock.now() - t0 },
+      { event: 'room_started', room: entry.name, roomPid: proc.pid, port: entry.port, incarnation: entry.incarnation, startMs: sup.clock.now() - t0 },
       'room started',
     );
   }
@@ -308,7 +331,7 @@ export class RoomLifecycle implements RoomHost {
         {
           event: 'room_exit',
           room: entry.name,
-          pid: proc.pid,
+          roomPid: proc.pid,
           code: exit.code,
           signal: exit.signal,
           spawnError: exit.spawnError,

@@ -40,13 +40,13 @@ export function applyNotice(sup: NoticeDeps, entry: RoomEntry, m: Unsolicited): 
         // A lost `left` from the room endpoint is retried at the control endpoint (protocol "Leave after the room is gone").
         sup.replay.set(leaveReplayKey(cur.endpoint, entry.name, m.reqId), encode({ type: 'left', id: m.reqId, room: entry.name }));
         entry.rememberLeave({ tokenHash: cur.tokenHash, address: cur.address, port: cur.port, id: m.reqId, at: sup.clock.now() }, sup.config.idempotenceWindowMs);
-        sup.log.info({ event: 'member_left', room: entry.name, member: cur.member, via: 'room' }, 'member left');
+        sup.log.info({ event: 'member_left', room: entry.name, member: cur.member, nick: cur.nick, via: 'room' }, 'member left');
         break;
       case 'evicted':
-        sup.log.info({ event: 'member_evicted', room: entry.name, member: cur.member, silentMs: m.silentMs, proven: m.proven }, 'member evicted');
+        sup.log.info({ event: 'member_evicted', room: entry.name, member: cur.member, nick: cur.nick, silentMs: m.silentMs, proven: m.proven }, 'member evicted');
         break;
       case 'departed':
-        sup.log.info({ event: 'member_departed', room: entry.name, member: cur.member }, 'member had left before the room restarted');
+        sup.log.info({ event: 'member_departed', room: entry.name, member: cur.member, nick: cur.nick }, 'member had left before the room restarted');
         break;
       default: {
         const never: never = m;

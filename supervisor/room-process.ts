@@ -12,6 +12,7 @@ import { relayLines, type LineSink } from './log-relay.js';
 import type { ExitInfo } from './restart-policy.js';
 import type { RoomHandle, RoomHandleEvents, RoomRequestMsg, StartSpec, Unsolicited } from './room-handle.js';
 import { systemClock, type Clock, type Timer } from '../lib/clock.js';
+import { TITLE_ROOM_ARG } from '../lib/titles.js';
 
 const ROOM_MAIN = fileURLToPath(new URL('../rooms/main.js', import.meta.url));
 
@@ -49,9 +50,11 @@ export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomH
   private readonly exited: Promise<ExitInfo>;
   private probeTimer: Timer | undefined;
   private startWaiter: ((m: Extract<FromRoom, { type: 'ready' | 'fatal' }>) => void) | undefined;
+  private initSent = false;
 
   constructor(
-    private readonly config: Config,
+    /** Replaced by reconfigure (a reload). */
+    private config: Config,
     private readonly log: Logger,
     logSink: LineSink,
     env: NodeJS.ProcessEnv = process.env,
@@ -84,7 +87,7 @@ export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomH
     };
     let child: ChildProcess | undefined;
     try {
-      child = forkFn(ROOM_MAIN, pooled ? [POOLED_FLAG] : [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env, serialization: 'json' });
+      child = forkFn(ROOM_MAIN, pooled ? [POOLED_FLAG, TITLE_ROOM_ARG] : [TITLE_ROOM_ARG], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env, serialization: 'json' });
     } catch (err) {
       // fork() throws for some errnos (ENOMEM, ...) where others only emit
       // 'error'. Deferred, so the caller has attached its listeners.
@@ -102,7 +105,7 @@ export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomH
     child.on('error', (err) => {
       // No pid: the spawn failed, and Node emits no 'exit' for that.
       if (!this.spawned && child.pid === undefined) return failed(err);
-      this.log.error({ event: 'room_process_error', pid: this.pid, err }, 'room process error');
+      this.log.error({ event: 'room_process_error', roomPid: this.pid, err }, 'room process error');
     });
   }
 
@@ -140,8 +143,15 @@ export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomH
         this.status = 'running';
         settle();
       };
+      this.initSent = true;
       this.post({ type: 'init', ...spec, config: { ...this.config } });
     });
+  }
+
+  reconfigure(config: Config): void {
+    this.config = config;
+    // A process still waiting for its init gets the new config with it.
+    if (this.initSent) this.post({ type: 'reconfigure', config: { ...config } });
   }
 
   /** Tells the room its seq ceiling is now upTo (the supervisor has recorded it). */
@@ -169,7 +179,7 @@ export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomH
     this.status = 'stopping';
     this.post({ type: 'shutdown', reason });
     const timer = this.clock.setTimeout(() => {
-      this.log.warn({ event: 'room_kill', pid: this.pid, reason: 'shutdown timeout' }, 'room did not stop in time; killing');
+      this.log.warn({ event: 'room_kill', roomPid: this.pid, reason: 'shutdown timeout' }, 'room did not stop in time; killing');
       this.kill();
     }, timeoutMs);
     const info = await this.exited;
@@ -221,7 +231,7 @@ export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomH
       // IPC is trusted but checked: a room that says nonsense is not
       // believed, and its state is suspect, so it is killed and restarted
       // from the journal and the supervisor's roster (the restart policy applies).
-      this.log.error({ event: 'ipc_rejected', pid: this.pid, reason: parsed.message }, 'malformed IPC message from room; killing it');
+      this.log.error({ event: 'ipc_rejected', roomPid: this.pid, reason: parsed.message }, 'malformed IPC message from room; killing it');
       this.kill();
       return;
     }

@@ -49,7 +49,8 @@ export interface SupervisorOptions {
 
 export class Supervisor implements SupervisorDeps {
   status: SupervisorStatus = 'starting';
-  readonly config: Config;
+  /** Replaced by reconfigure (a reload); the parts read it through the supervisor. */
+  config: Config;
   readonly log: Logger;
   readonly clock: Clock;
   /** Rooms, their members and the per-endpoint counts: the one owner of membership. */
@@ -128,7 +129,7 @@ export class Supervisor implements SupervisorDeps {
     // A wildcard host is served address by address (lib/served-addresses.ts): say which.
     const addresses = this.served;
     this.log.info(
-      { event: 'listening', host: c.host, port, addresses, roomPorts, pid: process.pid },
+      { event: 'listening', host: c.host, port, addresses, roomPorts },
       `chatd listening on ${addresses.join(', ')} port ${port}; rooms on UDP ports ${roomPorts}`,
     );
     if (c.roomPortMax === 0 && !isLoopback(c.host)) {
@@ -219,6 +220,18 @@ export class Supervisor implements SupervisorDeps {
     this.control.close();
     this.status = 'stopped';
     this.log.info({ event: 'stopped', handedOver: entries.length }, 'stopped; rooms handed to the other nodes');
+  }
+
+  /**
+   * A config reload (reload.ts has kept the keys that need a restart): the
+   * supervisor's limits, timeouts and policies, and every room.
+   */
+  reconfigure(next: Config): void {
+    this.config = next;
+    this.limits.retune(next);
+    this.pending.maxPendingPerEndpoint = next.maxPendingPerEndpoint;
+    this.log.level = next.logLevel;
+    this.lifecycle.reconfigure(next);
   }
 
   /** Second signal: no more waiting. */

@@ -35,7 +35,7 @@ if (reason) {
     const client = await RawClient.open(t);
     await client.join(cl.nodes[0]!.port, 'lobby', 'alice');
     const roomPid = await cl.nodes[0]!.roomPid('lobby');
-    await cl.nodes[0]!.waitLog((l) => l.event === 'pool_process_ready' && l['pid'] !== roomPid, 15_000, 'a pooled process besides the room');
+    await cl.nodes[0]!.waitLog((l) => l.event === 'pool_process_ready' && l['roomPid'] !== roomPid, 15_000, 'a pooled process besides the room');
     const tree = [cl.nodes[0]!.pid, ...descendants(cl.nodes[0]!.pid)];
     t.ok(tree.includes(roomPid), `node 0's tree (${tree.join(', ')}) holds its room (pid ${roomPid})`);
     t.ok(tree.length >= 3, 'and a pooled process');

@@ -2,7 +2,7 @@
 // docs/protocol.md and every config key in the README (fastify's check).
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { DEFAULTS } from '../lib/config.js';
+import { DEFAULTS, RELOAD } from '../lib/config.js';
 import { ERROR_CODES } from '../lib/errors.js';
 
 const root = new URL('../../', import.meta.url);
@@ -20,6 +20,17 @@ t.test('every config key is documented in the README with its default', async (t
     const row = readme.split('\n').find((l) => l.startsWith('|') && (l.split('|')[1] ?? '').includes(`\`${key}\``));
     t.ok(row, `${key} has a row`);
     t.ok(row?.includes(JSON.stringify(value)), `${key} row shows its default ${JSON.stringify(value)}`);
+  }
+});
+
+t.test("the README's reload column says what lib/config.ts RELOAD says of each key", async (t) => {
+  const words = { live: 'live', 'new-rooms': 'new rooms', restart: 'restart' } as const;
+  const rows = read('README.md')
+    .split('\n')
+    .filter((l) => l.startsWith('| `'));
+  for (const [key, cls] of Object.entries(RELOAD)) {
+    const row = rows.find((l) => (l.split('|')[1] ?? '').includes(`\`${key}\``));
+    t.equal(row?.split('|')[3]?.trim(), words[cls], key);
   }
 });
 

@@ -61,7 +61,7 @@ t.test('acknowledged messages survive repeated SIGKILLs of room processes', asyn
       const room = ROOMS[k % ROOMS.length]!;
       const last = d.logs.filter((l) => l.event === 'room_started' && l['room'] === room).at(-1)!;
       const inc = last['incarnation'] as number;
-      process.kill(last['pid'] as number, 'SIGKILL');
+      process.kill(last['roomPid'] as number, 'SIGKILL');
       // `>`: on a loaded machine a start can time out and be retried as a further incarnation
       await d.waitLog((l) => l.event === 'room_started' && l['room'] === room && (l['incarnation'] as number) > inc, 30_000, `restart of ${room}`);
     }

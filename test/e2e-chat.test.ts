@@ -73,7 +73,7 @@ t.test('the first join forks a room process and the last leave ends it', async (
   const b = await RawClient.open(t);
   const ma = await a.join(d.port, 'life', 'ann');
   const started = await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'life');
-  const pid = started['pid'] as number;
+  const pid = started['roomPid'] as number;
   t.ok(isAlive(pid), 'room process exists');
   t.not(pid, d.pid, 'it is a separate process');
   const mb = await b.join(d.port, 'life', 'ben');

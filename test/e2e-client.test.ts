@@ -81,7 +81,7 @@ t.test('messages sent while a room restarts are acknowledged and delivered once,
   const got = collect<MsgEvent>(b, 'message', 20, (m) => m.nick === 'ann', 20_000);
   const started = await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'crashy');
   for (let i = 0; i < 20; i++) {
-    if (i === 7) process.kill(started['pid'] as number, 'SIGKILL');
+    if (i === 7) process.kill(started['roomPid'] as number, 'SIGKILL');
     await a.say('crashy', `m${i}`);
   }
   const msgs = await got;

@@ -37,11 +37,11 @@ t.test('a room process killed with SIGKILL comes back on the same port and membe
   a.send({ type: 'say', token: ma.token, id: 'before', text: 'before the crash' }, ma.port);
   const before = await b.next((o) => o['type'] === 'msg' && o['id'] === 'before');
   const first = await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'phoenix');
-  process.kill(first['pid'] as number, 'SIGKILL');
+  process.kill(first['roomPid'] as number, 'SIGKILL');
   const second = await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'phoenix' && (l['incarnation'] as number) >= 2, 30_000, 'restart');
-  t.not(second['pid'], first['pid'], 'a new process');
+  t.not(second['roomPid'], first['roomPid'], 'a new process');
   t.equal(second['port'], ma.port, 'on the same port');
-  t.ok(await waitGone(first['pid'] as number), 'the old one is gone');
+  t.ok(await waitGone(first['roomPid'] as number), 'the old one is gone');
   t.match(d.logs.find((l) => l.event === 'room_exit'), { room: 'phoenix', signal: 'SIGKILL', decision: 'restart' });
   // Same tokens, no re-join: the restored members just keep talking.
   a.send({ type: 'say', token: ma.token, id: 'after', text: 'after the crash' }, ma.port);

@@ -26,9 +26,9 @@ function limitFds(pid: number, n: number): void {
 function killPooled(t: { teardown(fn: () => unknown): void }, d: Chatd): void {
   t.teardown(() => {
     for (const l of d.logs) {
-      if (l.event !== 'pool_process_forked' || typeof l['pid'] !== 'number') continue;
+      if (l.event !== 'pool_process_forked' || typeof l['roomPid'] !== 'number') continue;
       try {
-        process.kill(l['pid'], 'SIGKILL');
+        process.kill(l['roomPid'], 'SIGKILL');
       } catch {
         /* gone */
       }
@@ -38,13 +38,13 @@ function killPooled(t: { teardown(fn: () => unknown): void }, d: Chatd): void {
 
 /** Waits until the pool holds a warm process that no room has taken. */
 async function poolWarm(d: Chatd): Promise<number> {
-  const l = await d.waitLog((l) => l.event === 'pool_process_ready' && !d.roomPids().includes(l['pid'] as number), 15_000, 'a warm pooled process');
-  return l['pid'] as number;
+  const l = await d.waitLog((l) => l.event === 'pool_process_ready' && !d.roomPids().includes(l['roomPid'] as number), 15_000, 'a warm pooled process');
+  return l['roomPid'] as number;
 }
 
 /** The pool's refill after a take has tried to fork (a failed fork has no pid). */
 async function refillTried(d: Chatd): Promise<void> {
-  await d.waitLog((l) => l.event === 'pool_process_forked' && l['pid'] === undefined, 10_000, 'the pool refill tried');
+  await d.waitLog((l) => l.event === 'pool_process_forked' && l['roomPid'] === undefined, 10_000, 'the pool refill tried');
 }
 
 async function exitsWithin(d: Chatd, ms: number) {
@@ -108,7 +108,7 @@ t.test('while forks fail: joins for new rooms are refused at once, existing room
   await d.roomPid('x');
   await d.waitLog((l) => l.event === 'room_fork_recovered' && d.logs.indexOf(l) >= recoveredFrom, 15_000, 'room_fork_recovered');
   const pooled = await poolWarm(d);
-  t.ok(d.logs.findIndex((l) => l.event === 'pool_process_forked' && l['pid'] === pooled) > recoveredFrom, 'the pool refilled after forks came back');
+  t.ok(d.logs.findIndex((l) => l.event === 'pool_process_forked' && l['roomPid'] === pooled) > recoveredFrom, 'the pool refilled after forks came back');
   b.send({ type: 'say', token: mb.token, id: 's2', text: 'and still' }, mb.port);
   t.match(await a.next((o) => o['type'] === 'msg' && o['id'] === 's2', 5_000, 'msg in r1 after'), { text: 'and still' }, 'r1 served throughout');
 

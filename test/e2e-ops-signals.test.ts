@@ -12,7 +12,7 @@ import { RawClient } from './helpers/raw-client.js';
 
 /** Every process chatd forked that the log names: rooms and pooled ones. */
 function forkedPids(d: Chatd): number[] {
-  const pids = d.logs.filter((l) => (l.event === 'room_started' || l.event === 'pool_process_forked') && typeof l['pid'] === 'number').map((l) => l['pid'] as number);
+  const pids = d.logs.filter((l) => (l.event === 'room_started' || l.event === 'pool_process_forked') && typeof l['roomPid'] === 'number').map((l) => l['roomPid'] as number);
   return [...new Set(pids)];
 }
 
@@ -67,7 +67,7 @@ t.test('a room signalled alone closes by itself after the grace period and exits
   t.equal(closed['reason'], 'shutdown');
   t.equal(closed['fromPort'], m.port, 'from the room itself');
   await d.waitLog((l) => l.event === 'room_signal_timeout' && l['pid'] === pid, 10_000, 'room_signal_timeout');
-  t.match(await d.waitLog((l) => l.event === 'room_exit' && l['pid'] === pid, 10_000, 'room_exit'), { code: 0, signal: null });
+  t.match(await d.waitLog((l) => l.event === 'room_exit' && l['roomPid'] === pid, 10_000, 'room_exit'), { code: 0, signal: null });
   t.ok(await waitGone(pid, 5_000), 'the room process is gone');
 });
 
@@ -84,9 +84,9 @@ t.test("a room's uncaught exception: one fatal line with the stack, exit 70, the
   const err = fatal['err'] as Record<string, unknown>;
   t.match(err, { type: 'Error', message: 'test fault: throw-on-sigusr1' });
   t.match(String(err['stack']), /throw-on-sigusr1\n\s+at /, 'with its stack');
-  t.match(await d.waitLog((l) => l.event === 'room_exit' && l['pid'] === pid, 10_000, 'room_exit'), { code: EXIT_UNCAUGHT, decision: 'restart' });
+  t.match(await d.waitLog((l) => l.event === 'room_exit' && l['roomPid'] === pid, 10_000, 'room_exit'), { code: EXIT_UNCAUGHT, decision: 'restart' });
   const second = await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'boom' && (l['incarnation'] as number) >= 2, 30_000, 'restart');
-  t.not(second['pid'], pid, 'a new process');
+  t.not(second['roomPid'], pid, 'a new process');
   a.send({ type: 'say', token: ma.token, id: 'after', text: 'still here' }, ma.port);
   await b.next((o) => o['type'] === 'msg' && o['id'] === 'after', 10_000, 'a message after the restart');
   t.equal(d.logs.filter((l) => l.event === 'uncaught').length, 1, 'one fatal line');

@@ -56,7 +56,7 @@ t.test('a busy-looping room is detected by the IPC probe, killed and restarted; 
   process.kill(pid, 'SIGUSR2');
   const hung = await d.waitLog((l) => l.event === 'room_hung' && l['room'] === 'busy', 10_000, 'room_hung');
   const detectedMs = Date.now() - t0;
-  t.equal(hung['pid'], pid);
+  t.equal(hung['roomPid'], pid);
   // generous margin: the machines are shared; this guards "detected at all, and not minutes later"
   t.ok(detectedMs <= probe.probeIntervalMs + probe.probeTimeoutMs + 2_000, `detected in ${detectedMs} ms`);
   t.ok(await waitGone(pid), 'the hung process was killed');
@@ -75,7 +75,7 @@ t.test('a room that sends a malformed IPC message is not believed: it is killed 
   const pid = await d.roomPid('liar');
   process.kill(pid, 'SIGUSR1');
   const rejected = await d.waitLog((l) => l.event === 'ipc_rejected', 10_000, 'ipc_rejected');
-  t.equal(rejected['pid'], pid);
+  t.equal(rejected['roomPid'], pid);
   t.ok(await waitGone(pid), 'the lying process was killed');
   await d.waitLog((l) => l.event === 'room_started' && l['room'] === 'liar' && (l['incarnation'] as number) >= 2, 30_000, 'restart');
   a.send({ type: 'say', token: ma.token, id: 'ok', text: 'members were kept' }, ma.port);
@@ -86,10 +86,10 @@ t.test('a new room takes a pre-forked process from the pool, and the pool refill
   const d = await startChatd(t, { roomPoolSize: 1 });
   const pooled = await d.waitLog((l) => l.event === 'pool_process_forked', 10_000, 'pool fill');
   const warm = await d.waitLog((l) => l.event === 'pool_process_ready', 10_000, 'pool process warmed up');
-  t.equal(warm['pid'], pooled['pid'], 'the pooled process warms up and says so');
+  t.equal(warm['roomPid'], pooled['roomPid'], 'the pooled process warms up and says so');
   const a = await RawClient.open(t);
   const m = await a.join(d.port, 'quick', 'ann');
-  t.equal(await d.roomPid('quick'), pooled['pid'], 'the room runs in the process forked before the join');
+  t.equal(await d.roomPid('quick'), pooled['roomPid'], 'the room runs in the process forked before the join');
   const bound = await d.waitLog((l) => l.event === 'room_bound' && l['room'] === 'quick', 10_000, 'room_bound');
   const native = loadNative();
   t.equal(bound['fanout'], 'why' in native ? `dgram (${native.why})` : 'sendmmsg', 'the room says how it fans out');
@@ -97,8 +97,8 @@ t.test('a new room takes a pre-forked process from the pool, and the pool refill
   t.equal(m.seq, 1, 'the join is the first event of the room');
   const who = await a.request({ type: 'who', token: m.token, id: 'w' }, m.port);
   t.same((who['members'] as Array<{ nick: string }>).map((x) => x.nick), ['ann'], 'only the real member is in the room');
-  await d.waitLog((l) => l.event === 'pool_process_forked' && l['pid'] !== pooled['pid'], 10_000, 'refill');
-  await d.waitLog((l) => l.event === 'pool_process_ready' && l['pid'] !== pooled['pid'], 10_000, 'refill warmed up');
+  await d.waitLog((l) => l.event === 'pool_process_forked' && l['roomPid'] !== pooled['roomPid'], 10_000, 'refill');
+  await d.waitLog((l) => l.event === 'pool_process_ready' && l['roomPid'] !== pooled['roomPid'], 10_000, 'refill warmed up');
   d.proc.kill('SIGTERM');
   t.same(await d.exited, { code: 0, signal: null }, 'idle pooled processes do not hold up shutdown');
 });

@@ -87,7 +87,7 @@ if (reason) {
     const started = descendants(pid);
     const nodePids = listening.map((l) => l['pid'] as number);
     t.ok(nodePids.every((p) => started.includes(p)), `both chatd supervisors (${nodePids.join(', ')}) run under the launcher`);
-    t.ok(started.includes(room['pid'] as number), `so does the room (pid ${String(room['pid'])})`);
+    t.ok(started.includes(room['roomPid'] as number), `so does the room (pid ${String(room['roomPid'])})`);
     t.equal(started.filter((p) => command(p) === 'nats-server').length, 1, 'and one nats-server');
     t.equal(readdirSync(tmp).length, 1, 'its scratch folder exists');
 

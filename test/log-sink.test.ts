@@ -2,10 +2,10 @@
 // costs bounded memory and dropped, counted lines, never a blocked writer
 // or a torn line; a reader that is gone ends logging, not the process.
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, readSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { LogSink } from '../lib/log-sink.js';
+import { LogSink, openFileSink, openStdoutSink } from '../lib/log-sink.js';
 import { scratchDir } from './helpers/ops.js';
 
 function fifo(t: Parameters<typeof scratchDir>[0]): { rfd: number; wfd: number; closeReader(): void } {
@@ -87,4 +87,25 @@ t.test('a reader that is gone (EPIPE): later writes are dropped, nothing throws,
   t.equal(sink.broken?.code, 'EPIPE');
   t.equal(sink.pendingBytes, 0, 'nothing kept for a reader that will never come');
   t.equal(await sink.flushWithin(10_000), false);
+});
+
+t.test('reopen: after the file is moved away, lines go to a new file at its path (log rotation)', async (t) => {
+  const dir = scratchDir(t, 'chatd-sink-');
+  const path = join(dir, 'logs', 'chatd.log');
+  const sink = openFileSink(path);
+  t.teardown(() => closeSync(sink.fd));
+  sink.write('{"n":1}\n');
+  renameSync(path, `${path}.1`);
+  sink.write('{"n":2}\n');
+  t.equal(sink.reopen(), true);
+  sink.write('{"n":3}\n');
+  t.equal(readFileSync(`${path}.1`, 'utf8'), '{"n":1}\n{"n":2}\n', 'the moved file has what came before the reopen');
+  t.equal(readFileSync(path, 'utf8'), '{"n":3}\n', 'the new one what came after');
+  t.equal(sink.reopen(), true, 'a reopen with the file in place appends to it');
+  sink.write('{"n":4}\n');
+  t.equal(readFileSync(path, 'utf8'), '{"n":3}\n{"n":4}\n');
+});
+
+t.test('reopen on stdout does nothing', async (t) => {
+  t.equal(openStdoutSink().reopen(), false);
 });

@@ -230,7 +230,7 @@ async function replace(sup: JoinDeps, entry: RoomEntry, old: SupMember): Promise
     throw new ChatError('ALREADY_JOINED');
   }
   sup.registry.removeMember(entry, old.member);
-  sup.log.info({ event: 'member_left', room: entry.name, member: old.member, via: 'replaced' }, 'unproven membership replaced by a new join');
+  sup.log.info({ event: 'member_left', room: entry.name, member: old.member, nick: old.nick, via: 'replaced' }, 'unproven membership replaced by a new join');
 }
 
 /** One key per endpoint and room: the join its client sent last. */

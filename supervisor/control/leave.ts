@@ -38,7 +38,7 @@ export async function leave(sup: LeaveDeps, req: ControlLeaveRequest, ctx: Contr
         sup.log.warn({ event: 'leave_unconfirmed', room: entry.name, member: m.member, err }, 'room did not confirm leave');
       }
       sup.registry.removeMember(entry, m.member);
-      sup.log.info({ event: 'member_left', room: entry.name, member: m.member, via: 'control' }, 'member left');
+      sup.log.info({ event: 'member_left', room: entry.name, member: m.member, nick: m.nick, via: 'control' }, 'member left');
       if (entry.members.size === 0) await sup.host.deleteRoom(entry, 'empty');
       return encode({ type: 'left', id: req.id, room: req.room });
     }));

@@ -61,6 +61,8 @@ export interface StartOptions {
   host?: string;
   /** The control port (--port; 0 by default: any free port, read from the listening line). */
   port?: number;
+  /** No --port: the port is the config file's (overrides.port), as a reload reads it. */
+  portInConfig?: boolean;
 }
 
 /**
@@ -82,7 +84,8 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
   const configPath = join(dir, 'config.json');
   const base = opts.baseConfig ? (JSON.parse(readFileSync(opts.baseConfig, 'utf8')) as Record<string, unknown>) : testDefaults(dir);
   writeFileSync(configPath, JSON.stringify({ ...base, ...overrides }, null, 2) + '\n');
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CHATD_MAIN, '--config', configPath, '--port', String(opts.port ?? 0), '--host', opts.host ?? '127.0.0.1'], {
+  const portArgs = opts.portInConfig ? [] : ['--port', String(opts.port ?? 0)];
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CHATD_MAIN, '--config', configPath, ...portArgs, '--host', opts.host ?? '127.0.0.1'], {
     // A relative path in a config (dataDir) means the same as under `npm start`.
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -107,7 +110,7 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
       l = { event: 'unparsed', line };
     }
     logs.push(l);
-    if (l.event === 'room_started' && typeof l['pid'] === 'number') track(l['pid'], `room ${String(l['room'])}`);
+    if (l.event === 'room_started' && typeof l['roomPid'] === 'number') track(l['roomPid'], `room ${String(l['room'])}`);
     for (const w of waiters) w();
   });
   let exitInfo: ExitInfo | undefined;
@@ -118,7 +121,7 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
       resolve(exitInfo);
     });
   });
-  const roomPids = () => [...new Set(logs.filter((l) => l.event === 'room_started').map((l) => l['pid'] as number))];
+  const roomPids = () => [...new Set(logs.filter((l) => l.event === 'room_started').map((l) => l['roomPid'] as number))];
   t.teardown(async () => {
     for (const p of [pid, ...roomPids()]) sigkill(p);
     await exited;
@@ -154,7 +157,7 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
         timeoutMs,
         `room_started ${room}${incarnation === undefined ? '' : ` #${incarnation}`}`,
       )
-    )['pid'] as number;
+    )['roomPid'] as number;
   const stop = async (timeoutMs = 8_000): Promise<void> => {
     if (!exitInfo) {
       proc.kill('SIGTERM');

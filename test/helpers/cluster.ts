@@ -59,7 +59,7 @@ const CHILD_EVENTS = new Set(['room_started', 'pool_process_forked', 'pool_proce
 /** Pids the node's log reported for processes under it. */
 function reportedPids(c: Chatd): number[] {
   const out = new Set<number>();
-  for (const l of c.logs) if (CHILD_EVENTS.has(l.event ?? '') && typeof l['pid'] === 'number') out.add(l['pid']);
+  for (const l of c.logs) if (CHILD_EVENTS.has(l.event ?? '') && typeof l['roomPid'] === 'number') out.add(l['roomPid']);
   return [...out];
 }
 
