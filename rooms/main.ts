@@ -19,12 +19,15 @@ import { readSeqMark, SeqGuard, SeqMark, seqMarkPath, startingSeq } from './seq-
 import { deferStopSignals } from './stop-signals.js';
 import { batchSender } from './udp-batch.js';
 import { warmUp } from './warm-up.js';
+import { reportStats, RoomCounters } from './stats.js';
 
 let room: Room | undefined;
 let guard: SeqGuard | undefined;
 let initReceived = false;
 /** One per local address served (rooms/outbox.ts `via`). */
 let sockets: Socket[] = [];
+/** The room's counters to the supervisor, every statsIntervalMs once it serves. */
+let stats: { stop(): void } | undefined;
 
 /**
  * Closing a socket cancels the datagrams libuv still queues for it, so
@@ -72,6 +75,8 @@ const SHUTDOWN_SETTLE_MS = 50;
 /** Members get `closed {reason}`; exits 0 once the sends have left the socket (bounded). */
 function closeAndExit(reason: string): void {
   room?.close(reason);
+  stats?.stop();
+  stats = undefined;
   void whenDrained(1_000).then(() =>
     setTimeout(
       () => {
@@ -164,15 +169,21 @@ async function start(init: InitMsg): Promise<void> {
   const addresses = init.addresses.length > 0 ? init.addresses : [config.host];
   const t = newTransport();
   const transport = Object.assign(t.transport, { use: t.use });
+  const counters = new RoomCounters();
   const r = new Room({
     name: init.room,
     config,
     clock: systemClock,
     transport,
-    journal: new FileJournal(init.journalPath, 2 * config.historySize, { mode: config.journalFsync, intervalMs: config.journalFsyncIntervalMs }),
+    journal: new FileJournal(init.journalPath, 2 * config.historySize, {
+      mode: config.journalFsync,
+      intervalMs: config.journalFsyncIntervalMs,
+      observeFsync: (ms) => counters.fsync.observe(ms),
+    }),
     notify: send,
     log,
     witness: guard,
+    counters,
   });
   // Members are restored before the port is bound, so no member of a
   // restarted room ever sees NOT_MEMBER (protocol "A restarted room...").
@@ -230,6 +241,7 @@ async function serve(r: Room, init: InitMsg, config: Config, transport: Transpor
   sockets = socks;
   // Ready first: the first log line of a room's logger costs ~1 ms, and a join is waiting.
   send(members ? { type: 'ready', port, seq: r.seq, members } : { type: 'ready', port, seq: r.seq });
+  stats = reportStats(r, socks, config.statsIntervalMs, send);
   log.info(
     { event: 'room_bound', port, addresses, seq: r.seq, members: r.roster.size, incarnation: init.incarnation, fanout: 'batch' in fanout ? 'sendmmsg' : `dgram (${fanout.why})` },
     'room bound its port',
