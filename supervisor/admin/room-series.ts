@@ -24,11 +24,13 @@ export interface RoomSeries {
 
 export function roomSeries(book: RoomStatsBook): RoomSeries[] {
   const out: RoomSeries[] = [];
+  // live() first: it retires the rooms that are gone, into what retiredTotals returns.
+  const live = book.live();
   const gone = book.retiredTotals(true);
   const other: RoomSeries = { room: OTHER_ROOMS, totals: zeroTotals(), restarts: gone.restarts, evictions: gone.evictions, members: 0, seq: undefined, queueBytes: 0, rssBytes: 0 };
   addTotals(other.totals, gone.totals);
   let others = 0;
-  for (const rec of book.live()) {
+  for (const rec of live) {
     const last = rec.last;
     const s: RoomSeries = {
       room: rec.name,

@@ -155,9 +155,13 @@ export class RoomStatsBook {
     this.remember('room_gave_up', entry.name, `${describeExit(exit)}; given up: ${reason}`);
   }
 
-  /** The rooms of the registry, labelled ones first; rooms gone from it are retired on the way. */
+  /**
+   * The rooms of the registry (and rooms being deleted whose process has
+   * not exited yet: its last report is still to come); rooms gone are
+   * retired on the way.
+   */
   live(): RoomRecord[] {
-    for (const rec of this.records.values()) if (!this.o.isCurrent(rec.entry)) this.retire(rec);
+    this.sweep();
     return [...this.records.values()];
   }
 
@@ -207,12 +211,17 @@ export class RoomStatsBook {
     const rec = this.records.get(entry.name);
     if (rec?.entry === entry) return rec;
     if (rec) this.retire(rec);
+    this.sweep(); // a label freed by a room gone is free for this one
     let labelled = 0;
     for (const r of this.records.values()) if (r.labelled) labelled++;
     // A room named like the overflow series is counted in it: one series per label value.
     const fresh = new RoomRecord(entry, labelled < this.o.labels() && entry.name !== OTHER_ROOMS);
     this.records.set(entry.name, fresh);
     return fresh;
+  }
+
+  private sweep(): void {
+    for (const rec of this.records.values()) if (!this.o.isCurrent(rec.entry) && !rec.current) this.retire(rec);
   }
 
   private retire(rec: RoomRecord): void {

@@ -28,9 +28,10 @@ export interface StatusDeps {
 export function buildStatus(d: StatusDeps): AdminStatus {
   const wall = d.clock.wall();
   const rooms = statusRooms(d);
+  // live() first: it retires the rooms that are gone, into what retiredTotals returns.
+  const liveEvictions = d.stats.live().reduce((n, r) => n + r.evictions, 0);
   const gone = d.stats.retiredTotals(false);
   const sum = (f: (r: StatusRoom) => number) => rooms.reduce((n, r) => n + f(r), 0);
-  const liveEvictions = d.stats.live().reduce((n, r) => n + r.evictions, 0);
   return {
     version: VERSION,
     node: d.cluster?.node ?? null,
