@@ -93,8 +93,10 @@ function queuedBytes(s: { getSendQueueSize(): number }): number {
 }
 
 /**
- * Sends the room's stats now and every intervalMs until stopped; `stop`
- * sends them once more, so a room that closes reports its last counts.
+ * Sends the room's stats every intervalMs until stopped; `stop` sends them
+ * once more, so a room that closes reports its last counts. The first
+ * report waits an interval: a room that just bound its port has a join
+ * waiting, and nothing to report yet.
  */
 export function reportStats(
   room: StatsSource,
@@ -107,7 +109,6 @@ export function reportStats(
     for (const s of sockets) queued += queuedBytes(s);
     send(statsMessage(room, queued));
   };
-  report();
   const timer = setInterval(report, intervalMs);
   timer.unref();
   return {
