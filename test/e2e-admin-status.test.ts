@@ -177,6 +177,7 @@ t.test('bounded requests: GET and HEAD only, no body, small headers, unknown pat
   t.notMatch(nf.body, 'secret-looking', 'the path is not echoed');
   t.equal((await get(admin, `/status?${'q'.repeat(2_000)}`)).status, 414, 'a long URL: 414');
   const big = await get(admin, '/status', { headers: { 'x-big': 'y'.repeat(16 * 1024) } }).catch((err: Error) => ({ status: -1, body: err.message }));
-  t.ok(big.status === 431 || big.status === 400 || big.status === -1, `oversized headers refused (${big.status})`);
+  // 431, or the connection reset under the rest of the headers being written.
+  t.ok(big.status === 431 || big.status === -1, `oversized headers refused (${big.status}: ${big.body.slice(0, 80)})`);
   t.equal((await get(admin, '/healthz')).status, 200, 'and the listener still serves');
 });

@@ -56,9 +56,10 @@ export class AdminServer {
       void this.handle(req, res),
     );
     this.server.maxConnections = MAX_CONNECTIONS;
-    this.server.on('clientError', (_err, socket) => {
-      // A malformed or oversized request: 400 (or 431), never a crash.
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      // A malformed or oversized request is answered and closed, never a crash.
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       else socket.destroy();
     });
   }
