@@ -44,8 +44,9 @@ Options:
   --port P        every node's control UDP port (default ${DEFAULT_PORT})
   --replicas R    journalReplicas, 1 to the number of NATS servers (default: that number, at most 3)
   --config FILE   a chatd config file for every node; the launcher sets
-                  host, port, advertiseHost, natsServers, nodeName,
-                  clusterName, journalReplicas, dataDir and logDestination
+                  host, port, advertiseHost, adminHost (the node's
+                  address), natsServers, nodeName, clusterName,
+                  journalReplicas, dataDir and logDestination
   --nats-logs     every NATS log line (default: only warnings and errors)
   --keep          keep the scratch folder (configs, stores) and say where
   -h, --help      show this help

@@ -30,7 +30,7 @@ const FORCED_EXIT_MS = 6_000;
 /** One signal repeated within this is one Ctrl-C (see onSignal); a person pressing twice is slower. */
 const SAME_SIGNAL_MS = 150;
 /** Keys every node gets from the launcher, whatever --config says. */
-const LAUNCHER_KEYS = ['host', 'port', 'advertiseHost', 'natsServers', 'nodeName', 'clusterName', 'journalReplicas', 'dataDir', 'logDestination'];
+const LAUNCHER_KEYS = ['host', 'port', 'advertiseHost', 'adminHost', 'natsServers', 'nodeName', 'clusterName', 'journalReplicas', 'dataDir', 'logDestination'];
 
 function say(msg: string): void {
   process.stderr.write(`local-cluster: ${msg}\n`);

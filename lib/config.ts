@@ -283,11 +283,14 @@ export const RELOAD: { readonly [K in keyof typeof TABLE]: ReloadClass } = Objec
   logLevel: 'live',
   // Opened at start; SIGHUP reopens the same path (log rotation), it does not move the log elsewhere.
   logDestination: 'restart',
-  // The admin listener (supervisor/admin/) and the rooms' stats reports are set up with these when chatd starts.
+  // The admin listener (supervisor/admin/) is bound with these when chatd starts.
   adminHost: 'restart',
   adminPort: 'restart',
-  adminToken: 'restart',
-  metricsRoomLabels: 'restart',
+  // Checked on every admin request against the config of the moment: a new token takes effect at once.
+  adminToken: 'live',
+  // Read at every scrape: rooms beyond a lowered bound join room="_other" from the next one.
+  metricsRoomLabels: 'live',
+  // Each room reads it once, when it starts its stats timer.
   statsIntervalMs: 'restart',
   // Cluster mode: the NATS connection, this node's identity and the cluster's stream, buckets and leases are set up at start, and the others must agree on them.
   natsServers: 'restart',

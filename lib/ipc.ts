@@ -1,8 +1,9 @@
 // Typed IPC between the supervisor and its room actors, declared once as
 // schemas: both sides validate what they receive (a bug in one process must
 // not corrupt another's state). Requests carry `rid`; replies echo it.
-import { arr, bool, field, type Infer, int, isPlainObject, lit, obj, object, opt, str, union } from './schema.js';
+import { arr, bool, field, type Field, type Infer, int, isPlainObject, lit, obj, object, opt, str, union } from './schema.js';
 import { isErrorCode } from './errors.js';
+import { DROP_REASONS, LATENCY_BOUNDS_MS, RATE_LIMITED_KINDS } from './room-stats.js';
 
 /**
  * Seqs a room may hand out beyond what its supervisor has granted, asked
@@ -140,6 +141,45 @@ export const FencedMsg = object({ type: lit('fenced'), seq: seq() });
 export const FatalMsg = object({ type: lit('fatal'), code: errorCode, message: str(0, 1000) });
 /** The room asks for its seq ceiling to be raised to upTo before it hands out seqs up there (rooms/seq-guard.ts). */
 export const LeaseMsg = object({ type: lit('lease'), upTo: int(1) });
+/** One count per key (lib/room-stats.ts lists the keys). */
+function counts<K extends string>(keys: readonly K[]) {
+  return obj(object(Object.fromEntries(keys.map((k) => [k, int(0)])) as Record<K, Field<number>>));
+}
+const latency = () => obj(object({ counts: arr(int(0), LATENCY_BOUNDS_MS.length + 1), sumUs: int(0) }));
+/**
+ * The room's counters, every statsIntervalMs (and once more as it closes):
+ * cumulative since this process started (lib/room-stats.ts), the gauges as
+ * of now. The supervisor adds incarnations up for /metrics and /status.
+ */
+export const StatsMsg = object({
+  type: lit('stats'),
+  members: int(0),
+  seq: seq(),
+  joins: int(0),
+  leaves: int(0),
+  evictions: int(0),
+  /** Chat messages sequenced (and stored). */
+  says: int(0),
+  /** Room events sent to members: one per event per member, however they were packed into datagrams. */
+  deliveries: int(0),
+  datagramsIn: int(0),
+  datagramsOut: int(0),
+  bytesIn: int(0),
+  bytesOut: int(0),
+  dropped: counts(DROP_REASONS),
+  rateLimited: counts(RATE_LIMITED_KINDS),
+  /** Journal writes that failed (the turn's events refused). */
+  journalWriteErrors: int(0),
+  /** A turn's journal write (cluster mode: its JetStream append, until stored). */
+  journalWrite: latency(),
+  fsync: latency(),
+  /** Bytes waiting in the room's sockets' send queues (Node's, in user space: the kernel's buffer was full). */
+  queueBytes: int(0),
+  cpuUserUs: int(0),
+  cpuSystemUs: int(0),
+  rssBytes: int(0),
+});
+export type StatsMsg = Infer<typeof StatsMsg>;
 
 export const FromRoom = union({
   idle: IdleMsg,
@@ -156,6 +196,7 @@ export const FromRoom = union({
   fenced: FencedMsg,
   fatal: FatalMsg,
   lease: LeaseMsg,
+  stats: StatsMsg,
 });
 export type FromRoom = Infer<typeof FromRoom>;
 /** The replies to supervisor requests, matched by rid. */

@@ -89,6 +89,8 @@ export interface FsyncPolicy {
    * only `fsync` injected, that one, called at once.
    */
   fsyncAsync?: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
+  /** Told how long each fsync of a write took, in milliseconds (the room's stats). */
+  observeFsync?: (ms: number) => void;
 }
 
 /** The file-system calls a journal makes, injectable so tests can fail and short-write them. */
@@ -158,7 +160,7 @@ export class FileJournal implements Journal {
         if (n <= 0) throw Object.assign(new Error('short write'), { code: 'SHORT_WRITE' });
         done += n;
       }
-      if (this.policy.mode === 'always') this.fsync(this.fd);
+      if (this.policy.mode === 'always') this.timedFsync();
     } catch (err) {
       this.cutBack();
       throw journalError(err);
@@ -218,11 +220,19 @@ export class FileJournal implements Journal {
     }
     this.unsynced = false;
     this.syncing = true;
+    const t0 = performance.now();
     this.fsyncAsync(this.fd, (err) => {
+      this.policy.observeFsync?.(performance.now() - t0);
       this.syncing = false;
       if (err && !this.syncError) this.syncError = err;
       for (const fd of this.closeAfterSync.splice(0)) closeSync(fd);
     });
+  }
+
+  private timedFsync(): void {
+    const t0 = performance.now();
+    this.fsync(this.fd);
+    this.policy.observeFsync?.(performance.now() - t0);
   }
 
   get needsCompaction(): boolean {

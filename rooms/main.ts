@@ -20,6 +20,7 @@ import { deferStopSignals, ignoreHangup } from './stop-signals.js';
 import { POOLED_ROOM_TITLE, roomTitle, STARTING_ROOM_TITLE } from '../lib/titles.js';
 import { batchSender } from './udp-batch.js';
 import { warmUp } from './warm-up.js';
+import { reportStats, RoomCounters } from './stats.js';
 
 let room: Room | undefined;
 let guard: SeqGuard | undefined;
@@ -28,6 +29,8 @@ let initReceived = false;
 let pendingConfig: Config | undefined;
 /** One per local address served (rooms/outbox.ts `via`). */
 let sockets: Socket[] = [];
+/** The room's counters to the supervisor, every statsIntervalMs once it serves. */
+let stats: { stop(): void } | undefined;
 
 /**
  * Closing a socket cancels the datagrams libuv still queues for it, so
@@ -78,6 +81,8 @@ const SHUTDOWN_SETTLE_MS = 50;
 /** Members get `closed {reason}`; exits 0 once the sends have left the socket (bounded). */
 function closeAndExit(reason: string): void {
   room?.close(reason);
+  stats?.stop();
+  stats = undefined;
   void whenDrained(1_000).then(() =>
     setTimeout(
       () => {
@@ -191,15 +196,21 @@ async function start(init: InitMsg): Promise<void> {
   const addresses = init.addresses.length > 0 ? init.addresses : [config.host];
   const t = newTransport();
   const transport = Object.assign(t.transport, { use: t.use });
+  const counters = new RoomCounters();
   const r = new Room({
     name: init.room,
     config,
     clock: systemClock,
     transport,
-    journal: new FileJournal(init.journalPath, 2 * config.historySize, { mode: config.journalFsync, intervalMs: config.journalFsyncIntervalMs }),
+    journal: new FileJournal(init.journalPath, 2 * config.historySize, {
+      mode: config.journalFsync,
+      intervalMs: config.journalFsyncIntervalMs,
+      observeFsync: (ms) => counters.fsync.observe(ms),
+    }),
     notify: send,
     log,
     witness: guard,
+    counters,
   });
   // Members are restored before the port is bound, so no member of a
   // restarted room ever sees NOT_MEMBER (protocol "A restarted room...").
@@ -263,6 +274,7 @@ async function serve(r: Room, init: InitMsg, config: Config, transport: Transpor
   }
   // Ready first: the first log line of a room's logger costs ~1 ms, and a join is waiting.
   send(members ? { type: 'ready', port, seq: r.seq, members } : { type: 'ready', port, seq: r.seq });
+  stats = reportStats(r, socks, config.statsIntervalMs, send);
   log.info(
     { event: 'room_bound', port, addresses, seq: r.seq, members: r.roster.size, incarnation: init.incarnation, fanout: 'batch' in fanout ? 'sendmmsg' : `dgram (${fanout.why})` },
     'room bound its port',

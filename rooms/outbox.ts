@@ -56,6 +56,16 @@ export class Outbox {
   private turn = 1;
   private scheduled = false;
   private readonly flushBound = () => this.flush();
+  // What went out, for the room's stats (rooms/stats.ts): bumped per
+  // member or per send call, never per datagram and member.
+  /** Room events sent to members, one per event per member. */
+  deliveries = 0;
+  datagrams = 0;
+  bytes = 0;
+  /** Events dropped from members' queues over the bound. */
+  queueDropped = 0;
+  /** Datagrams the transport refused. */
+  sendErrors = 0;
 
   constructor(
     private readonly transport: Transport,
@@ -118,17 +128,21 @@ export class Outbox {
     this.turn++;
     // Packed datagrams of the batch from a given start index (almost always
     // 0), built once, with the members that get them.
-    const packed = new Map<number, { datagrams: Buffer[]; dropped: number; members: Member[] }>();
+    const packed = new Map<number, { datagrams: Buffer[]; dropped: number; events: number; members: Member[] }>();
     for (const m of dirty) {
       if (m.sharedFrom !== NOT_SHARED) {
         let p = packed.get(m.sharedFrom);
         if (!p) {
-          p = { ...this.packBatch(batch, m.sharedFrom), members: [] };
+          const b = this.packBatch(batch, m.sharedFrom);
+          p = { ...b, events: batch.length - m.sharedFrom - b.dropped, members: [] };
           packed.set(m.sharedFrom, p);
         }
         m.dropped += p.dropped;
+        this.queueDropped += p.dropped;
+        this.deliveries += p.events;
         p.members.push(m);
       } else {
+        for (const droppable of m.droppable) if (droppable) this.deliveries++;
         this.sendEach(m, pack(m.queue, this.maxDatagramBytes).map((d) => (d.length === 1 ? d[0]! : Buffer.concat(d))));
       }
       m.queue = [];
@@ -184,18 +198,34 @@ export class Outbox {
     // the same order: the rest of the member it stopped at, then the others.
     const n = datagrams.length;
     const stoppedAt = Math.floor(sent / n);
+    this.countBatch(datagrams, stoppedAt, sent % n);
     for (let i = stoppedAt; i < batched.length; i++) {
       this.sendEach(batched[i]!, i === stoppedAt ? datagrams.slice(sent % n) : datagrams);
     }
+  }
+
+  /** Counts what one sendToAll sent: `members` whole copies of the datagrams, and the first `partial` of them once more. */
+  private countBatch(datagrams: readonly Buffer[], members: number, partial: number): void {
+    let all = 0;
+    let part = 0;
+    for (let i = 0; i < datagrams.length; i++) {
+      all += datagrams[i]!.length;
+      if (i < partial) part += datagrams[i]!.length;
+    }
+    this.datagrams += members * datagrams.length + partial;
+    this.bytes += members * all + part;
   }
 
   private sendEach(m: Member, datagrams: readonly Buffer[]): void {
     for (const d of datagrams) {
       try {
         this.transport.send(d, m.port, m.address, m.via);
+        this.datagrams++;
+        this.bytes += d.length;
       } catch {
         // A closed socket (shutdown) must not strand the other members' queues.
         m.sendErrors++;
+        this.sendErrors++;
       }
     }
   }
@@ -248,6 +278,7 @@ export class Outbox {
       if (m.droppable[i] && i !== last && m.eventBytes > this.maxQueueBytes) {
         m.eventBytes -= b.length;
         m.dropped++;
+        this.queueDropped++;
         continue;
       }
       keepQ.push(b);

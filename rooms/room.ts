@@ -25,6 +25,8 @@ import { memberLine, movedLine } from './stream-records.js';
 import { snapshotChunks } from './stream-snapshot.js';
 import { Member, Roster } from './member.js';
 import { Outbox, type Transport } from './outbox.js';
+import { RoomCounters } from './stats.js';
+import type { DropReason } from '../lib/room-stats.js';
 import { commandOf, type RateBucket } from './handlers/index.js';
 import { sayKey, type RoomOps, type SayOrigin } from './room-ops.js';
 
@@ -96,6 +98,8 @@ export interface RoomDeps {
   witness?: SeqWitness;
   /** Makes a challenge's nonce (unguessable; tests inject their own). */
   nonce?: () => string;
+  /** Where the room counts what it does (rooms/stats.ts); its own by default. */
+  counters?: RoomCounters;
 }
 
 export class Room implements RoomOps {
@@ -107,6 +111,7 @@ export class Room implements RoomOps {
   readonly history: History;
   readonly outbox: Outbox;
   readonly log: Logger;
+  readonly counters: RoomCounters;
   /**
    * Latest seq handed out: written to the journal and free to leave
    * (protocol: 1, 2, 3, ... for the room's whole life). Events of the
@@ -151,6 +156,7 @@ export class Room implements RoomOps {
     this.config = d.config;
     this.clock = d.clock;
     this.log = d.log;
+    this.counters = d.counters ?? new RoomCounters();
     if (isReplicated(d.journal)) this.replicated = d.journal;
     else this.journal = d.journal;
     this.transport = d.transport;
@@ -269,6 +275,7 @@ export class Room implements RoomOps {
     const fault = this.commit();
     if (fault) throw new ChatError(fault.code, fault.message);
     this.roster.add(m);
+    this.counters.joins++;
     return { seq, members: this.roster.size };
   }
 
@@ -290,6 +297,7 @@ export class Room implements RoomOps {
     if (this.status !== 'running') throw new ChatError('ROOM_UNAVAILABLE');
     m.lastSeen = this.clock.now();
     this.roster.add(m);
+    this.counters.joins++;
     return { seq, members: this.roster.size };
   }
 
@@ -299,6 +307,7 @@ export class Room implements RoomOps {
     if (!m) return { members: this.roster.size };
     if (ifUnproven && m.proven) return { members: this.roster.size, proven: true };
     this.removeFromRoster(m);
+    this.counters.leaves++;
     const seq = this.stage(presence(this.name, 0, 'leave', m));
     // A leave the journal cannot take now is owed: no seq to report yet.
     const failed = this.commit() !== undefined;
@@ -308,6 +317,7 @@ export class Room implements RoomOps {
   /** Leave through the room endpoint: the room applies it and tells the supervisor. */
   leave(m: Member, reqId: string): void {
     this.removeFromRoster(m);
+    this.counters.leaves++;
     const staged = this.stage(presence(this.name, 0, 'leave', m));
     const failed = this.commit() !== undefined;
     const seq = failed ? this.seq : staged;
@@ -336,6 +346,7 @@ export class Room implements RoomOps {
       evicted.push({ m, seq: this.stage(presence(this.name, 0, 'evict', m)) });
     }
     if (evicted.length === 0) return;
+    this.counters.evictions += evicted.length;
     const failed = this.commit() !== undefined;
     for (const { m, seq } of evicted) {
       this.notifySupervisor({
@@ -402,14 +413,19 @@ export class Room implements RoomOps {
     this.stagedSays.clear();
     try {
       this.witness?.report(this.stagedSeq);
+      const t0 = performance.now();
       this.journal!.write(staged.map((s) => s.encoded));
+      this.counters.journalWrite.observe(performance.now() - t0);
     } catch (err) {
       return this.rollBack(staged, err instanceof ChatError ? err.toInfo() : journalError(err).toInfo(), err);
     }
     for (const s of staged) {
       this.history.push(s.event.seq, s.encoded);
       if (push) this.broadcast(s.encoded);
-      if (s.say) this.says.set(s.say.key, s.encoded);
+      if (s.say) {
+        this.says.set(s.say.key, s.encoded);
+        this.counters.says++;
+      }
     }
     this.seq = this.stagedSeq;
     if (this.storageFault) {
@@ -437,8 +453,12 @@ export class Room implements RoomOps {
     for (const [k, v] of this.stagedSays) this.unstoredSays.set(k, v);
     this.stagedSays.clear();
     this.linesSinceSnapshot += lines.length;
+    const t0 = performance.now();
     return journal.append(lines).then(
-      () => this.stored(staged, lastSeq, push),
+      () => {
+        this.counters.journalWrite.observe(performance.now() - t0);
+        this.stored(staged, lastSeq, push);
+      },
       (err: unknown) => {
         for (const s of staged) if (s.say) this.unstoredSays.delete(s.say.key);
         if (err instanceof JournalFenced) this.fenced();
@@ -456,6 +476,7 @@ export class Room implements RoomOps {
       if (s.say) {
         this.says.set(s.say.key, s.encoded);
         this.unstoredSays.delete(s.say.key);
+        this.counters.says++;
       }
     }
     this.seq = Math.max(this.seq, lastSeq);
@@ -514,6 +535,7 @@ export class Room implements RoomOps {
 
   private rollBack(staged: Staged[], fault: ErrorInfo, err: unknown): ErrorInfo {
     this.stagedSeq = this.seq;
+    this.counters.journalWriteErrors++;
     if (!this.storageFault) {
       this.log.warn({ event: 'journal_write_failed', errno: (err as { errno?: string }).errno, reason: fault.message, seq: this.seq }, 'room refuses new events: it cannot store them');
     } else {
@@ -578,8 +600,14 @@ export class Room implements RoomOps {
 
   /** `via`: which of the room's sockets (one per local address) it arrived at; replies leave from the same one. */
   handleDatagram(buf: Buffer, from: Endpoint, via = 0): void {
+    this.counters.datagramsIn++;
+    this.counters.bytesIn += buf.length;
     // Port 0 cannot be answered (a forged source): drop before any work.
-    if (this.status !== 'running' || from.port === 0) return;
+    if (this.status !== 'running') return;
+    if (from.port === 0) {
+      this.counters.dropped['port-zero']++;
+      return;
+    }
     const key = endpointKey(from);
     const at = this.roster.atEndpoint(key);
     const budget = new ReplyBudget(buf.length, at?.proven === true && !at.detached);
@@ -669,6 +697,8 @@ export class Room implements RoomOps {
         ? (m.says ??= new TokenBucket(c.sayRatePerSec, c.sayBurst, now))
         : (m.requests ??= new TokenBucket(c.requestRatePerSec, c.requestBurst, now));
     if (tokens.take(now)) return true;
+    if (bucket === 'say') this.counters.rateLimitedSay++;
+    else this.counters.rateLimitedRequest++;
     m.limitedReplies ??= new TokenBucket(LIMITED_REPLIES_PER_SEC, LIMITED_REPLIES_PER_SEC, now);
     if (m.limitedReplies.take(now)) this.replyError(m, errorInfo('RATE_LIMITED', `over ${bucket === 'say' ? c.sayRatePerSec : c.requestRatePerSec}/s`), reqId);
     return false;
@@ -687,7 +717,8 @@ export class Room implements RoomOps {
     this.reply(m, errorEvent(e.code, e.message, reqId));
   }
 
-  private reject(to: Endpoint, via: number, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined, reason: string): void {
+  private reject(to: Endpoint, via: number, budget: ReplyBudget, e: ErrorInfo, reqId: string | undefined, reason: DropReason): void {
+    this.counters.dropped[reason]++;
     this.limitedLog.debug('datagram_dropped', { reason, code: e.code, from: endpointKey(to) }, 'bad datagram');
     // Error replies to unproven sources are bounded per source address.
     if (budget.remaining !== Number.POSITIVE_INFINITY && !this.errorReplies.take(to.address)) return;
@@ -707,8 +738,11 @@ export class Room implements RoomOps {
     else {
       try {
         this.transport.send(encoded, to.port, to.address, via);
+        this.counters.directDatagrams++;
+        this.counters.directBytes += encoded.length;
       } catch {
         // an unanswerable address: nothing to do (errors are best effort)
+        this.counters.dropped['send-failed']++;
       }
     }
   }

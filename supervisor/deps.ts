@@ -60,6 +60,10 @@ export interface ClusterPort {
   abandon(room: string): Promise<void>;
   /** Whether this node's lease is held (else its rooms may be taken over). */
   holds(): boolean;
+  /** The nodes holding a lease, as this node last read them (for operators: the admin listener's /status). */
+  nodes(): Array<{ node: string; host: string; port: number; self: boolean }>;
+  /** Whether the NATS connection is up (the admin listener's /readyz). */
+  natsConnected(): boolean;
   stop(): Promise<void>;
 }
 

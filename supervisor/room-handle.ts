@@ -2,7 +2,7 @@
 // asks, stops and watches. RoomProcess (room-process.ts) is the real one, a
 // forked child; tests give the life cycle fakes through SpawnRoom, so the
 // supervisor's logic runs in memory with a manual clock.
-import type { FromRoom, LeaveRecord, MemberRecord, RoomReply, StreamInit, ToRoom } from '../lib/ipc.js';
+import type { FromRoom, LeaveRecord, MemberRecord, RoomReply, StatsMsg, StreamInit, ToRoom } from '../lib/ipc.js';
 import type { Config } from '../lib/config.js';
 import type { ExitInfo } from './restart-policy.js';
 
@@ -40,6 +40,8 @@ export interface RoomHandleEvents {
   warm: [];
   /** The room asks to hand out seqs up to upTo; answer with grantLease once recorded. */
   lease: [upTo: number];
+  /** The room's counters (every statsIntervalMs, and once more as it closes). */
+  stats: [StatsMsg];
 }
 
 export interface RoomHandle {

@@ -47,6 +47,14 @@ export interface RoomLifecycleOptions {
   fork?: ForkFn;
   /** Makes room handles; a forked RoomProcess by default (tests give fakes). */
   spawn?: SpawnRoom;
+  /** Told of every incarnation and restart decision (the admin listener's book: supervisor/admin/room-stats.ts). */
+  observer?: RoomObserver;
+}
+
+export interface RoomObserver {
+  incarnation(entry: RoomEntry, proc: RoomHandle): void;
+  restarting(entry: RoomEntry, exit: ExitInfo, delayMs: number, inWindow: number): void;
+  gaveUp(entry: RoomEntry, exit: ExitInfo, reason: string): void;
 }
 
 export class RoomLifecycle implements RoomHost {
@@ -268,6 +276,7 @@ export class RoomLifecycle implements RoomHost {
     entry.incarnation++;
     const proc = this.takeProcess();
     entry.proc = proc;
+    this.o.observer?.incarnation(entry, proc);
     proc.on('notice', (m) => applyNotice(this.noticeDeps, entry, m));
     proc.on('lease', (upTo) => {
       // Recorded before it is granted: a crash right after leaves the ceiling above every seq handed out.
@@ -342,6 +351,8 @@ export class RoomLifecycle implements RoomHost {
         },
         d.action === 'restart' ? 'room crashed; restarting' : 'room crashed; giving up',
       );
+      if (d.action === 'give-up') this.o.observer?.gaveUp(entry, exit, d.reason);
+      else this.o.observer?.restarting(entry, exit, d.delayMs, d.history.length);
       if (d.action === 'give-up') return this.giveUp(entry, isAbnormal(exit) ? 'crashed' : 'stopped');
       if (d.delayMs > 0) await new Promise<void>((resolve) => sup.clock.setTimeout(resolve, d.delayMs));
       if (!sup.registry.isCurrent(entry) || !sup.running()) return;

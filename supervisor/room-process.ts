@@ -266,6 +266,9 @@ export class RoomProcess extends EventEmitter<RoomHandleEvents> implements RoomH
       case 'lease':
         this.emit('lease', m.upTo);
         return;
+      case 'stats':
+        this.emit('stats', m);
+        return;
       default: {
         const never: never = m;
         throw new Error(`unhandled room message ${JSON.stringify(never)}`);

@@ -2,6 +2,7 @@
 // names the cause and the fix, one JSON log line (a stack only for the
 // unexpected), and an exit code of its own (exit-codes.ts).
 import type { Config } from '../lib/config.js';
+import { AdminListenError, hostPort } from './admin/listen-error.js';
 import { DataDirError } from './data-dir.js';
 import { EXIT } from './exit-codes.js';
 
@@ -26,6 +27,7 @@ export function describeStartFailure(err: unknown, config: Config): StartFailure
       unexpected: false,
     };
   }
+  if (err instanceof AdminListenError) return adminListenFailure(err);
   const e = err as NodeJS.ErrnoException;
   if (e?.syscall === 'bind') {
     const where = `${config.host}:${config.port}/udp`;
@@ -48,5 +50,25 @@ export function describeStartFailure(err: unknown, config: Config): StartFailure
     event: 'start_failed',
     fields: {},
     unexpected: true,
+  };
+}
+
+/** The admin HTTP listener (adminHost:adminPort) could not listen: the same exit code as the control port. */
+function adminListenFailure(err: AdminListenError): StartFailure {
+  const where = `${hostPort(err.host, err.port)}/tcp (the admin listener)`;
+  const off = 'or set "adminHost" to "" to turn the admin listener off';
+  const why: Record<string, string> = {
+    EADDRINUSE: `the port is in use by another program: choose another "adminPort", ${off}`,
+    EACCES: `permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE): choose an "adminPort" above 1023, ${off}`,
+    EADDRNOTAVAIL: `${err.host} is not an address of this machine: choose another "adminHost", ${off}`,
+    ENOTFOUND: `${err.host} does not resolve: choose another "adminHost", ${off}`,
+  };
+  const known = err.code !== undefined && Object.hasOwn(why, err.code);
+  return {
+    exitCode: EXIT.cannotListen,
+    line: `cannot listen on ${where}: ${known ? why[err.code!] : `${err.code ?? 'error'}: ${err.message}`}`,
+    event: 'admin_listen_failed',
+    fields: { adminHost: err.host, adminPort: err.port, code: err.code },
+    unexpected: !known,
   };
 }

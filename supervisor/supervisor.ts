@@ -26,6 +26,8 @@ import { LocalRegistry, type RoomRegistry } from './registry.js';
 import type { SpawnRoom } from './room-handle.js';
 import { RoomLifecycle } from './room-lifecycle.js';
 import type { ForkFn } from './room-process.js';
+import { RoomStatsBook } from './admin/room-stats.js';
+import type { AdminServer } from './admin/server.js';
 
 export type SupervisorStatus = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -69,6 +71,14 @@ export class Supervisor implements SupervisorDeps {
   dataDir: DataDirLock | undefined;
   /** Cluster mode (natsServers set): this node's part; undefined on a single node. */
   cluster: ClusterPort | undefined;
+  /** What the rooms report and what became of them, for the admin listener (supervisor/admin/). */
+  readonly stats: RoomStatsBook;
+  /** The admin HTTP listener, unless adminHost is ''. */
+  admin: AdminServer | undefined;
+  /** The control port bound (0 until then). */
+  controlPort = 0;
+  /** Wall-clock ms of the start, for /status. */
+  readonly startedAt: number;
 
   constructor(o: SupervisorOptions) {
     this.config = o.config;
@@ -87,7 +97,14 @@ export class Supervisor implements SupervisorDeps {
       dispatch: (req, ctx) => dispatchControl(this, req, ctx),
     });
     this.reply = o.reply ?? this.control;
+    this.startedAt = this.clock.wall();
+    this.stats = new RoomStatsBook(this.clock, {
+      labels: () => this.config.metricsRoomLabels,
+      statsIntervalMs: () => this.config.statsIntervalMs,
+      isCurrent: (entry) => this.registry.isCurrent(entry),
+    });
     this.lifecycle = new RoomLifecycle(this, {
+      observer: this.stats,
       logSink: o.logSink,
       roomEnv: o.roomEnv ?? process.env,
       random: o.random ?? Math.random,
@@ -120,7 +137,9 @@ export class Supervisor implements SupervisorDeps {
     this.dataDir = openDataDir(this.config, this.log);
     dropStaleJournals(this.config);
     const port = await this.control.listen();
+    this.controlPort = port;
     if (this.config.natsServers.length > 0) this.cluster = await this.joinCluster(port);
+    const admin = await this.startAdmin();
     this.status = 'running';
     this.lifecycle.fillPool();
     const c = this.config;
@@ -129,7 +148,7 @@ export class Supervisor implements SupervisorDeps {
     // A wildcard host is served address by address (lib/served-addresses.ts): say which.
     const addresses = this.served;
     this.log.info(
-      { event: 'listening', host: c.host, port, addresses, roomPorts },
+      { event: 'listening', host: c.host, port, addresses, roomPorts, ...(admin ? { admin } : {}) },
       `chatd listening on ${addresses.join(', ')} port ${port}; rooms on UDP ports ${roomPorts}`,
     );
     if (c.roomPortMax === 0 && !isLoopback(c.host)) {
@@ -139,6 +158,16 @@ export class Supervisor implements SupervisorDeps {
       );
     }
     return port;
+  }
+
+  /** The admin listener (/metrics, /status, /healthz, /readyz), unless adminHost is ''; resolves with where it listens. */
+  private async startAdmin(): Promise<string | undefined> {
+    if (this.config.adminHost === '') return undefined;
+    const { AdminServer } = await import('./admin/server.js');
+    this.admin = new AdminServer(this);
+    const at = await this.admin.listen();
+    this.log.info({ event: 'admin_listening', admin: at, auth: this.config.adminToken === '' ? 'none' : 'bearer' }, `admin listener on http://${at}/ (/metrics, /status, /healthz, /readyz)`);
+    return at;
   }
 
   /**
@@ -194,6 +223,7 @@ export class Supervisor implements SupervisorDeps {
     );
     this.kill(); // anything still alive (a room started in a race) goes now
     this.control.close();
+    await this.admin?.close();
     this.status = 'stopped';
     this.log.info({ event: 'stopped' }, 'stopped');
   }
@@ -218,6 +248,7 @@ export class Supervisor implements SupervisorDeps {
     this.kill();
     await cluster.stop();
     this.control.close();
+    await this.admin?.close();
     this.status = 'stopped';
     this.log.info({ event: 'stopped', handedOver: entries.length }, 'stopped; rooms handed to the other nodes');
   }

@@ -91,16 +91,17 @@ t.test('limits, timeouts, policies and the log level are live', async (t) => {
 
 t.test('planReload takes live and new-room keys, keeps restart keys and names them', async (t) => {
   const current = makeConfig({ port: 7000, sayRatePerSec: 20, historySize: 100, adminToken: 'a'.repeat(16) });
-  const next = makeConfig({ port: 7001, sayRatePerSec: 2, historySize: 200, adminToken: 'b'.repeat(16), dataDir: 'elsewhere' });
+  const next = makeConfig({ port: 7001, sayRatePerSec: 2, historySize: 200, adminToken: 'b'.repeat(16), dataDir: 'elsewhere', adminPort: 9000 });
   const plan = planReload(current, next);
-  t.same(plan.changed, ['historySize', 'sayRatePerSec']);
+  t.same(plan.changed, ['historySize', 'sayRatePerSec', 'adminToken']);
   t.same(plan.newRoomsOnly, ['historySize']);
-  t.same(plan.notApplied, ['port', 'dataDir', 'adminToken'], 'in the order of the table');
+  t.same(plan.notApplied, ['port', 'dataDir', 'adminPort'], 'in the order of the table');
   t.equal(plan.config.sayRatePerSec, 2);
   t.equal(plan.config.historySize, 200);
   t.equal(plan.config.port, 7000, 'the port stays');
   t.equal(plan.config.dataDir, 'data', 'so does dataDir');
-  t.equal(plan.config.adminToken, 'a'.repeat(16), 'and the admin token');
+  t.equal(plan.config.adminPort, 7448, 'and the admin port');
+  t.equal(plan.config.adminToken, 'b'.repeat(16), 'a new admin token applies at once');
   t.ok(Object.isFrozen(plan.config));
 });
 

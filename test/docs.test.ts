@@ -4,6 +4,10 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { DEFAULTS, RELOAD } from '../lib/config.js';
 import { ERROR_CODES } from '../lib/errors.js';
+import { ManualClock } from '../lib/clock.js';
+import { AdminMetrics } from '../supervisor/admin/metrics.js';
+import { RoomStatsBook } from '../supervisor/admin/room-stats.js';
+import { LocalRegistry } from '../supervisor/registry.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
@@ -37,4 +41,16 @@ t.test("the README's reload column says what lib/config.ts RELOAD says of each k
 t.test('config/default.json sets only known keys', async (t) => {
   const file = JSON.parse(read('config/default.json')) as Record<string, unknown>;
   for (const key of Object.keys(file)) t.ok(Object.hasOwn(DEFAULTS, key), key);
+});
+
+t.test('every chatd metric is documented in docs/operations.md', async (t) => {
+  const doc = read('docs/operations.md');
+  const clock = new ManualClock();
+  const stats = new RoomStatsBook(clock, { labels: () => 1, statsIntervalMs: () => 1_000, isCurrent: () => true });
+  const metrics = new AdminMetrics({ stats, registry: new LocalRegistry({ sub: () => {} }), node: () => '', ready: () => true });
+  const names = metrics.registry.getMetricsAsArray().map((m) => (m as unknown as { name: string }).name);
+  const own = names.filter((n) => !n.startsWith('chatd_supervisor_'));
+  t.ok(own.length >= 20, `${own.length} metrics of chatd's own`);
+  for (const name of own) t.ok(doc.includes(`\`${name}\``), name);
+  t.ok(names.every((n) => n.startsWith('chatd_')), 'every name starts with chatd_');
 });

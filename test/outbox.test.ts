@@ -394,3 +394,32 @@ t.test('no batch while one-by-one sends are still queued, for a member whose add
   t.equal(batch.calls, 1, 'a single member is not worth a batch');
   t.strictSame(received(transport.to(a)), [1, 2, 3].map((n) => msg(n).toString()));
 });
+
+t.test('the outbox counts deliveries, datagrams, bytes and drops on every path, as the transport saw them', async (t) => {
+  for (const budget of [Infinity, 0, 5, 11]) {
+    const { transport, schedule, outbox, batch } = setupBatch();
+    batch.budget = budget;
+    const ms = [1, 2, 3].map((n) => member(n));
+    const events = Array.from({ length: 12 }, (_, i) => msg(i + 1, 'w'.repeat(300)));
+    for (const e of events) {
+      outbox.share(e);
+      for (const m of ms) outbox.pushShared(m);
+    }
+    // One member off the shared path: a reply (not a delivery) and its own copy of the events.
+    outbox.pushReply(ms[2]!, encode({ type: 'hb', room: 'lobby', seq: 12 }));
+    schedule.tick();
+    t.equal(outbox.deliveries, events.length * ms.length, `budget ${budget}: one delivery per event per member`);
+    t.equal(outbox.datagrams, transport.sent.length, `budget ${budget}: every datagram counted once`);
+    t.equal(outbox.bytes, transport.sent.reduce((n, s) => n + s.bytes.length, 0), `budget ${budget}: and its bytes`);
+  }
+  const { schedule, outbox } = setup(1_000);
+  const [a, b] = [member(1), member(2)];
+  for (let s = 1; s <= 10; s++) {
+    outbox.share(msg(s, 'x'.repeat(300)));
+    outbox.pushShared(a);
+    outbox.pushShared(b);
+  }
+  schedule.tick();
+  t.equal(outbox.queueDropped, a.dropped + b.dropped, 'queue drops are counted per member');
+  t.equal(outbox.deliveries, 20 - outbox.queueDropped, 'and are not deliveries');
+});

@@ -1,5 +1,7 @@
 import t from 'tap';
 import { makeRoom } from './helpers/room-fixture.js';
+import { StatsMsg } from '../lib/ipc.js';
+import { statsMessage } from '../rooms/stats.js';
 
 t.test('say is sequenced once and fanned out to every proven member, the sender included', async (t) => {
   const f = makeRoom();
@@ -380,4 +382,37 @@ t.test('a flooding member gets a bounded number of RATE_LIMITED replies and othe
   f.room.handleDatagram(f.dgram({ type: 'hb', token: f.record(2).token }), f.from(2));
   t.match(f.take(40002), [{ type: 'hb' }], 'another member is served');
   t.equal(f.room.roster.size, 2, 'the flooder is limited, not evicted');
+});
+
+t.test('the room counts joins, says, leaves, evictions, refusals and drops, and reports them as a valid stats message', async (t) => {
+  const f = makeRoom({ heartbeatMs: 1000, heartbeatMisses: 3, sayRatePerSec: 10, sayBurst: 2 });
+  f.join(1);
+  f.join(2);
+  f.join(3);
+  const say = (id: string) => f.room.handleDatagram(f.dgram({ type: 'say', token: f.record(1).token, id, text: id }), f.from(1));
+  for (const id of ['a', 'b', 'c']) say(id);
+  f.room.handleDatagram(Buffer.from('not json'), f.from(9));
+  f.room.handleDatagram(f.dgram({ type: 'hb' }), f.from(9));
+  f.room.handleDatagram(f.dgram({ type: 'hb', token: 'nobody-has-this-token-xxxxx' }), f.from(9));
+  f.room.handleDatagram(f.dgram({ type: 'hb', token: f.record(1).token }), { address: '127.0.0.1', port: 0 });
+  f.room.handleDatagram(f.dgram({ type: 'leave', token: f.record(3).token, id: 'bye' }), f.from(3));
+  f.settle();
+  // member 2 falls silent; member 1 keeps its heartbeat
+  for (let i = 0; i < 8; i++) {
+    f.clock.advance(500);
+    f.room.handleDatagram(f.dgram({ type: 'hb', token: f.record(1).token }), f.from(1));
+  }
+  f.settle();
+  const c = f.room.counters;
+  t.match(c, { joins: 3, says: 2, leaves: 1, evictions: 1, rateLimitedSay: 1, rateLimitedRequest: 0 });
+  t.match(c.dropped, { undecodable: 1, 'no-token': 1, 'not-member': 1, 'port-zero': 1 });
+  t.ok(c.datagramsIn >= 16 && c.bytesIn > 0, `datagrams in: ${c.datagramsIn}`);
+  const msg = statsMessage(f.room, 0);
+  const parsed = StatsMsg.parse(msg);
+  t.ok(parsed.ok, parsed.ok ? 'the stats message passes its schema' : parsed.message);
+  t.match(msg, { members: 1, seq: f.room.seq, says: 2, evictions: 1 });
+  t.ok(msg.deliveries >= 2 * 2, `each say reached both proven members (deliveries ${msg.deliveries})`);
+  t.ok(msg.datagramsOut > 0 && msg.bytesOut > 0 && msg.rssBytes > 0 && msg.cpuUserUs > 0);
+  // joins 3, the says with the leave that committed their turn 1, the eviction 1
+  t.equal(msg.journalWrite.counts.reduce((a, b) => a + b, 0), 5, 'every journal write is timed');
 });

@@ -12,6 +12,8 @@ import { STATUS_PAGE_CSP, STATUS_PAGE_HEADERS, STATUS_PAGE_HTML } from '../super
 import type { StatusReport } from '../supervisor/status-command.js';
 import { scratchDir } from './helpers/ops.js';
 import { fakeAdmin, room, statusFixture } from './helpers/status-fixture.js';
+import { startChatd } from './helpers/chatd.js';
+import { RawClient } from './helpers/raw-client.js';
 
 // The page's globals, for the functions that run in the browser (this
 // project compiles without the DOM library).
@@ -247,5 +249,38 @@ if (missing) {
     const size = statSync(file).size;
     t.ok(size > 10_000 && size < 200_000, `a screenshot of ${size} bytes (${file})`);
     t.same(problems, []);
+  });
+
+  t.test('against a running chatd with traffic: the rooms appear, their sparklines move, the listener serves the page', async (t) => {
+    const d = await startChatd(t, { adminToken: TOKEN, sayRatePerSec: 1_000, sayBurst: 1_000 });
+    const listening = await d.waitLog((l) => l.event === 'listening', 15_000, 'listening');
+    const base = `http://${String(listening['admin'])}`;
+    // Two rooms: 'busy' chats, 'calm' only holds a member.
+    const a = await RawClient.open(t);
+    const b = await RawClient.open(t);
+    const busy = await a.join(d.port, 'busy', 'ann');
+    await b.join(d.port, 'calm', 'bob');
+    let n = 0;
+    const say = () => a.send({ type: 'say', token: busy.token, id: `s${++n}`, text: `traffic ${n}` }, busy.port);
+    const chatter = setInterval(() => {
+      for (let i = 0; i < 5; i++) say();
+    }, 50);
+    t.teardown(() => clearInterval(chatter));
+    const { page, problems } = await openPage(t, browser, `${base}/?token=${TOKEN}`);
+    await page.waitForFunction(() => document.querySelectorAll('#room-rows tr').length === 2, undefined, { timeout: WAIT_MS * 2 });
+    t.same(await texts(page, '#room-rows th.room'), ['busy', 'calm'], 'both rooms, the busy one first');
+    t.same(await texts(page, '#room-rows td.members'), ['1', '1']);
+    // The chart moves: the busy room's sparkline gets new points as polls come in.
+    const points = () => page.locator('tr[data-room="busy"] polyline').getAttribute('points');
+    const first = await points();
+    await page.waitForFunction((p) => document.querySelector('tr[data-room="busy"] polyline')?.getAttribute('points') !== p, first, { timeout: WAIT_MS });
+    await page.waitForFunction(() => Number(document.querySelector('tr[data-room="busy"] td.mps')?.textContent) > 0, undefined, { timeout: WAIT_MS * 2 });
+    t.ok(Number(await page.locator('tr[data-room="busy"] td.mps').textContent()) > 0, 'the busy room shows messages/s');
+    t.equal(await page.locator('tr[data-room="calm"] td.mps').textContent(), '0.0', 'the calm one none');
+    clearInterval(chatter);
+    if (process.env['CHATD_UPDATE_SCREENSHOT'] === '1') {
+      writeFileSync(new URL('docs/status-page-live.png', root).pathname, await page.screenshot({ fullPage: true }));
+    }
+    t.same(problems, [], 'no script errors, nothing refused by the real listener\'s CSP');
   });
 }

@@ -46,6 +46,10 @@ export class Cluster implements ClusterPort {
   private stopped = false;
   private readonly planner: FailoverPlanner;
   private live = new Map<string, string>();
+  /** The same nodes with their addresses, for nodes(). */
+  private liveInfo = new Map<string, NodeInfo>();
+  /** False from a NATS disconnect until the reconnect. */
+  private natsUp = true;
   /** Rooms being adopted here: not planned again meanwhile. */
   private readonly adopting = new Set<string>();
 
@@ -63,6 +67,12 @@ export class Cluster implements ClusterPort {
     private readonly forwarding: Forwarding,
   ) {
     this.planner = new FailoverPlanner(node, config.nodeLeaseMs, clock);
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.natsUp = false;
+        else if (s.type === 'reconnect') this.natsUp = true;
+      }
+    })().catch(() => {});
   }
 
   /** Connects (waiting for NATS as long as it takes), makes the stream and buckets if missing, takes a lease, serves forwarded requests. */
@@ -95,7 +105,7 @@ export class Cluster implements ClusterPort {
     await retry('the node lease', () => leases.start());
     forwarding.serve(o.node, o.hooks.handle);
     cluster.hooks = o.hooks;
-    cluster.live = new Map([...(await retry('the leases', () => cluster.leaseStore().live()))].map(([n, i]) => [n, i.boot]));
+    cluster.seeLive(await retry('the leases', () => cluster.leaseStore().live()));
     directory.onChange((room, rec) => cluster.changed(room, rec));
     cluster.every(Math.max(50, Math.floor(c.nodeLeaseMs / 8)), () => cluster.failoverTick());
     cluster.every(COUNT_SYNC_MS, () => cluster.syncCounts());
@@ -203,6 +213,21 @@ export class Cluster implements ClusterPort {
     return this.leases.holds();
   }
 
+  nodes(): Array<{ node: string; host: string; port: number; self: boolean }> {
+    return [...this.liveInfo]
+      .map(([node, i]) => ({ node, host: i.host, port: i.port, self: node === this.node && i.boot === this.boot }))
+      .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+  }
+
+  natsConnected(): boolean {
+    return this.natsUp && !this.nc.isClosed();
+  }
+
+  private seeLive(live: Map<string, NodeInfo>): void {
+    this.live = new Map([...live].map(([n, i]) => [n, i.boot]));
+    this.liveInfo = live;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) this.clock.clearTimeout(t);
@@ -221,7 +246,7 @@ export class Cluster implements ClusterPort {
     } catch {
       return; // NATS is away: nothing can be judged
     }
-    this.live = new Map([...live].map(([n, i]) => [n, i.boot]));
+    this.seeLive(live);
     const claim = this.planner.plan(this.live, this.directory.list(), this.leases.steadyMs());
     for (const room of claim) {
       if (this.adopting.has(room)) continue;

@@ -83,7 +83,8 @@ export async function startChatd(t: Teardown, overrides: Record<string, unknown>
   const dir = mkdtempSync(join(tmpdir(), 'chatd-test-'));
   const configPath = join(dir, 'config.json');
   const base = opts.baseConfig ? (JSON.parse(readFileSync(opts.baseConfig, 'utf8')) as Record<string, unknown>) : testDefaults(dir);
-  writeFileSync(configPath, JSON.stringify({ ...base, ...overrides }, null, 2) + '\n');
+  // The admin listener on any free port (default 7448): tests and benches run many chatds at once.
+  writeFileSync(configPath, JSON.stringify({ adminPort: 0, ...base, ...overrides }, null, 2) + '\n');
   const portArgs = opts.portInConfig ? [] : ['--port', String(opts.port ?? 0)];
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CHATD_MAIN, '--config', configPath, ...portArgs, '--host', opts.host ?? '127.0.0.1'], {
     // A relative path in a config (dataDir) means the same as under `npm start`.

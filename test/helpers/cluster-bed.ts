@@ -80,7 +80,7 @@ export class ClusterBed extends NsBed {
     const h = this.nodeHosts[i]!;
     const dir = this.tempDir();
     const configPath = join(dir, 'config.json');
-    const cfg = { dataDir: join(dir, 'data'), logLevel: 'info', natsServers: [this.natsUrl], nodeName: `node-${i + 1}`, advertiseHost: h.address, ...config };
+    const cfg = { dataDir: join(dir, 'data'), logLevel: 'info', natsServers: [this.natsUrl], nodeName: `node-${i + 1}`, advertiseHost: h.address, adminHost: '', ...config };
     writeFileSync(configPath, JSON.stringify(cfg));
     const proc = this.nodeIn(h.ns, CHATD_MAIN, ['--config', configPath, '--port', '0', '--host', h.address]);
     const r = readLines(proc);

@@ -39,6 +39,8 @@ export function clusterNodeConfig(i: number, s: NodeSettings): Record<string, un
   return {
     host,
     advertiseHost: host,
+    // Each node's admin listener on its own address: the same adminPort on every node, as on machines of their own.
+    adminHost: host,
     natsServers: [...s.natsUrls],
     nodeName: nodeName(i),
     clusterName: s.clusterName,

@@ -246,7 +246,8 @@ export class NsBed {
   async startChatdIn(ns: string, listen: string, reach: string, overrides: Record<string, unknown> = {}): Promise<ChatdInNs> {
     const dir = this.tempDir();
     const configPath = join(dir, 'config.json');
-    writeFileSync(configPath, JSON.stringify({ dataDir: join(dir, 'data'), logLevel: 'info', ...overrides }));
+    // No admin listener: a namespace's loopback may be down.
+    writeFileSync(configPath, JSON.stringify({ dataDir: join(dir, 'data'), logLevel: 'info', adminHost: '', ...overrides }));
     const proc = this.nodeIn(ns, CHATD_MAIN, ['--config', configPath, '--port', '0', '--host', listen]);
     const r = readLines(proc);
     const listening = await r.wait((l) => l.event === 'listening', 10_000, 'chatd listening');

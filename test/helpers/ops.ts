@@ -31,7 +31,7 @@ export function scratchDir(t: Teardown, prefix = 'chatd-ops-'): string {
 /** Writes a config file into dir (the test's usual timeouts, then the overrides). */
 export function writeConfig(dir: string, name: string, overrides: Record<string, unknown>): string {
   const path = join(dir, name);
-  writeFileSync(path, JSON.stringify({ logLevel: 'debug', roomStartTimeoutMs: 30_000, ipcTimeoutMs: 15_000, probeTimeoutMs: 15_000, ...overrides }));
+  writeFileSync(path, JSON.stringify({ logLevel: 'debug', roomStartTimeoutMs: 30_000, ipcTimeoutMs: 15_000, probeTimeoutMs: 15_000, adminPort: 0, ...overrides }));
   return path;
 }
 
