@@ -1,13 +1,16 @@
 // `chatd status` as an operator runs it: the compiled chatd as a child
 // process against a stand-in admin listener (test/helpers/status-fixture.ts),
 // so the table, --json and every exit code are checked without a running
-// chatd; the config file is read as chatd reads it.
+// chatd; the config file is read as chatd reads it; and once against a
+// real chatd.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import t from 'tap';
 import { STATUS_EXIT, STATUS_EXIT_MEANINGS } from '../supervisor/status-command.js';
 import { runChatd, scratchDir, writeConfig } from './helpers/ops.js';
 import { fakeAdmin, json, statusFixture } from './helpers/status-fixture.js';
+import { startChatd } from './helpers/chatd.js';
+import { RawClient } from './helpers/raw-client.js';
 
 const root = new URL('../../', import.meta.url);
 const TOKEN = 'test-admin-token-0123456789';
@@ -205,4 +208,27 @@ t.test('--help, chatd --help and the README tell of chatd status and its exit co
   }
   const chatdHelp = await runChatd(t, ['--help']);
   t.match(chatdHelp.stdout, /chatd status \[--config FILE\] \[--admin HOST:PORT\] \[--token TOKEN\] \[--json\] \[--timeout MS\]/);
+});
+
+t.test('against a running chatd: its rooms, members and seq as clients see them; --json is its /status', async (t) => {
+  const d = await startChatd(t, { adminToken: TOKEN });
+  const listening = await d.waitLog((l) => l.event === 'listening', 15_000, 'listening');
+  const admin = String(listening['admin']);
+  const c = await RawClient.open(t);
+  const m = await c.join(d.port, 'ops-room', 'ann');
+  c.send({ type: 'say', token: m.token, id: 's1', text: 'hello' }, m.port);
+  const ack = await c.next((o) => o['type'] === 'msg' && o['id'] === 's1', 10_000, 'the ack');
+  // The room reports every statsIntervalMs: wait (bounded) until chatd's view has the say.
+  let doc: { rooms: Array<{ room: string; members: number; seq: number }> } = { rooms: [] };
+  for (let i = 0; i < 50; i++) {
+    const r = await status(['--admin', admin, '--token', TOKEN, '--json']);
+    t.equal(r.code, STATUS_EXIT.ok, r.stderr);
+    doc = JSON.parse(r.stdout) as typeof doc;
+    if (doc.rooms[0]?.seq === ack['seq']) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  t.same(doc.rooms.map((r) => ({ room: r.room, members: r.members, seq: r.seq })), [{ room: 'ops-room', members: 1, seq: ack['seq'] }]);
+  const table = await status(['--admin', admin, '--token', TOKEN]);
+  t.equal(table.code, STATUS_EXIT.ok);
+  t.match(table.stdout, /ops-room\s+running\s+1\s/, 'the table names the room, running, with its member');
 });
