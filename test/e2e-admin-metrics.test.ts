@@ -117,7 +117,8 @@ t.test('metricsRoomLabels 1: the first room keeps its label, the others are summ
     for (let k = 1; k <= i + 1; k++) client.send({ type: 'say', token: m.token, id: `s${k}`, text: `${m.room} ${k}` }, m.port);
     await client.next((o) => o['type'] === 'msg' && o['id'] === `s${i + 1}`, 10_000, `the last ack in ${m.room}`);
   }
-  let s = await untilMetrics(admin, (m) => sample(m, 'chatd_messages_total', { room: '_other' }) === 5, '_other to hold 2 + 3 messages');
+  // Each room reports on its own timer: wait until both sides have reported the says.
+  let s = await untilMetrics(admin, (m) => sample(m, 'chatd_messages_total', { room: '_other' }) === 5 && sample(m, 'chatd_messages_total', { room: 'one' }) === 1, "_other to hold 2 + 3 messages and 'one' its 1");
   t.equal(sample(s, 'chatd_messages_total', { room: 'one' }), 1, 'the first room has its own label');
   t.equal(sample(s, 'chatd_room_members', { room: '_other' }), 2, '_other sums the members of two rooms');
   t.equal(sample(s, 'chatd_joins_total', { room: '_other' }), 2);

@@ -72,8 +72,8 @@ t.test('SIGHUP: a lower say rate reaches a member already in its room; a bad fil
   rewriteConfig(d, base, { sayRatePerSec: 1, sayBurst: 3, adminToken: secret });
   const roomTold = d.waitLog((l) => l.event === 'room_reconfigured' && l['room'] === 'calm', 10_000, 'room_reconfigured');
   const reloaded = await hangUp(d, (l) => l.event === 'config_reloaded', 'config_reloaded');
-  t.match(reloaded, { level: 'info', changed: ['sayRatePerSec', 'sayBurst'], values: { sayRatePerSec: 1, sayBurst: 3 }, rooms: 1 });
-  t.match(d.logs.find((l) => l.event === 'config_reload_partial'), { level: 'warn', notApplied: ['adminToken'] }, 'the token needs a restart: named');
+  t.match(reloaded, { level: 'info', changed: ['sayRatePerSec', 'sayBurst', 'adminToken'], values: { sayRatePerSec: 1, sayBurst: 3 }, rooms: 1 });
+  t.notOk('adminToken' in ((reloaded['values'] as Record<string, unknown> | undefined) ?? {}), 'the new token is named as changed, its value not shown');
   t.notOk(JSON.stringify(d.logs).includes(secret), 'its value is in no log line');
   t.match(await roomTold, { component: 'room', changed: ['sayRatePerSec', 'sayBurst'] }, 'the running room took them');
 
