@@ -7,7 +7,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, unlink
 import { join as joinPath, resolve } from 'node:path';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
-import { SUPERVISOR_TITLE } from '../lib/titles.js';
+import { isSupervisorTitle } from '../lib/titles.js';
 
 export const LOCK_FILE = 'chatd.lock';
 /** A lock file found empty may be one another chatd has just created and not yet written: it gets this long. */
@@ -174,7 +174,7 @@ function isChatd(pid: number): boolean {
   // A zombie has an empty command line: it holds nothing any more.
   const args = raw.split('\0');
   // A running chatd has replaced its command line with its title; one still starting has not yet.
-  if (args[0] === SUPERVISOR_TITLE) return true;
+  if (isSupervisorTitle(args[0] ?? '')) return true;
   return args.slice(1).some((arg) => /(^|\/)chatd$/.test(arg) || /(^|\/)supervisor\/main\.js$/.test(arg));
 }
 

@@ -14,7 +14,7 @@ import { relaysEnded } from './log-relay.js';
 import { reloadConfig, reopenLog, type ConfigSource } from './reload.js';
 import { describeStartFailure } from './start-failure.js';
 import { Supervisor } from './supervisor.js';
-import { SUPERVISOR_TITLE } from '../lib/titles.js';
+import { supervisorTitle } from '../lib/titles.js';
 
 /** How long the last log lines get to reach a slow reader before chatd exits anyway. */
 const EXIT_FLUSH_MS = 1_000;
@@ -90,7 +90,7 @@ function parse(): { config: Config; source: ConfigSource } {
 }
 
 async function main(): Promise<void> {
-  process.title = SUPERVISOR_TITLE;
+  process.title = supervisorTitle(process.argv.slice(2));
   const { config, source } = parse();
   let sink: LogSink;
   try {

@@ -213,8 +213,9 @@ t.test("ps names each process: chatd, chatd room NAME, chatd room (pooled); leav
   const long = 'a-room-name-of-the-longest-length-a-room-name-may-have-0123456789'.slice(0, 64);
   await a.join(d.port, 'lobby', 'ann');
   await a.join(d.port, long, 'ann', 'join-long');
-  t.equal(psArgs(d.pid), 'chatd', 'the supervisor');
-  t.equal(cmdline(d.pid), 'chatd');
+  const args = `--config ${d.configPath} --port 0 --host 127.0.0.1`;
+  t.equal(psArgs(d.pid), `chatd ${args}`, 'the supervisor, with its arguments (which config it runs)');
+  t.equal(cmdline(d.pid), `chatd ${args}`);
   const lobby = await d.roomPid('lobby');
   t.equal(psArgs(lobby), 'chatd room lobby');
   t.equal(cmdline(lobby), 'chatd room lobby', '/proc/PID/cmdline says the same');
