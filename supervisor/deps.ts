@@ -17,6 +17,9 @@ import type { Mailboxes } from './mailboxes.js';
 import type { RoomEntry } from './room-entry.js';
 import type { RoomRegistry } from './registry.js';
 
+/** Where the supervisor is in its life (the admin listener's readiness reads it). */
+export type SupervisorStatus = 'starting' | 'running' | 'stopping' | 'stopped';
+
 /** Datagrams from the control endpoint. */
 export interface Replier {
   /** To an endpoint that proved its address (or a reply the protocol exempts). */

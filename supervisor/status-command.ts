@@ -2,6 +2,7 @@
 // prints it for a person (or, with --json, as it came, for a script). Its
 // exit codes are its own (STATUS_EXIT), so a script can tell "not running"
 // from "not allowed" from "answered nonsense" without reading the text.
+import type { AdminStatus, StatusRoom } from '../lib/admin-status.js';
 import { request } from 'node:http';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -49,35 +50,9 @@ Options:
 Flags win over the config. Exit codes:
 ${STATUS_EXIT_MEANINGS.map(([code, meaning]) => `  ${code}  ${meaning}`).join('\n')}`;
 
-export interface RoomStatus {
-  room: string;
-  state: string;
-  port: number;
-  pid: number | null;
-  members: number;
-  seq: number;
-  messagesPerSec: number;
-  deliveriesPerSec: number;
-  restarts: number;
-  incarnation: number;
-  rssBytes: number | null;
-  cpuSeconds: number | null;
-}
-
-export interface StatusReport {
-  version: string;
-  node: string | null;
-  pid: number;
-  startedAt: string;
-  uptimeMs: number;
-  configDigest: string;
-  state: 'starting' | 'running' | 'stopping';
-  control: { host: string; port: number; addresses: string[] };
-  totals: { rooms: number; members: number; messagesPerSec: number; deliveriesPerSec: number; restarts: number; evictions: number };
-  rooms: RoomStatus[];
-  recent: { at: string; event: 'room_restarted' | 'room_gave_up' | 'member_evicted'; room: string; detail: string }[];
-  cluster: null | { nodes: { node: string; host: string; port: number; self: boolean }[]; rooms: number };
-}
+/** The /status document (declared once in lib/admin-status.ts) and one room of it. */
+export type StatusReport = AdminStatus;
+export type RoomStatus = StatusRoom;
 
 class StatusFailure extends Error {
   constructor(

@@ -18,7 +18,9 @@ import { openDataDir, type DataDirLock } from './data-dir.js';
 import { dropStaleJournals } from './journals.js';
 import type { LineSink } from './log-relay.js';
 import { Mailboxes } from './mailboxes.js';
-import type { ClusterPort, Replier, RoomHost, SupervisorDeps } from './deps.js';
+import type { ClusterPort, Replier, RoomHost, SupervisorDeps, SupervisorStatus } from './deps.js';
+
+export type { SupervisorStatus };
 import { endpointKey } from '../lib/endpoint.js';
 import { ReplyBudget } from '../lib/reply-budget.js';
 import { hostname } from 'node:os';
@@ -29,7 +31,6 @@ import type { ForkFn } from './room-process.js';
 import { RoomStatsBook } from './admin/room-stats.js';
 import type { AdminServer } from './admin/server.js';
 
-export type SupervisorStatus = 'starting' | 'running' | 'stopping' | 'stopped';
 
 export interface SupervisorOptions {
   config: Config;

@@ -2,8 +2,7 @@
 // (/healthz) is only "the process answers"; readiness is the control port
 // bound and the supervisor running, not stopping, and in cluster mode its
 // NATS connection up (without it the node can neither store nor forward).
-import type { ClusterPort } from '../deps.js';
-import type { SupervisorStatus } from '../supervisor.js';
+import type { ClusterPort, SupervisorStatus } from '../deps.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
 

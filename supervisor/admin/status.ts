@@ -6,9 +6,8 @@ import type { AdminStatus, ServiceState, StatusRoom } from '../../lib/admin-stat
 import type { Clock } from '../../lib/clock.js';
 import type { Config } from '../../lib/config.js';
 import { VERSION } from '../../lib/version.js';
-import type { ClusterPort } from '../deps.js';
+import type { ClusterPort, SupervisorStatus } from '../deps.js';
 import type { RoomRegistry } from '../registry.js';
-import type { SupervisorStatus } from '../supervisor.js';
 import type { RoomStatsBook } from './room-stats.js';
 
 export interface StatusDeps {
