@@ -12,6 +12,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { ReplyBudget } from '../../lib/reply-budget.js';
 import { int, isPlainObject, obj, object, opt, str, field, type Infer } from '../../lib/schema.js';
 import { ControlRequest } from '../../lib/wire.js';
+import { SilentDrop } from '../control-limits.js';
 import type { Replier } from '../deps.js';
 
 /** How long the holder may take: a join into a room it must first take over included. */
@@ -104,8 +105,8 @@ async function answer(data: Uint8Array, handle: ForwardedHandler): Promise<Infer
     await handle(req.value, { address: p.value.address, port: p.value.port, via: 0 }, p.value.bytes, capture);
   } catch (err) {
     if (err instanceof ChatError) return { error: err.toInfo() };
-    // SilentDrop and the like: the client gets nothing, as from a local handler.
-    if ((err as { silent?: unknown } | null)?.silent === true) return {};
+    // Dropped unanswered (a flood, a superseded join): the client gets nothing, as from a local handler.
+    if (err instanceof SilentDrop) return {};
     return { error: { code: 'INTERNAL', message: 'the node holding the room failed' } };
   }
   return sent ? { reply: sent.toString('base64') } : {};
