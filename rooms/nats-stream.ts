@@ -3,7 +3,8 @@
 // filtered on the subject, up to the last sequence the stream reported at
 // the start); a purge when the room is deleted. The stream itself is made
 // by the supervisor (supervisor/cluster/nats-setup.ts).
-import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { isWrongLastSequence } from '../lib/nats-errors.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { StreamConflict, type StreamPort } from './stream-journal.js';
 import type { StoredBatch } from './stream-records.js';
@@ -14,13 +15,6 @@ const PUBLISH_TIMEOUT_MS = 2_000;
 const READ_BATCH = 1_000;
 /** A read that makes no progress for this long fails (the room's start fails and is retried by its supervisor). */
 const READ_STALL_MS = 10_000;
-
-/** The JetStream API's answers to a stale expected sequence (docs/nats-notes.md). */
-const CONFLICT_CODES: ReadonlySet<number> = new Set([JetStreamApiCodes.StreamWrongLastSequence, 10164]);
-
-export function isConflict(err: unknown): boolean {
-  return err instanceof JetStreamApiError && CONFLICT_CODES.has(err.code);
-}
 
 export class NatsStream implements StreamPort {
   private readonly js: JetStreamClient;
@@ -43,7 +37,7 @@ export class NatsStream implements StreamPort {
       const ack = await this.js.publish(this.subject, payload, { msgID, expect: { lastSubjectSequence: expectLast }, timeout: PUBLISH_TIMEOUT_MS });
       return { seq: ack.seq, duplicate: ack.duplicate };
     } catch (err) {
-      throw isConflict(err) ? new StreamConflict((err as Error).message) : err;
+      throw isWrongLastSequence(err) ? new StreamConflict((err as Error).message) : err;
     }
   }
 

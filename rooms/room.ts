@@ -602,8 +602,8 @@ export class Room implements RoomOps {
   handleDatagram(buf: Buffer, from: Endpoint, via = 0): void {
     this.counters.datagramsIn++;
     this.counters.bytesIn += buf.length;
-    // Port 0 cannot be answered (a forged source): drop before any work.
     if (this.status !== 'running') return;
+    // Port 0 cannot be answered (a forged source): drop before any work.
     if (from.port === 0) {
       this.counters.dropped['port-zero']++;
       return;

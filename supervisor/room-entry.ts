@@ -147,6 +147,11 @@ export class RoomEntry {
   }
 }
 
+/** The key's hash as the cluster directory keeps it (hex). */
+export function keyHashHex(key: string | undefined): string | undefined {
+  return key === undefined ? undefined : hashKey(key).toString('hex');
+}
+
 function hashKey(key: string): Buffer {
   return createHash('sha256').update(key, 'utf8').digest();
 }

@@ -12,7 +12,7 @@ import { dropJournal, newJournalPath } from './journals.js';
 import type { LineSink } from './log-relay.js';
 import { decideRestart, isAbnormal, type ExitInfo } from './restart-policy.js';
 import type { LifecycleDeps, NoticeDeps, RoomHost } from './deps.js';
-import { RoomEntry } from './room-entry.js';
+import { keyHashHex, type RoomEntry } from './room-entry.js';
 import { endpointKey } from '../lib/endpoint.js';
 import { nickKey } from '../lib/names.js';
 import type { RoomHandle, SpawnRoom } from './room-handle.js';
@@ -97,9 +97,8 @@ export class RoomLifecycle implements RoomHost {
 
   async createRoom(name: string, key: string | undefined): Promise<RoomEntry> {
     const sup = this.d;
-    const keyHashHex = key === undefined ? undefined : new RoomEntry(name, key, '').keyHashHex;
     // Cluster mode: the name is claimed in the directory first; a node that lost the race refuses.
-    await sup.cluster?.claimNew(name, keyHashHex);
+    await sup.cluster?.claimNew(name, keyHashHex(key));
     const entry = sup.registry.create(name, key, newJournalPath(sup.config, name));
     // With a configured port range, try a few free ports in turn: another
     // program may hold one (the room then fails to bind and says so).

@@ -42,7 +42,8 @@ const dec = new TextDecoder();
 
 export class Cluster implements ClusterPort {
   readonly boot = nanoid(10);
-  private readonly timers: Timer[] = [];
+  /** The periodic tasks' next runs (every()), cleared by stop(). */
+  private readonly timers = new Set<Timer>();
   private stopped = false;
   private readonly planner: FailoverPlanner;
   private live = new Map<string, string>();
@@ -52,6 +53,10 @@ export class Cluster implements ClusterPort {
   private natsUp = true;
   /** Rooms being adopted here: not planned again meanwhile. */
   private readonly adopting = new Set<string>();
+  private readonly leaseStore: LeaseStore;
+  // Set by start() before anything can call into them.
+  private leases!: NodeLeases;
+  private hooks!: ClusterHooks;
 
   private constructor(
     readonly node: string,
@@ -67,10 +72,12 @@ export class Cluster implements ClusterPort {
     private readonly forwarding: Forwarding,
   ) {
     this.planner = new FailoverPlanner(node, config.nodeLeaseMs, clock);
+    this.leaseStore = kvLeaseStore(leaseKv);
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') this.natsUp = false;
-        else if (s.type === 'reconnect') this.natsUp = true;
+        if (s.type !== 'disconnect' && s.type !== 'reconnect') continue;
+        this.natsUp = s.type === 'reconnect';
+        log.warn({ event: `nats_${s.type}`, server: (s as { server?: string }).server }, `NATS ${s.type}`);
       }
     })().catch(() => {});
   }
@@ -80,11 +87,6 @@ export class Cluster implements ClusterPort {
     const { config: c, log } = o;
     const names = clusterNames(c.clusterName);
     const nc = await connect({ servers: [...c.natsServers], name: `chatd ${o.node}`, maxReconnectAttempts: -1, reconnectTimeWait: 50, waitOnFirstConnect: true, timeout: 5_000 });
-    void (async () => {
-      for await (const s of nc.status()) {
-        if (s.type === 'disconnect' || s.type === 'reconnect') log.warn({ event: `nats_${s.type}`, server: (s as { server?: string }).server }, `NATS ${s.type}`);
-      }
-    })().catch(() => {});
     // Until JetStream answers: a node starting beside others may find the
     // stream or a bucket made but without a leader yet (no responders).
     const retry = <T>(what: string, fn: () => Promise<T>) => untilDone(what, fn, o.clock, log);
@@ -100,41 +102,17 @@ export class Cluster implements ClusterPort {
     const directory = await retry('the directory', () => KvDirectory.open(dirKv, log));
     const forwarding = new Forwarding(nc, names.nodeSubject, log);
     const cluster = new Cluster(o.node, o.advertise, c, log, o.clock, nc, jsm, names, directory, leaseKv, forwarding);
-    const leases = new NodeLeases(cluster.leaseStore(), o.clock, { node: o.node, boot: cluster.boot, host: o.advertise, port: o.controlPort }, c.nodeLeaseMs, log);
+    const leases = new NodeLeases(cluster.leaseStore, o.clock, { node: o.node, boot: cluster.boot, host: o.advertise, port: o.controlPort }, c.nodeLeaseMs, log);
     cluster.leases = leases;
     await retry('the node lease', () => leases.start());
     forwarding.serve(o.node, o.hooks.handle);
     cluster.hooks = o.hooks;
-    cluster.seeLive(await retry('the leases', () => cluster.leaseStore().live()));
+    cluster.seeLive(await retry('the leases', () => cluster.leaseStore.live()));
     directory.onChange((room, rec) => cluster.changed(room, rec));
     cluster.every(Math.max(50, Math.floor(c.nodeLeaseMs / 8)), () => cluster.failoverTick());
     cluster.every(COUNT_SYNC_MS, () => cluster.syncCounts());
     log.info({ event: 'cluster_joined', node: o.node, boot: cluster.boot, advertise: o.advertise, rooms: directory.list().length, stream: names.stream }, 'joined the cluster');
     return cluster;
-  }
-
-  private leases!: NodeLeases;
-  private hooks!: ClusterHooks;
-
-  private leaseStore(): LeaseStore {
-    return {
-      put: async (node, info) => void (await this.leaseKv.put(node, enc.encode(JSON.stringify(info)))),
-      live: async () => {
-        const out = new Map<string, NodeInfo>();
-        const keys: string[] = [];
-        for await (const k of await this.leaseKv.keys()) keys.push(k);
-        for (const k of keys) {
-          const e = await this.leaseKv.get(k);
-          if (e?.operation !== 'PUT') continue;
-          try {
-            out.set(k, JSON.parse(dec.decode(e.value)) as NodeInfo);
-          } catch {
-            // a value nobody could have written: not a live node
-          }
-        }
-        return out;
-      },
-    };
   }
 
   // ---- ClusterPort --------------------------------------------------------------
@@ -154,19 +132,21 @@ export class Cluster implements ClusterPort {
   }
 
   async claimNew(room: string, keyHash: string | undefined): Promise<void> {
+    const taken = () => new ChatError('ROOM_UNAVAILABLE', 'the room was just created on another node: ask again');
+    const starting = this.entry(0, 'starting', 0, keyHash);
     try {
-      await this.directory.create(room, this.entry(0, 'starting', 0, keyHash));
+      await this.directory.create(room, starting);
+      return;
     } catch (err) {
       if (!(err instanceof DirectoryConflict)) throw unavailable(err);
-      // A record of this node's own that outlived its room (its removal failed while NATS was away) is taken back.
-      const rec = this.directory.get(room);
-      if (rec && rec.entry.node === this.node && rec.entry.boot === this.boot) {
-        await this.directory.update(room, this.entry(0, 'starting', 0, keyHash), rec.revision).catch((e: unknown) => {
-          throw unavailable(e instanceof DirectoryConflict ? new ChatError('ROOM_UNAVAILABLE', 'the room was just created on another node: ask again') : e);
-        });
-        return;
-      }
-      throw new ChatError('ROOM_UNAVAILABLE', 'the room was just created on another node: ask again');
+    }
+    // A record of this node's own that outlived its room (its removal failed while NATS was away) is taken back.
+    const rec = this.directory.get(room);
+    if (!rec || rec.entry.node !== this.node || rec.entry.boot !== this.boot) throw taken();
+    try {
+      await this.directory.update(room, starting, rec.revision);
+    } catch (err) {
+      throw err instanceof DirectoryConflict ? taken() : unavailable(err);
     }
   }
 
@@ -242,7 +222,7 @@ export class Cluster implements ClusterPort {
   private async failoverTick(): Promise<void> {
     let live: Map<string, NodeInfo>;
     try {
-      live = await this.leaseStore().live();
+      live = await this.leaseStore.live();
     } catch {
       return; // NATS is away: nothing can be judged
     }
@@ -299,23 +279,43 @@ export class Cluster implements ClusterPort {
     return { node: this.node, boot: this.boot, host: this.advertise, port, state, members, ...(keyHash ? { keyHash } : {}) };
   }
 
+  /** Runs fn every ms after the last run ended (never two at once), until stop(). */
   private every(ms: number, fn: () => Promise<void>): void {
-    const tick = () => {
+    const arm = () => {
       if (this.stopped) return;
-      void fn()
-        .catch((err: unknown) => this.log.error({ event: 'cluster_task_failed', err }, 'cluster task failed'))
-        .finally(() => {
-          if (this.stopped) return;
-          const t = this.clock.setTimeout(tick, ms);
-          t.unref?.();
-          this.timers.push(t);
-          if (this.timers.length > 8) this.timers.splice(0, this.timers.length - 8);
-        });
+      const t = this.clock.setTimeout(() => {
+        this.timers.delete(t);
+        void fn()
+          .catch((err: unknown) => this.log.error({ event: 'cluster_task_failed', err }, 'cluster task failed'))
+          .finally(arm);
+      }, ms);
+      t.unref?.();
+      this.timers.add(t);
     };
-    const t = this.clock.setTimeout(tick, ms);
-    t.unref?.();
-    this.timers.push(t);
+    arm();
   }
+}
+
+/** Node leases as keys of the lease bucket, each a NodeInfo. */
+function kvLeaseStore(kv: KV): LeaseStore {
+  return {
+    put: async (node, info) => void (await kv.put(node, enc.encode(JSON.stringify(info)))),
+    live: async () => {
+      const out = new Map<string, NodeInfo>();
+      const keys: string[] = [];
+      for await (const k of await kv.keys()) keys.push(k);
+      for (const k of keys) {
+        const e = await kv.get(k);
+        if (e?.operation !== 'PUT') continue;
+        try {
+          out.set(k, JSON.parse(dec.decode(e.value)) as NodeInfo);
+        } catch {
+          // a value nobody could have written: not a live node
+        }
+      }
+      return out;
+    },
+  };
 }
 
 /** First retry of a start-time JetStream call; doubles up to the maximum. */

@@ -6,6 +6,7 @@
 // both believe they won it.
 import type { KV } from '@nats-io/kv';
 import type { Logger } from '../../lib/logger.js';
+import { isWrongLastSequence } from '../../lib/nats-errors.js';
 
 /** A room as the directory records it. */
 export interface DirEntry {
@@ -50,12 +51,6 @@ export interface Directory {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** The KV bucket's wrong-last-sequence answers (docs/nats-notes.md). */
-function isConflict(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 10071 || code === 10164;
-}
 
 function parseEntry(value: Uint8Array): DirEntry | undefined {
   try {
@@ -134,7 +129,7 @@ export class KvDirectory implements Directory {
       this.apply(room, enc.encode(JSON.stringify(entry)), revision);
       return revision;
     } catch (err) {
-      throw isConflict(err) ? new DirectoryConflict(`room ${room} is taken`) : err;
+      throw isWrongLastSequence(err) ? new DirectoryConflict(`room ${room} is taken`) : err;
     }
   }
 
@@ -144,7 +139,7 @@ export class KvDirectory implements Directory {
       this.apply(room, enc.encode(JSON.stringify(entry)), next);
       return next;
     } catch (err) {
-      throw isConflict(err) ? new DirectoryConflict(`room ${room} changed`) : err;
+      throw isWrongLastSequence(err) ? new DirectoryConflict(`room ${room} changed`) : err;
     }
   }
 
@@ -152,7 +147,7 @@ export class KvDirectory implements Directory {
     try {
       await this.kv.delete(room, { previousSeq: revision });
     } catch (err) {
-      if (isConflict(err)) return;
+      if (isWrongLastSequence(err)) return;
       throw err;
     }
   }

@@ -57,7 +57,11 @@ export function rankOf(me: string, room: string, nodes: readonly string[]): numb
   if (!nodes.includes(me)) return -1;
   const mine = weight(me, room);
   let rank = 0;
-  for (const n of nodes) if (n !== me && (weight(n, room) > mine || (weight(n, room) === mine && n < me))) rank++;
+  for (const n of nodes) {
+    if (n === me) continue;
+    const w = weight(n, room);
+    if (w > mine || (w === mine && n < me)) rank++;
+  }
   return rank;
 }
 
